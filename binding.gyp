@@ -1,0 +1,25 @@
+{
+  "targets": [
+    {
+      "target_name": "conntrack",
+      "sources": [
+        "native/addon.cc",
+        "native/dump.cc",
+        "native/errors.cc",
+        "native/record.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_CPP_EXCEPTIONS",
+        "_GNU_SOURCE",
+        "LIBNETFILTER_CONNTRACK_VERSION=\"<!(pkg-config --modversion libnetfilter_conntrack)\""
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fexceptions"],
+      "libraries": ["<!@(pkg-config --libs libnetfilter_conntrack)"],
+      "cflags": ["<!@(pkg-config --cflags libnetfilter_conntrack)"]
+    }
+  ]
+}

@@ -1,0 +1,19 @@
+// Entry point of the conntrack addon. Argument checking and defaults live in
+// src/conntrack/ (the only caller); this layer trusts it.
+#include <napi.h>
+
+#include "dump.h"
+#include "record.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("dump", Napi::Function::New(env, conntrack::Dump, "dump"));
+  exports.Set("recordSize", Napi::Number::New(env, conntrack::kRecordSize));
+  exports.Set("libraryVersion", Napi::String::New(env, LIBNETFILTER_CONNTRACK_VERSION));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(conntrack, Init)
