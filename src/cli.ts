@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+import yargs, { Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+
+import { exitWithError, UsageError, UserError } from './errors';
+import { ExporterConfig, RunningExporter, startExporter } from './exporter';
+import { createLogger } from './log';
+import { HostFilter } from './model/host-filter';
+import { checkBindAddress, checkPath, checkPort, listOf } from './options';
+import { VERSION } from './version';
+
+const PROGRAM = 'conntrack-exporter';
+
+async function runExporter(argv: {
+  listenPort: number;
+  bindAddress: string;
+  listenPath: string;
+  ignoreHosts?: string | string[];
+  includeOwnPort: boolean;
+  legacyMetricNames: boolean;
+  debug: boolean;
+}): Promise<void> {
+  const ignoreHosts = listOf(argv.ignoreHosts);
+  const config: ExporterConfig = {
+    listenPort: checkPort(argv.listenPort, '--listen-port'),
+    bindAddress: checkBindAddress(argv.bindAddress, '--bind-address'),
+    listenPath: checkPath(argv.listenPath, '--listen-path'),
+    ignoreHosts: HostFilter.parse(ignoreHosts),
+    includeOwnPort: argv.includeOwnPort,
+    legacyMetricNames: argv.legacyMetricNames,
+  };
+  const log = createLogger(PROGRAM, argv.debug);
+  const exporter = await startExporter(config, log, {
+    'listen port': config.listenPort,
+    'bind address': config.bindAddress,
+    'metrics path': config.listenPath,
+    'ignored hosts': ignoreHosts.length === 0 ? 'none' : ignoreHosts,
+    'own port counted': config.includeOwnPort,
+    'legacy metric names': config.legacyMetricNames,
+  });
+  stopOnSignal(exporter, log);
+}
+
+function stopOnSignal(exporter: RunningExporter, log: ReturnType<typeof createLogger>): void {
+  const stop = (signal: string) => {
+    log.info(`${signal} received, stopping`);
+    // A scrape in progress may hold the server open; do not wait for ever.
+    setTimeout(() => process.exit(0), 5_000).unref();
+    void exporter.close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+function exporterOptions(y: Argv) {
+  return y
+    .option('listen-port', {
+      alias: 'listen',
+      type: 'number',
+      default: 9318,
+      describe: 'port to serve metrics on',
+    })
+    .option('bind-address', {
+      type: 'string',
+      default: '0.0.0.0',
+      describe: 'address to serve metrics on (IPv4 or IPv6, e.g. ::)',
+    })
+    .option('listen-path', {
+      type: 'string',
+      default: '/metrics',
+      describe: 'URL path of the metrics',
+    })
+    .option('ignore-hosts', {
+      type: 'string',
+      describe: 'comma-separated IPs, ip:port pairs and CIDR networks to leave out',
+    })
+    .option('include-own-port', {
+      type: 'boolean',
+      default: false,
+      describe: "count connections to the exporter's own listen port too",
+    })
+    .option('legacy-metric-names', {
+      type: 'boolean',
+      default: false,
+      describe:
+        "emit the original conntrack_exporter's metric names (conntrack_*_connections_total{host})",
+    })
+    .option('debug', { type: 'boolean', default: false, describe: 'log debug messages' });
+}
+
+export async function main(args: string[]): Promise<void> {
+  await yargs(args)
+    .scriptName(PROGRAM)
+    .usage('$0 [options]\n\nExports the kernel conntrack table as Prometheus metrics.')
+    .command(
+      '$0',
+      'serve connection metrics per remote host (the default)',
+      exporterOptions,
+      (argv) => runExporter(argv),
+    )
+    .strict()
+    .version(VERSION)
+    .help()
+    .alias('help', 'h')
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .fail((message, error) => {
+      if (error instanceof UserError) throw error;
+      if (error) throw error;
+      throw new UsageError(`${message}; see --help`);
+    })
+    .parseAsync();
+}
+
+if (require.main === module) {
+  main(hideBin(process.argv)).catch((error: unknown) => exitWithError(PROGRAM, error));
+}

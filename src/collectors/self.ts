@@ -1,0 +1,75 @@
+import { Gauge, Registry } from 'prom-client';
+
+import { SnapshotSource } from './snapshot';
+
+export interface BuildInfo {
+  version: string;
+  libnetfilterConntrack: string;
+}
+
+/**
+ * The exporter's own health: whether the last read of the table worked and
+ * how long it took, how full the kernel's table is, and what is running.
+ */
+export function registerSelfMetrics(
+  registry: Registry,
+  source: SnapshotSource,
+  build: BuildInfo,
+  tableReadable: boolean,
+): void {
+  new Gauge({
+    name: 'conntrack_exporter_scrape_collector_success',
+    help: 'Whether the last read of the conntrack table succeeded (1) or failed (0).',
+    labelNames: ['collector'],
+    registers: [registry],
+    async collect() {
+      const snapshot = await source.get();
+      this.set({ collector: 'conntrack' }, snapshot.groups === undefined ? 0 : 1);
+    },
+  });
+  new Gauge({
+    name: 'conntrack_exporter_scrape_collector_duration_seconds',
+    help: 'How long the last read and aggregation of the conntrack table took.',
+    labelNames: ['collector'],
+    registers: [registry],
+    async collect() {
+      const snapshot = await source.get();
+      this.set({ collector: 'conntrack' }, snapshot.durationSeconds);
+    },
+  });
+  if (tableReadable) {
+    // Registered only when /proc tells the table's size: a 0 would be a lie.
+    new Gauge({
+      name: 'conntrack_table_entries',
+      help: 'Entries of every protocol in the conntrack table of the watched network namespace (nf_conntrack_count).',
+      registers: [registry],
+      async collect() {
+        const { table } = await source.get();
+        if (table) this.set(table.entries);
+      },
+    });
+    new Gauge({
+      name: 'conntrack_table_entries_limit',
+      help: 'Size of the conntrack table; new flows are dropped when it is full (nf_conntrack_max).',
+      registers: [registry],
+      async collect() {
+        const { table } = await source.get();
+        if (table) this.set(table.limit);
+      },
+    });
+  }
+  const info = new Gauge({
+    name: 'conntrack_exporter_build_info',
+    help: 'A metric with a constant 1 value labelled by the version of the exporter, Node.js and libnetfilter_conntrack.',
+    labelNames: ['version', 'nodejs_version', 'libnetfilter_conntrack_version'],
+    registers: [registry],
+  });
+  info.set(
+    {
+      version: build.version,
+      nodejs_version: process.versions.node,
+      libnetfilter_conntrack_version: build.libnetfilterConntrack,
+    },
+    1,
+  );
+}

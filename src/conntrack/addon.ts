@@ -1,0 +1,30 @@
+import path from 'node:path';
+
+/** The native addon's interface (native/addon.cc). */
+export interface NativeAddon {
+  dump(): Promise<ArrayBuffer>;
+  readonly recordSize: number;
+  readonly libraryVersion: string;
+}
+
+const ADDON_PATH = path.join(__dirname, '..', '..', 'build', 'Release', 'conntrack.node');
+
+let loaded: NativeAddon | undefined;
+
+/**
+ * Loads the addon once. A raw dlopen error tells a user little, so the
+ * failure names what to install or rebuild.
+ */
+export function loadAddon(): NativeAddon {
+  if (loaded) return loaded;
+  try {
+    loaded = require(ADDON_PATH) as NativeAddon;
+  } catch (error) {
+    const reason = (error as Error).message.split('\n')[0];
+    throw new Error(
+      `cannot load the conntrack addon (${reason}); install libnetfilter-conntrack ` +
+        `(apt-get install libnetfilter-conntrack-dev build-essential) and rebuild with 'npm rebuild conntrack-exporter'`,
+    );
+  }
+  return loaded;
+}

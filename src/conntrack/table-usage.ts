@@ -1,0 +1,30 @@
+import { readFile } from 'node:fs/promises';
+
+const PROC = '/proc/sys/net/netfilter';
+
+export interface TableUsage {
+  /** Entries of every protocol in this namespace's table (nf_conntrack_count). */
+  entries: number;
+  /** The most entries the table holds before the kernel drops new flows (nf_conntrack_max). */
+  limit: number;
+}
+
+async function readNumber(file: string): Promise<number> {
+  return Number((await readFile(file, 'utf8')).trim());
+}
+
+/**
+ * How full the conntrack table is. Undefined when /proc does not say (no
+ * nf_conntrack module, or /proc not mounted in a container).
+ */
+export async function readTableUsage(dir = PROC): Promise<TableUsage | undefined> {
+  try {
+    const [entries, limit] = await Promise.all([
+      readNumber(`${dir}/nf_conntrack_count`),
+      readNumber(`${dir}/nf_conntrack_max`),
+    ]);
+    return { entries, limit };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,51 @@
+/** TCP states as the kernel numbers them (enum tcp_conntrack). */
+export enum TcpState {
+  None = 0,
+  SynSent = 1,
+  SynRecv = 2,
+  Established = 3,
+  FinWait = 4,
+  CloseWait = 5,
+  LastAck = 6,
+  TimeWait = 7,
+  Close = 8,
+  /** Was LISTEN; the kernel reuses the value for simultaneous open. */
+  SynSent2 = 9,
+}
+
+/** One direction of a flow as conntrack saw it. */
+export interface Tuple {
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+}
+
+export interface Counters {
+  packets: bigint;
+  bytes: bigint;
+}
+
+/**
+ * A TCP entry of the conntrack table. `original` is the direction of the
+ * first packet (initiator -> responder); `reply` is the answer as it came
+ * back, so it shows the real endpoints after NAT.
+ */
+export interface ConntrackEntry {
+  family: 4 | 6;
+  /** Undefined when the kernel reported no TCP state. */
+  tcpState: TcpState | undefined;
+  original: Tuple;
+  reply: Tuple;
+  /** IPS_* status bits (see linux/netfilter/nf_conntrack_common.h). */
+  status: number;
+  mark: number;
+  zone: number;
+  id: number;
+  /** Seconds until the kernel forgets the entry. */
+  timeout: number;
+  /** Present when nf_conntrack_acct is on. */
+  counters?: { original: Counters; reply: Counters };
+  /** When the flow started, in ns since the epoch; present when nf_conntrack_timestamp is on. */
+  startNs?: bigint;
+}

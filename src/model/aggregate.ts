@@ -1,0 +1,53 @@
+import { ConntrackEntry } from '../conntrack/types';
+import { Direction, viewFlow } from './flow';
+import { HostFilter } from './host-filter';
+import { ConnectionPhase, phaseOf } from './tcp-state';
+
+/** Connection counts of one (remote host, service port, direction). */
+export interface HostGroup {
+  host: string;
+  port: number;
+  direction: Direction;
+  counts: Record<ConnectionPhase, number>;
+}
+
+export interface AggregateOptions {
+  /** This host's own addresses. */
+  localAddresses: ReadonlySet<string>;
+  /** Flows to this local port are left out (the exporter's own), unless undefined. */
+  ownPort?: number;
+  ignore?: HostFilter;
+}
+
+/**
+ * Groups TCP entries by remote host, service port and direction, counting
+ * each phase. Entries with no TCP state are skipped.
+ */
+export function aggregate(
+  entries: Iterable<ConntrackEntry>,
+  options: AggregateOptions,
+): Map<string, HostGroup> {
+  const { localAddresses, ownPort, ignore } = options;
+  const isLocal = (address: string) => localAddresses.has(address);
+  const groups = new Map<string, HostGroup>();
+  for (const entry of entries) {
+    const phase = phaseOf(entry.tcpState);
+    if (phase === undefined) continue;
+    const flow = viewFlow(entry, isLocal);
+    if (flow.localResponder && flow.port === ownPort) continue;
+    if (ignore?.matches(flow.remote, flow.port)) continue;
+    const key = `${flow.direction}|${flow.remote}|${flow.port}`;
+    let group = groups.get(key);
+    if (group === undefined) {
+      group = {
+        host: flow.remote,
+        port: flow.port,
+        direction: flow.direction,
+        counts: { opening: 0, open: 0, closing: 0, closed: 0 },
+      };
+      groups.set(key, group);
+    }
+    group.counts[phase]++;
+  }
+  return groups;
+}
