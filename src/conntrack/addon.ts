@@ -18,6 +18,8 @@ let loaded: NativeAddon | undefined;
 export function loadAddon(): NativeAddon {
   if (loaded) return loaded;
   try {
+    // A compiled addon can only be loaded through require().
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     loaded = require(ADDON_PATH) as NativeAddon;
   } catch (error) {
     const reason = (error as Error).message.split('\n')[0];
