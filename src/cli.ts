@@ -22,7 +22,7 @@ async function runExporter(argv: {
 }): Promise<void> {
   const ignoreHosts = listOf(argv.ignoreHosts);
   const config: ExporterConfig = {
-    listenPort: checkPort(argv.listenPort, '--listen-port'),
+    listenPort: argv.listenPort,
     bindAddress: checkBindAddress(argv.bindAddress, '--bind-address'),
     listenPath: checkPath(argv.listenPath, '--listen-path'),
     ignoreHosts: HostFilter.parse(ignoreHosts),
@@ -56,8 +56,10 @@ function exporterOptions(y: Argv) {
   return y
     .option('listen-port', {
       alias: 'listen',
-      type: 'number',
       default: 9318,
+      requiresArg: true,
+      // Checked here rather than with type: 'number', which turns "http" into NaN.
+      coerce: (value: unknown) => checkPort(value, '--listen-port'),
       describe: 'port to serve metrics on',
     })
     .option('bind-address', {
@@ -88,6 +90,19 @@ function exporterOptions(y: Argv) {
     .option('debug', { type: 'boolean', default: false, describe: 'log debug messages' });
 }
 
+/**
+ * yargs names an unknown option twice, as given and camel-cased
+ * ("Unknown arguments: listen-prot, listenProt"); users typed only the first.
+ */
+function withoutCamelCaseTwins(message: string): string {
+  const match = /^Unknown arguments?: (.*)$/.exec(message);
+  if (!match?.[1]) return message;
+  const names = match[1].split(', ');
+  const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const typed = names.filter((name) => !(/[A-Z]/.test(name) && names.includes(kebab(name))));
+  return `unknown option${typed.length > 1 ? 's' : ''} ${typed.map((n) => (n.length > 1 ? `--${n}` : `-${n}`)).join(', ')}`;
+}
+
 export async function main(args: string[]): Promise<void> {
   await yargs(args)
     .scriptName(PROGRAM)
@@ -105,8 +120,11 @@ export async function main(args: string[]): Promise<void> {
     .wrap(Math.min(100, process.stdout.columns || 100))
     .fail((message, error) => {
       if (error instanceof UserError) throw error;
-      if (error) throw error;
-      throw new UsageError(`${message}; see --help`);
+      // yargs reports its own checks, and errors thrown by coerce(), as YError.
+      if (error && error.name !== 'YError') throw error;
+      // Our own messages already say what to do ("...; use 1 to 65535").
+      const text = withoutCamelCaseTwins(message ?? error?.message ?? 'invalid arguments');
+      throw new UsageError(text.includes('; ') ? text : `${text}; see --help`);
     })
     .parseAsync();
 }
