@@ -44,6 +44,11 @@ class DumpWorker : public Napi::AsyncWorker {
       deferred_.Reject(error_.ToJs(env).Value());
       return;
     }
+    // An external buffer with no data would arrive detached in JS.
+    if (records_.empty()) {
+      deferred_.Resolve(Napi::ArrayBuffer::New(env, 0));
+      return;
+    }
     // Hand the bytes to JS without a copy; the vector is freed with the buffer.
     auto* owned = new std::vector<uint8_t>(std::move(records_));
     Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
