@@ -1,0 +1,85 @@
+import { UsageError } from '../errors';
+import { Setting } from './setting';
+
+export type OptionKind = 'boolean' | 'number' | 'string' | 'array';
+
+/** What the configuration layer needs to know of one option. */
+export interface OptionShape {
+  kind: OptionKind;
+  aliases?: readonly string[];
+}
+
+export interface Layered {
+  /** Option name -> value, for yargs' config(): flags still win over these. */
+  values: Record<string, unknown>;
+  /** Option name -> where its value came from. */
+  origins: Map<string, string>;
+}
+
+/**
+ * Merges the file's settings under the environment's (environment wins),
+ * after checking each name and converting each value to the option's type.
+ * Command-line flags are applied over the result by yargs.
+ */
+export function layer(
+  options: Readonly<Record<string, OptionShape>>,
+  file: readonly Setting[],
+  environment: readonly Setting[],
+): Layered {
+  const canonical = new Map<string, string>();
+  for (const [name, shape] of Object.entries(options)) {
+    canonical.set(name, name);
+    for (const alias of shape.aliases ?? []) canonical.set(alias, name);
+  }
+  const values: Record<string, unknown> = {};
+  const origins = new Map<string, string>();
+  for (const setting of [...file, ...environment]) {
+    const name = canonical.get(setting.name);
+    if (name === undefined) {
+      throw new UsageError(
+        `${setting.origin}: unknown option '${setting.name}'; see --help for the options`,
+      );
+    }
+    values[name] = convert(setting, options[name]!.kind);
+    origins.set(name, setting.origin);
+  }
+  return { values, origins };
+}
+
+const TRUE = new Set(['true', '1', 'yes', 'on']);
+const FALSE = new Set(['false', '0', 'no', 'off']);
+
+function convert(setting: Setting, kind: OptionKind): unknown {
+  const { value, origin, name } = setting;
+  const wrong = (expected: string) =>
+    new UsageError(`${origin}: '${name}' must be ${expected}, got '${String(value)}'`);
+  switch (kind) {
+    case 'boolean':
+      if (typeof value === 'boolean') return value;
+      if (typeof value === 'string' && TRUE.has(value.toLowerCase())) return true;
+      if (typeof value === 'string' && FALSE.has(value.toLowerCase())) return false;
+      throw wrong('true or false');
+    case 'number': {
+      const number =
+        typeof value === 'number'
+          ? value
+          : typeof value === 'string' && value.trim() !== ''
+            ? Number(value)
+            : NaN;
+      if (!Number.isFinite(number)) throw wrong('a number');
+      return number;
+    }
+    case 'array':
+      if (
+        Array.isArray(value) &&
+        value.every((item) => ['string', 'number'].includes(typeof item))
+      ) {
+        return value.map(String);
+      }
+      if (typeof value === 'string' || typeof value === 'number') return [String(value)];
+      throw wrong('a list');
+    case 'string':
+      if (typeof value === 'string' || typeof value === 'number') return String(value);
+      throw wrong('a string');
+  }
+}
