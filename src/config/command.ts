@@ -1,0 +1,135 @@
+import { Argv } from 'yargs';
+import yargsParser from 'yargs-parser';
+
+import { readEnvironment, variableFor } from './environment';
+import { readConfigFile } from './file';
+import { layer, OptionKind, OptionShape } from './layers';
+
+export interface LayerContext {
+  /** The command line as given (without node and the script). */
+  args: readonly string[];
+  env: NodeJS.ProcessEnv;
+  /** Environment variables naming this command's options: PREFIX_LISTEN_PORT. */
+  prefix: string;
+  /** Variables with these prefixes belong to other commands and are not checked here. */
+  otherPrefixes?: readonly string[];
+  /** Filled in: option name -> where its value came from, when not the command line or default. */
+  origins?: Map<string, string>;
+  /** Where --print-config's text goes; by default stdout, then the process exits. */
+  printConfig?: (text: string) => void;
+}
+
+/** Options that steer the program rather than configure it. */
+const NOT_CONFIGURABLE = new Set(['help', 'version', 'config', 'print-config']);
+
+/**
+ * Gives every option declared so far on `y` two more sources under the
+ * command line: environment variables (`PREFIX_OPTION_NAME`) and a file
+ * (`--config FILE`), with the precedence flag > environment > file >
+ * default. Adds `--print-config`, which prints the effective configuration
+ * and where each value came from. Unknown names and wrong types in the
+ * environment or the file are UsageErrors naming their source.
+ */
+export function withConfigLayers<T>(y: Argv<T>, context: LayerContext) {
+  const withOptions = y
+    .option('config', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'read options from FILE: "name value" lines, or JSON/YAML by extension',
+    })
+    .option('print-config', {
+      type: 'boolean',
+      default: false,
+      describe: 'print the effective configuration and where each value came from, then exit',
+    });
+  // getOptions() is public yargs API, missing from its type definitions.
+  const declared = (withOptions as unknown as { getOptions(): DeclaredOptions }).getOptions();
+  const shapes = shapesOf(declared);
+  const given = givenOnCommandLine(context.args, declared, shapes);
+
+  const file = typeof given.configFile === 'string' ? readConfigFile(given.configFile) : [];
+  const ownVariables = Object.fromEntries(
+    Object.entries(context.env).filter(
+      ([variable]) => !(context.otherPrefixes ?? []).some((other) => variable.startsWith(other)),
+    ),
+  );
+  const environment = readEnvironment(ownVariables, context.prefix);
+  const { values, origins } = layer(shapes, file, environment);
+  for (const [name, origin] of origins) context.origins?.set(name, origin);
+
+  return withOptions.config(values).middleware((argv) => {
+    if (!argv.printConfig) return;
+    const lines = Object.keys(shapes).map((name) => {
+      const value = (argv as Record<string, unknown>)[name];
+      const origin = given.names.has(name) ? 'command line' : (origins.get(name) ?? 'default');
+      const text =
+        value === undefined ? '' : Array.isArray(value) ? value.join(',') : String(value);
+      return (
+        `${name} ${text}`.padEnd(40) + ` # ${origin}; env ${variableFor(context.prefix, name)}`
+      );
+    });
+    const text = `${lines.join('\n')}\n`;
+    if (context.printConfig) {
+      context.printConfig(text);
+      return;
+    }
+    process.stdout.write(text);
+    process.exit(0);
+  });
+}
+
+/** What yargs' getOptions() tells of the declared options. */
+interface DeclaredOptions {
+  key: Record<string, unknown>;
+  alias: Record<string, string[]>;
+  array: string[];
+  boolean: string[];
+  number: string[];
+  string: string[];
+}
+
+function shapesOf(declared: DeclaredOptions): Record<string, OptionShape> {
+  const shapes: Record<string, OptionShape> = {};
+  // yargs lists an alias as a key of its own; it is the same option.
+  const aliases = new Set(Object.values(declared.alias).flat());
+  for (const name of Object.keys(declared.key)) {
+    if (NOT_CONFIGURABLE.has(name) || aliases.has(name)) continue;
+    const kind: OptionKind = declared.array.includes(name)
+      ? 'array'
+      : declared.boolean.includes(name)
+        ? 'boolean'
+        : declared.number.includes(name)
+          ? 'number'
+          : 'string';
+    shapes[name] = { kind, aliases: declared.alias[name] ?? [] };
+  }
+  return shapes;
+}
+
+/** Which options the command line itself gives (so --print-config can say so), and --config. */
+function givenOnCommandLine(
+  args: readonly string[],
+  declared: DeclaredOptions,
+  shapes: Record<string, OptionShape>,
+): { names: Set<string>; configFile: unknown } {
+  const parsed = yargsParser([...args], {
+    alias: declared.alias,
+    boolean: declared.boolean,
+    array: declared.array,
+    string: [...declared.string, 'config'],
+    configuration: { 'dot-notation': false, 'camel-case-expansion': false },
+  });
+  const names = new Set(Object.keys(shapes).filter((name) => name in parsed));
+  return { names, configFile: parsed.config };
+}
+
+/**
+ * Names the source of a bad value that came from the environment or a file:
+ * "--listen-port: 'x' is not a port number" becomes
+ * "--listen-port (from environment variable X): 'x' is not a port number".
+ */
+export function withOrigin(message: string, origins: ReadonlyMap<string, string>): string {
+  const match = /^--([A-Za-z0-9.-]+): /.exec(message);
+  const origin = match ? origins.get(match[1]!) : undefined;
+  return origin === undefined ? message : message.replace(/^(--[^:]+): /, `$1 (from ${origin}): `);
+}
