@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/dump.cc",
         "native/errors.cc",
+        "native/events.cc",
         "native/record.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

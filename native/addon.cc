@@ -3,12 +3,14 @@
 #include <napi.h>
 
 #include "dump.h"
+#include "events.h"
 #include "record.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dump", Napi::Function::New(env, conntrack::Dump, "dump"));
+  exports.Set("EventStream", conntrack::EventStream::Define(env));
   exports.Set("recordSize", Napi::Number::New(env, conntrack::kRecordSize));
   exports.Set("libraryVersion", Napi::String::New(env, LIBNETFILTER_CONNTRACK_VERSION));
   return exports;

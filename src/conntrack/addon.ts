@@ -1,8 +1,22 @@
 import path from 'node:path';
 
+/** An open subscription to conntrack events (native/events.h). */
+export interface NativeEventStream {
+  close(): void;
+  ref(): void;
+  unref(): void;
+  readonly receiveBufferBytes: number;
+}
+
 /** The native addon's interface (native/addon.cc). */
 export interface NativeAddon {
   dump(): Promise<ArrayBuffer>;
+  EventStream: new (
+    receiveBufferBytes: number,
+    onBatch: (records: ArrayBuffer, drained: boolean) => void,
+    onOverflow: () => void,
+    onError: (error: Error) => void,
+  ) => NativeEventStream;
   readonly recordSize: number;
   readonly libraryVersion: string;
 }

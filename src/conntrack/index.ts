@@ -15,7 +15,8 @@ export interface ConntrackError extends Error {
   syscall?: string;
 }
 
-function addon() {
+/** The addon, checked to agree with the record decoder. */
+export function addon() {
   const native = loadAddon();
   if (native.recordSize !== RECORD_SIZE) {
     throw new Error(

@@ -1,0 +1,265 @@
+import { EventEmitter } from 'node:events';
+
+import type {
+  ConntrackEvent,
+  ConntrackEventStreamEvents,
+  ConntrackEventType,
+  EventBatch,
+} from '../conntrack/events';
+import { ConntrackEntry } from '../conntrack/types';
+import { Logger } from '../log';
+import { HostGroup } from '../model/aggregate';
+import { LiveTable, LiveTableOptions } from '../model/live-table';
+
+/** Why the table was read again. */
+export type ResyncReason = 'start' | 'overflow' | 'interval' | 'addresses' | 'silent_entries';
+
+export const RESYNC_REASONS: readonly ResyncReason[] = [
+  'start',
+  'overflow',
+  'interval',
+  'addresses',
+  'silent_entries',
+];
+
+export interface EventStats {
+  events: Record<ConntrackEventType, number>;
+  overflows: number;
+  resyncs: Record<ResyncReason, number>;
+}
+
+/** The stream as the sync uses it: a ConntrackEventStream, or a fake in tests. */
+export type EventSource = EventEmitter<ConntrackEventStreamEvents> & { close(): void };
+
+export interface LiveSyncOptions {
+  stream: EventSource;
+  dump: () => Promise<ConntrackEntry[]>;
+  /** This host's addresses, read at each resync and each scrape. */
+  localAddresses: () => ReadonlySet<string>;
+  classify: Omit<LiveTableOptions, 'localAddresses'>;
+  /** Periodic re-read of the whole table; 0 for none. */
+  resyncIntervalMs: number;
+  /** Whether entries that predate the subscription may never send events (nf_conntrack_events=2). */
+  trackSilent: boolean;
+  log: Logger;
+  /** Sees each event before the table applies it, with the state the table knew. */
+  onEvent?: (
+    event: ConntrackEvent,
+    knownState: ConntrackEntry['tcpState'],
+    batch: EventBatch,
+  ) => void;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+interface Job {
+  reason: ResyncReason;
+  waiters: Waiter[];
+  /** Every event that arrived since the read was asked for, to replay onto it. */
+  during: ConntrackEvent[];
+  /** Events were lost while it ran: its read cannot be trusted. */
+  spoiled: boolean;
+}
+
+// A failed repair is tried again after this long rather than at once, so a
+// table that cannot be read does not turn into a busy loop.
+const RETRY_MS = 5_000;
+
+/**
+ * Keeps a LiveTable in step with the kernel: events as they come, and a
+ * full read of the table at start, after an overflow, every interval, when
+ * local addresses change, and at scrapes while silent entries remain.
+ *
+ * Ordering, so that no event is lost or counted twice:
+ * - The stream is subscribed before the first read, so every change after
+ *   the read's start is an event.
+ * - Events always go to the table at once (scrapes stay current) and, while
+ *   a read runs, into `during`. When the read returns, it becomes the table
+ *   with `during` replayed onto it in order; the last event of an entry is
+ *   its latest change, whether the read saw the entry before or after it.
+ *   The difference from the old table is counted as opened/closed.
+ * - After an overflow the socket still holds events from before the drop,
+ *   and replaying those onto a newer read would undo changes whose events
+ *   were dropped. So a repair read starts only once a batch has drained the
+ *   socket, and a read running when events are lost is thrown away.
+ */
+export class LiveSync {
+  readonly table: LiveTable;
+  readonly stats: EventStats = {
+    events: { new: 0, update: 0, destroy: 0 },
+    overflows: 0,
+    resyncs: { start: 0, overflow: 0, interval: 0, addresses: 0, silent_entries: 0 },
+  };
+  /** Set when the stream failed; the table is then no longer kept current. */
+  failed: Error | undefined;
+
+  private pending: Omit<Job, 'during' | 'spoiled'> | undefined;
+  private running: Job | undefined;
+  private awaitingDrain = false;
+  private closed = false;
+  private synced = false;
+  private warned = false;
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: LiveSyncOptions) {
+    this.table = new LiveTable({ ...options.classify, localAddresses: options.localAddresses() });
+    const { stream } = options;
+    stream.on('events', (events, batch) => this.onEvents(events, batch));
+    stream.on('overflow', () => this.onOverflow());
+    stream.on('error', (error) => {
+      this.failed = error;
+      options.log.error(
+        `the conntrack event stream failed: ${error.message}; reading the whole table at every scrape from now on`,
+      );
+      // A read waiting for the socket to drain would wait for ever.
+      for (const waiter of this.pending?.waiters ?? []) waiter.reject(error);
+      this.pending = undefined;
+      if (this.timer) clearInterval(this.timer);
+    });
+    if (options.resyncIntervalMs > 0) {
+      this.timer = setInterval(() => {
+        if (this.running === undefined && this.pending === undefined) {
+          this.resync('interval').catch(() => undefined);
+        }
+      }, options.resyncIntervalMs).unref();
+    }
+  }
+
+  /** Reads the table for the first time; resolves once the table holds it. */
+  start(): Promise<void> {
+    return this.resync('start');
+  }
+
+  /**
+   * The groups to report now. Reads the table first when the table cannot
+   * be trusted otherwise: local addresses changed since it was classified,
+   * or it holds entries that may never send an event.
+   */
+  async snapshot(): Promise<Map<string, HostGroup>> {
+    if (!sameSet(this.options.localAddresses(), this.table.localAddresses)) {
+      await this.resync('addresses');
+    } else if (this.table.silentEntries > 0) {
+      await this.resync('silent_entries');
+    }
+    return this.table.snapshot();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.options.stream.close();
+    const error = new Error('the live table was closed');
+    for (const waiter of [...(this.pending?.waiters ?? []), ...(this.running?.waiters ?? [])]) {
+      waiter.reject(error);
+    }
+    this.pending = undefined;
+  }
+
+  /** Resolves when a read of the table that started after this call is applied. */
+  resync(reason: ResyncReason): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.closed || this.failed) {
+        reject(this.failed ?? new Error('the live table was closed'));
+        return;
+      }
+      if (this.pending === undefined) this.pending = { reason, waiters: [] };
+      // An overflow repair is what it is, whatever else asked for the read.
+      else if (reason === 'overflow') this.pending.reason = reason;
+      this.pending.waiters.push({ resolve, reject });
+      this.startPending();
+    });
+  }
+
+  private onEvents(events: ConntrackEvent[], batch: EventBatch): void {
+    const { onEvent } = this.options;
+    const during = this.running?.during;
+    for (const event of events) {
+      this.stats.events[event.type]++;
+      onEvent?.(event, this.table.stateOf(event.entry), batch);
+      this.table.apply(event);
+      during?.push(event);
+    }
+    if (batch.drained && this.awaitingDrain) {
+      this.awaitingDrain = false;
+      this.startPending();
+    }
+  }
+
+  private onOverflow(): void {
+    this.stats.overflows++;
+    // One line per episode: a burst drops events many times before the repair.
+    if (!this.warned) {
+      this.warned = true;
+      this.options.log.warn(
+        'the kernel dropped conntrack events (receive buffer full); re-reading the table ' +
+          '(a larger --netlink-buffer-size makes this rarer)',
+      );
+    }
+    this.awaitingDrain = true;
+    if (this.running) this.running.spoiled = true;
+    this.resync('overflow').catch(() => undefined);
+  }
+
+  private startPending(): void {
+    const next = this.pending;
+    if (this.closed || this.running || next === undefined || this.awaitingDrain) return;
+    this.pending = undefined;
+    const job: Job = { ...next, during: [], spoiled: false };
+    this.running = job;
+    const addresses = this.options.localAddresses();
+    this.options.dump().then(
+      (entries) => this.finish(job, entries, addresses),
+      (error: Error) => this.fail(job, error),
+    );
+  }
+
+  private finish(job: Job, entries: ConntrackEntry[], addresses: ReadonlySet<string>): void {
+    this.running = undefined;
+    if (this.closed) return;
+    if (job.spoiled) {
+      // Asked again; it starts once the socket has drained.
+      const retry = this.pending ?? { reason: 'overflow', waiters: [] };
+      this.pending = { reason: 'overflow', waiters: [...job.waiters, ...retry.waiters] };
+      this.startPending();
+      return;
+    }
+    const { appeared, vanished } = this.table.replace(
+      entries,
+      job.during,
+      { ...this.options.classify, localAddresses: addresses },
+      // Only the first read can find entries from before the subscription.
+      this.options.trackSilent && !this.synced,
+    );
+    this.synced = true;
+    this.stats.resyncs[job.reason]++;
+    if (job.reason === 'overflow') this.warned = false;
+    this.options.log.debug(
+      `resync (${job.reason}): ${entries.length} entries read, ${job.during.length} events replayed, ` +
+        `${appeared} unknown entries found, ${vanished} gone entries dropped`,
+    );
+    for (const waiter of job.waiters) waiter.resolve();
+    this.startPending();
+  }
+
+  private fail(job: Job, error: Error): void {
+    this.running = undefined;
+    if (this.closed) return;
+    this.options.log.error(
+      `re-reading the conntrack table (${job.reason}) failed: ${error.message}`,
+    );
+    for (const waiter of job.waiters) waiter.reject(error);
+    if (job.reason === 'overflow' || job.spoiled) {
+      setTimeout(() => this.resync('overflow').catch(() => undefined), RETRY_MS).unref();
+    }
+    this.startPending();
+  }
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const item of a) if (!b.has(item)) return false;
+  return true;
+}

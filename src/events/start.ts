@@ -1,0 +1,99 @@
+import { readFile } from 'node:fs/promises';
+
+import { dump } from '../conntrack';
+import { ConntrackEventStream, openEvents } from '../conntrack/events';
+import { Logger } from '../log';
+import { countedFlow } from '../model/classify';
+import { formatEvent } from '../model/event-format';
+import { LiveTableOptions } from '../model/live-table';
+import { localAddresses } from '../model/local-addresses';
+import { EventLog } from './event-log';
+import { LiveSync } from './live-sync';
+import { EventsConfig } from './options';
+
+const EVENTS_SYSCTL = '/proc/sys/net/netfilter/nf_conntrack_events';
+const FALLBACK = 'reading the whole table at every scrape instead (--mode dump)';
+
+export interface EventsMode {
+  live: LiveSync;
+  eventLog?: EventLog;
+  close(): void;
+}
+
+/**
+ * Starts events mode: subscribes, reads the table, and keeps it current.
+ * Undefined, after saying why once, when the kernel cannot send events;
+ * the caller then reads the table at every scrape.
+ */
+export async function startEventsMode(
+  config: EventsConfig,
+  classify: Omit<LiveTableOptions, 'localAddresses'>,
+  log: Logger,
+  sysctlFile = EVENTS_SYSCTL,
+): Promise<EventsMode | undefined> {
+  if (config.mode !== 'events') return undefined;
+  const setting = await readFile(sysctlFile, 'utf8').then(
+    (text) => text.trim(),
+    () => undefined,
+  );
+  if (setting === undefined) {
+    log.warn(`this kernel sends no conntrack events (no ${sysctlFile}); ${FALLBACK}`);
+    return undefined;
+  }
+  if (setting === '0') {
+    log.warn(
+      `conntrack events are off (net.netfilter.nf_conntrack_events=0); ${FALLBACK}. ` +
+        'Set it to 1 to use events mode',
+    );
+    return undefined;
+  }
+  let stream: ConntrackEventStream;
+  try {
+    stream = openEvents({ receiveBufferBytes: config.netlinkBufferBytes });
+  } catch (error) {
+    log.warn(`cannot subscribe to conntrack events (${(error as Error).message}); ${FALLBACK}`);
+    return undefined;
+  }
+  // With "2" the kernel gives events only to entries created while someone
+  // listens, so those from before the subscription stay silent.
+  const trackSilent = setting === '2';
+  if (trackSilent) {
+    log.info(
+      'net.netfilter.nf_conntrack_events=2: connections opened before the exporter started send ' +
+        'no events, so the table is re-read at each scrape until they are gone; set it to 1 ' +
+        'before they open to avoid this',
+    );
+  }
+
+  const eventLog = config.logEvents ? new EventLog(process.stdout, log) : undefined;
+  const format = config.logEvents;
+  const live: LiveSync = new LiveSync({
+    stream,
+    dump,
+    localAddresses,
+    classify,
+    resyncIntervalMs: config.resyncIntervalMs,
+    trackSilent,
+    log,
+    onEvent:
+      eventLog && format
+        ? (event, knownState, batch) => {
+            // Left out of the log like out of the metrics: the own port, ignored hosts.
+            const flow = countedFlow(event.entry, live.table.classification);
+            if (!flow) return;
+            const state = event.entry.tcpState ?? knownState;
+            eventLog.add(formatEvent({ event, flow, state, atMs: batch.receivedAtMs }, format));
+          }
+        : undefined,
+  });
+  try {
+    await live.start();
+  } catch (error) {
+    live.close();
+    throw error;
+  }
+  log.info(
+    `events mode: ${live.table.size} TCP entries read; receive buffer ${stream.receiveBufferBytes} bytes`,
+  );
+  return { live, eventLog, close: () => live.close() };
+}

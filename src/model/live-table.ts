@@ -1,0 +1,308 @@
+import type { ConntrackEvent } from '../conntrack/events';
+import { ConntrackEntry, TcpState } from '../conntrack/types';
+import { AggregateOptions, HostGroup } from './aggregate';
+import { countedFlow } from './classify';
+import { GroupLabels, groupKey, LifecycleCounts, LifecycleSeries } from './lifecycle-counts';
+import { ConnectionPhase, phaseOf } from './tcp-state';
+
+/** A group of connections of the table; its counts move as entries come, change and go. */
+interface LiveGroup extends HostGroup {
+  key: string;
+  /** Entries referring to this group, with a phase or not; at 0 the group is dropped. */
+  entries: number;
+}
+
+/**
+ * What the table keeps of one kernel entry: no addresses (the key and the
+ * shared group have them), no kernel object.
+ */
+interface Connection {
+  /** The kernel's id, which tells a new connection from an old one on the same tuple. */
+  id: number;
+  state: TcpState | undefined;
+  /** Undefined when the metrics leave the flow out (own port, ignored host). */
+  group: LiveGroup | undefined;
+  /**
+   * When the flow started (kernel timestamp) or was first seen, in seconds
+   * since the epoch: a small integer, stored in the object itself, where
+   * milliseconds would need a boxed number per entry.
+   */
+  sinceSeconds: number;
+}
+
+/** Called when a connection appears or ends, with its group's labels. */
+type Tally = (key: string, labels: GroupLabels) => void;
+
+export interface LiveTableOptions extends AggregateOptions {
+  /** How long an idle opened/closed tally outlives its last connection. */
+  counterRetentionMs?: number;
+}
+
+/** What a resync changed. */
+export interface ResyncResult {
+  /** Entries in the table that the table had not heard of (their NEW event was lost). */
+  appeared: number;
+  /** Entries the table held that are gone (their DESTROY event was lost). */
+  vanished: number;
+}
+
+const DEFAULT_COUNTER_RETENTION_MS = 3_600_000;
+
+/** The original tuple and zone: what the kernel itself tells entries apart by. */
+export function entryKey(entry: ConntrackEntry): string {
+  const { original } = entry;
+  // join() makes one flat string; a template literal would keep a tree of
+  // its pieces alive as the map key, several times the size.
+  return [
+    entry.family,
+    original.src,
+    original.srcPort,
+    original.dst,
+    original.dstPort,
+    entry.zone,
+  ].join('|');
+}
+
+/**
+ * The conntrack table kept current from events, with the per-group counts
+ * of the connection gauges maintained as it changes, so a scrape costs
+ * O(groups) instead of O(entries). An entry is classified once, when it
+ * appears (same rules as dump mode: countedFlow and phaseOf); local
+ * addresses may change later, so `replace` classifies everything again.
+ */
+export class LiveTable {
+  private entries = new Map<string, Connection>();
+  private groups = new Map<string, LiveGroup>();
+  private options: AggregateOptions;
+  private readonly counts: LifecycleCounts;
+  private readonly tallyOpened: Tally;
+  private readonly tallyClosed: Tally;
+  // Keys that may belong to entries the kernel sends no event for (see trackSilent).
+  private silent = new Set<string>();
+
+  constructor(
+    options: LiveTableOptions,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.options = options;
+    this.counts = new LifecycleCounts(
+      options.counterRetentionMs ?? DEFAULT_COUNTER_RETENTION_MS,
+      now,
+    );
+    this.tallyOpened = (key, labels) => this.counts.opened(key, labels);
+    this.tallyClosed = (key, labels) => this.counts.closed(key, labels);
+  }
+
+  /** Entries held, counted or left out. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Entries known only from a read of the table, which may never send an event. */
+  get silentEntries(): number {
+    return this.silent.size;
+  }
+
+  /** The TCP state last known for the entry's connection (same kernel id). */
+  stateOf(entry: ConntrackEntry): TcpState | undefined {
+    const known = this.entries.get(entryKey(entry));
+    return known?.id === entry.id ? known.state : undefined;
+  }
+
+  get localAddresses(): ReadonlySet<string> {
+    return this.options.localAddresses;
+  }
+
+  /** The rules entries are classified by now. */
+  get classification(): AggregateOptions {
+    return this.options;
+  }
+
+  /** Applies one event as it arrives, counting the connections that appear and end. */
+  apply(event: ConntrackEvent): void {
+    if (this.silent.size > 0) this.silent.delete(entryKey(event.entry));
+    applyEvent(this.entries, this.groups, this.options, this.now, event, {
+      opened: this.tallyOpened,
+      closed: this.tallyClosed,
+    });
+  }
+
+  /**
+   * Replaces the content with a fresh read of the table, then the events
+   * that arrived while it was being read, in order (each was also applied
+   * as it came). Entries the table did not know count as opened, entries it
+   * held that are gone as closed; an entry on both sides with the same
+   * kernel id is the same connection and counts for nothing.
+   *
+   * `trackSilent` marks the entries that no event has mentioned: with
+   * net.netfilter.nf_conntrack_events=2 the kernel sends no event at all
+   * for entries created while nobody listened.
+   */
+  replace(
+    read: Iterable<ConntrackEntry>,
+    during: Iterable<ConntrackEvent>,
+    options: AggregateOptions = this.options,
+    trackSilent = false,
+  ): ResyncResult {
+    const entries = new Map<string, Connection>();
+    const groups = new Map<string, LiveGroup>();
+    for (const entry of read) {
+      insert(entries, groups, options, this.now, entryKey(entry), entry);
+    }
+    for (const event of during) applyEvent(entries, groups, options, this.now, event);
+
+    const result: ResyncResult = { appeared: 0, vanished: 0 };
+    for (const [key, old] of this.entries) {
+      const fresh = entries.get(key);
+      if (fresh === undefined || fresh.id !== old.id) {
+        result.vanished++;
+        if (old.group) this.tallyClosed(old.group.key, old.group);
+      }
+    }
+    const silent = new Set<string>();
+    for (const [key, fresh] of entries) {
+      const old = this.entries.get(key);
+      if (old !== undefined && old.id === fresh.id) {
+        fresh.sinceSeconds = old.sinceSeconds;
+        if (this.silent.has(key)) silent.add(key);
+        continue;
+      }
+      result.appeared++;
+      if (fresh.group) this.tallyOpened(fresh.group.key, fresh.group);
+      if (trackSilent) silent.add(key);
+    }
+    this.entries = entries;
+    this.groups = groups;
+    this.options = options;
+    this.silent = silent;
+    return result;
+  }
+
+  /** A copy of the groups with at least one counted connection, as dump mode's aggregate gives them. */
+  snapshot(): Map<string, HostGroup> {
+    const copy = new Map<string, HostGroup>();
+    for (const [key, group] of this.groups) {
+      const { host, port, direction, counts } = group;
+      if (counts.opening + counts.open + counts.closing + counts.closed === 0) continue;
+      copy.set(key, { host, port, direction, counts: { ...counts } });
+    }
+    return copy;
+  }
+
+  /** The opened/closed tallies to export; forgets those idle past their retention. */
+  lifecycle(): LifecycleSeries[] {
+    return this.counts.series((key) => this.groups.has(key));
+  }
+}
+
+interface Tallies {
+  opened: Tally;
+  closed: Tally;
+}
+
+/**
+ * One event against a table. Without `tallies` (replaying events onto a
+ * fresh read) nothing is counted: the resync's diff does the counting.
+ */
+function applyEvent(
+  entries: Map<string, Connection>,
+  groups: Map<string, LiveGroup>,
+  options: AggregateOptions,
+  now: () => number,
+  { type, entry }: ConntrackEvent,
+  tallies?: Tallies,
+): void {
+  const key = entryKey(entry);
+  const known = entries.get(key);
+  const same = known !== undefined && known.id === entry.id;
+  if (type === 'destroy') {
+    if (same) {
+      remove(entries, groups, key, known);
+      if (known.group) tallies?.closed(known.group.key, known.group);
+    } else if (tallies) {
+      // A connection whose NEW was lost (the overflow is being repaired):
+      // it still opened and ended.
+      const flow = countedFlow(entry, options);
+      if (flow) {
+        const labels = { host: flow.remote, port: flow.port, direction: flow.direction };
+        const flowKey = groupKey(labels);
+        tallies.opened(flowKey, labels);
+        tallies.closed(flowKey, labels);
+      }
+    }
+    return;
+  }
+  if (same) {
+    // Only a change of TCP state carries the state; other updates keep it.
+    if (entry.tcpState !== undefined) setState(known, entry.tcpState);
+    return;
+  }
+  if (known !== undefined) {
+    // The tuple was reused by a new connection; the old one's DESTROY was lost.
+    remove(entries, groups, key, known);
+    if (known.group) tallies?.closed(known.group.key, known.group);
+  }
+  const added = insert(entries, groups, options, now, key, entry);
+  if (added.group) tallies?.opened(added.group.key, added.group);
+}
+
+function insert(
+  entries: Map<string, Connection>,
+  groups: Map<string, LiveGroup>,
+  options: AggregateOptions,
+  now: () => number,
+  key: string,
+  entry: ConntrackEntry,
+): Connection {
+  const flow = countedFlow(entry, options);
+  let group: LiveGroup | undefined;
+  if (flow) {
+    const labels = { host: flow.remote, port: flow.port, direction: flow.direction };
+    const id = groupKey(labels);
+    group = groups.get(id);
+    if (group === undefined) {
+      group = {
+        ...labels,
+        key: id,
+        entries: 0,
+        counts: { opening: 0, open: 0, closing: 0, closed: 0 },
+      };
+      groups.set(id, group);
+    }
+    group.entries++;
+  }
+  const connection: Connection = {
+    id: entry.id,
+    state: undefined,
+    group,
+    sinceSeconds: Math.floor(
+      entry.startNs === undefined ? now() / 1000 : Number(entry.startNs / 1_000_000_000n),
+    ),
+  };
+  setState(connection, entry.tcpState);
+  entries.set(key, connection);
+  return connection;
+}
+
+function remove(
+  entries: Map<string, Connection>,
+  groups: Map<string, LiveGroup>,
+  key: string,
+  connection: Connection,
+): void {
+  entries.delete(key);
+  const { group } = connection;
+  if (group === undefined) return;
+  move(group, phaseOf(connection.state), undefined);
+  if (--group.entries === 0) groups.delete(group.key);
+}
+
+function setState(connection: Connection, state: TcpState | undefined): void {
+  if (connection.group) move(connection.group, phaseOf(connection.state), phaseOf(state));
+  connection.state = state;
+}
+
+function move(group: LiveGroup, from?: ConnectionPhase, to?: ConnectionPhase): void {
+  if (from !== undefined) group.counts[from]--;
+  if (to !== undefined) group.counts[to]++;
+}

@@ -1,0 +1,138 @@
+/**
+ * The public event-stream API (openEvents) from another Node program, and
+ * how the exporter behaves when events cannot be had.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import test from 'node:test';
+
+import { seriesKey, startExporter } from '../helpers/exporter';
+import { setSysctls } from '../helpers/events';
+import { createNamespace, waitFor, type Namespace } from '../helpers/netns';
+
+const PACKAGE = path.join(__dirname, '..', '..', 'dist', 'index.js');
+
+/** Runs a CommonJS program in `ns` with `api` bound to the built package. */
+function runProgram(ns: Namespace, body: string, launcher: string[] = []) {
+  const script = `const api = require(${JSON.stringify(PACKAGE)});\n${body}`;
+  const child = ns.spawn([...launcher, process.execPath, '-e', script]);
+  const lines: string[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => lines.push(line));
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { child, lines, exit, stderr: () => stderr };
+}
+
+async function conntrack(ns: Namespace, args: string): Promise<void> {
+  const result = await ns.exec(['conntrack', ...args.split(' ')]);
+  assert.equal(result.code, 0, result.stderr);
+}
+
+test('openEvents delivers typed new, update and destroy events, then closes', async (t) => {
+  const ns = await createNamespace(t);
+  const program = runProgram(
+    ns,
+    `
+    const stream = api.openEvents({ receiveBufferBytes: 1 << 20 });
+    stream.ref();
+    stream.on('events', (events, batch) => {
+      for (const { type, entry } of events) {
+        console.log(JSON.stringify({ type, state: api.stateName(entry.tcpState),
+          src: entry.original.src, dport: entry.original.dstPort, drained: batch.drained }));
+        if (type === 'destroy') stream.close();
+      }
+    });
+    stream.on('close', () => console.log('closed'));
+    console.log('ready ' + stream.receiveBufferBytes);
+  `,
+  );
+  await waitFor(() => program.lines[0]?.startsWith('ready'), 10_000, 'ready');
+  // The kernel doubles the size asked for, for its bookkeeping.
+  assert.equal(program.lines[0], `ready ${2 << 20}`);
+  const tuple = '-p tcp -s 2001:db8::7 -d 2001:db8::8 --sport 4000 --dport 443';
+  await conntrack(ns, `-I ${tuple} --state SYN_SENT --timeout 100`);
+  await conntrack(ns, `-U ${tuple} --state ESTABLISHED`);
+  await conntrack(ns, `-D ${tuple}`);
+  // A UDP flow is not TCP: the stream leaves it out.
+  await conntrack(ns, '-I -p udp -s 192.0.2.7 -d 192.0.2.8 --sport 53 --dport 53 --timeout 100');
+
+  assert.equal(await program.exit, 0, program.stderr());
+  const events = program.lines.slice(1, -1).map((line) => JSON.parse(line) as { type: string });
+  assert.deepEqual(
+    events.map(({ type, state, src, dport }: Record<string, unknown>) => [type, state, src, dport]),
+    [
+      ['new', 'SYN_SENT', '2001:db8::7', 443],
+      ['update', 'ESTABLISHED', '2001:db8::7', 443],
+      ['destroy', 'ESTABLISHED', '2001:db8::7', 443],
+    ],
+  );
+  assert.equal(program.lines.at(-1), 'closed');
+});
+
+test('a program exits on its own with a stream left open, also from a worker thread', async (t) => {
+  const ns = await createNamespace(t);
+  // The worker even keeps its stream referenced, then ends: teardown closes it.
+  const worker = `const api = require(${JSON.stringify(PACKAGE)});
+    api.openEvents().ref();
+    setTimeout(() => process.exit(0), 50);`;
+  const program = runProgram(
+    ns,
+    `
+    const { Worker } = require('node:worker_threads');
+    api.openEvents().on('events', () => {});
+    new Worker(${JSON.stringify(worker)}, { eval: true }).on('exit', (code) =>
+      console.log('worker exit ' + code),
+    );
+  `,
+  );
+  assert.equal(await program.exit, 0, program.stderr());
+  assert.deepEqual(program.lines, ['worker exit 0']);
+  assert.equal(program.stderr(), '');
+});
+
+test('without CAP_NET_ADMIN openEvents throws an EPERM ConntrackError', async (t) => {
+  const ns = await createNamespace(t);
+  const program = runProgram(
+    ns,
+    `
+    try { api.openEvents(); console.log('opened'); }
+    catch (error) { console.log(JSON.stringify({ code: error.code, message: error.message })); }
+  `,
+    ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'],
+  );
+  assert.equal(await program.exit, 0, program.stderr());
+  const result = JSON.parse(program.lines[0] ?? '{}') as { code?: string; message?: string };
+  assert.equal(result.code, 'EPERM');
+  assert.match(result.message ?? '', /^nfct_open\(events\): Operation not permitted$/);
+});
+
+test('with conntrack events off the exporter says so once and reads the table each scrape', async (t) => {
+  const ns = await createNamespace(t);
+  await setSysctls(ns, { 'net.netfilter.nf_conntrack_events': 0 });
+  const exporter = await startExporter(ns, ['--no-resolve-hosts']);
+  t.after(() => exporter.stop());
+  await conntrack(
+    ns,
+    '-I -p tcp -s 192.0.2.7 -d 192.0.2.8 --sport 4000 --dport 443 --state ESTABLISHED --timeout 100',
+  );
+  const metrics = await exporter.metrics();
+  assert.equal(metrics.get(seriesKey('conntrack_exporter_table_mode', { mode: 'dump' })), 1);
+  assert.equal(
+    metrics.get(
+      seriesKey('conntrack_open_connections', {
+        direction: 'forwarded',
+        host: '192.0.2.8',
+        port: '443',
+      }),
+    ),
+    1,
+  );
+  assert.equal(metrics.get('conntrack_connections_opened_total'), undefined);
+  const warnings = exporter.stderr().match(/conntrack events are off.*/g) ?? [];
+  assert.deepEqual(warnings, [
+    'conntrack events are off (net.netfilter.nf_conntrack_events=0); reading the whole table at ' +
+      'every scrape instead (--mode dump). Set it to 1 to use events mode',
+  ]);
+});

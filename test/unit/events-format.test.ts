@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import test from 'node:test';
+
+import { decodeEvents } from '../../src/conntrack/events';
+import { decodeRecords, RECORD_SIZE } from '../../src/conntrack/record';
+import { ConntrackEntry, TcpState } from '../../src/conntrack/types';
+import { formatEvent, LoggedEvent } from '../../src/model/event-format';
+import { viewFlow } from '../../src/model/flow';
+
+const AT_MS = Date.UTC(2024, 0, 2, 3, 4, 5, 678);
+
+function entry(overrides: Partial<ConntrackEntry> = {}): ConntrackEntry {
+  return {
+    family: 4,
+    tcpState: TcpState.Established,
+    original: { src: '10.0.0.1', srcPort: 1001, dst: '10.0.0.2', dstPort: 80 },
+    reply: { src: '10.0.0.2', srcPort: 80, dst: '10.0.0.1', dstPort: 1001 },
+    status: 1 << 2,
+    mark: 0,
+    zone: 0,
+    id: 1,
+    timeout: 100,
+    ...overrides,
+  };
+}
+
+function logged(type: LoggedEvent['event']['type'], e: ConntrackEntry, local: string): LoggedEvent {
+  return {
+    event: { type, entry: e },
+    flow: viewFlow(e, (address) => address === local),
+    state: e.tcpState,
+    atMs: AT_MS,
+  };
+}
+
+test('netfilter lines read like conntrack -E -o timestamp', () => {
+  // As conntrack-tools 1.4.7 prints the same event (test/e2e/events-log checks it live).
+  assert.equal(
+    formatEvent(logged('new', entry(), '10.0.0.1'), 'netfilter'),
+    '[1704164645.678000]\t    [NEW] tcp      6 100 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=1001 ' +
+      'dport=80 [UNREPLIED] src=10.0.0.2 dst=10.0.0.1 sport=80 dport=1001 [ASSURED]',
+  );
+  const destroyed = entry({
+    tcpState: undefined,
+    timeout: 0,
+    status: 0b110,
+    mark: 7,
+    zone: 3,
+    counters: {
+      original: { packets: 3n, bytes: 180n },
+      reply: { packets: 2n, bytes: 120n },
+    },
+  });
+  assert.equal(
+    formatEvent(logged('destroy', destroyed, '10.0.0.1'), 'netfilter'),
+    '[1704164645.678000]\t[DESTROY] tcp      6 src=10.0.0.1 dst=10.0.0.2 sport=1001 dport=80 ' +
+      'packets=3 bytes=180 src=10.0.0.2 dst=10.0.0.1 sport=80 dport=1001 packets=2 bytes=120 ' +
+      '[ASSURED] mark=7 zone=3',
+  );
+});
+
+test('JSON lines carry the original keys, the remote host and the state', () => {
+  const inbound = entry({
+    family: 6,
+    tcpState: TcpState.SynRecv,
+    original: { src: '2001:db8::2', srcPort: 50000, dst: '2001:db8::1', dstPort: 443 },
+    reply: { src: '2001:db8::1', srcPort: 443, dst: '2001:db8::2', dstPort: 50000 },
+  });
+  assert.deepEqual(JSON.parse(formatEvent(logged('update', inbound, '2001:db8::1'), 'json')), {
+    timestamp: '2024-01-02T03:04:05.678Z',
+    event_type: 'update',
+    original_source_host: '[2001:db8::2]:50000',
+    original_destination_host: '[2001:db8::1]:443',
+    reply_source_host: '[2001:db8::1]:443',
+    reply_destination_host: '[2001:db8::2]:50000',
+    remote_host: '[2001:db8::2]:443',
+    state: 'Opening',
+    tcp_state: 'SYN_RECV',
+    direction: 'inbound',
+  });
+  const unknown = { ...logged('destroy', entry({ tcpState: undefined }), '10.0.0.1') };
+  const line = JSON.parse(formatEvent(unknown, 'json')) as Record<string, unknown>;
+  assert.equal(line.state, null);
+  assert.equal(line.remote_host, '10.0.0.2:80');
+});
+
+test('event records decode into entries with their event type', () => {
+  const recorded = readFileSync(path.join(__dirname, '..', 'fixtures', 'dump.bin'));
+  const bytes = new Uint8Array(recorded.byteLength);
+  bytes.set(recorded);
+  const count = bytes.byteLength / RECORD_SIZE;
+  for (let i = 0; i < count; i++) bytes[i * RECORD_SIZE + 3] = (i % 3) + 1;
+  const events = decodeEvents(bytes.buffer);
+  assert.deepEqual(
+    events.map((event) => event.type),
+    Array.from({ length: count }, (_, i) => ['new', 'update', 'destroy'][i % 3]),
+  );
+  assert.deepEqual(
+    events.map((event) => event.entry),
+    decodeRecords(bytes.buffer),
+  );
+  bytes[3] = 0;
+  assert.throws(() => decodeEvents(bytes.buffer), /unknown event type 0/);
+});

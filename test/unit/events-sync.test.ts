@@ -1,0 +1,232 @@
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import test from 'node:test';
+
+import type {
+  ConntrackEvent,
+  ConntrackEventStreamEvents,
+  ConntrackEventType,
+} from '../../src/conntrack/events';
+import { ConntrackEntry, TcpState } from '../../src/conntrack/types';
+import { LiveSync, LiveSyncOptions } from '../../src/events/live-sync';
+import { Logger } from '../../src/log';
+import { tcpEntry } from '../helpers/entry';
+
+const HERE = '192.0.2.1';
+
+const conn = (id: number, port: number, state = TcpState.Established) =>
+  tcpEntry(id, state, [HERE, port], ['198.51.100.5', 5432]);
+
+const ev = (type: ConntrackEventType, entry: ConntrackEntry): ConntrackEvent => ({ type, entry });
+
+const quiet: Logger = { info() {}, warn() {}, error() {}, debug() {} };
+
+class FakeStream extends EventEmitter<ConntrackEventStreamEvents> {
+  closed = false;
+  close(): void {
+    this.closed = true;
+  }
+  send(events: ConntrackEvent[], drained = true): void {
+    this.emit('events', events, { drained, receivedAtMs: 0 });
+  }
+}
+
+/** A dump whose answer the test gives, so events can arrive while it runs. */
+class FakeDump {
+  calls = 0;
+  private answer: ((entries: ConntrackEntry[]) => void) | undefined;
+  private failure: ((error: Error) => void) | undefined;
+
+  readonly dump = (): Promise<ConntrackEntry[]> => {
+    this.calls++;
+    return new Promise((resolve, reject) => {
+      this.answer = resolve;
+      this.failure = reject;
+    });
+  };
+
+  get running(): boolean {
+    return this.answer !== undefined;
+  }
+
+  resolve(entries: ConntrackEntry[]): void {
+    const answer = this.answer;
+    this.answer = undefined;
+    answer?.(entries);
+  }
+
+  reject(error: Error): void {
+    const failure = this.failure;
+    this.answer = undefined;
+    failure?.(error);
+  }
+}
+
+function setUp(overrides: Partial<LiveSyncOptions> = {}) {
+  const stream = new FakeStream();
+  const fake = new FakeDump();
+  let addresses = new Set([HERE]);
+  const sync = new LiveSync({
+    stream,
+    dump: fake.dump,
+    localAddresses: () => addresses,
+    classify: {},
+    resyncIntervalMs: 0,
+    trackSilent: false,
+    log: quiet,
+    ...overrides,
+  });
+  const setAddresses = (next: string[]) => {
+    addresses = new Set(next);
+  };
+  return { stream, fake, sync, setAddresses };
+}
+
+const openCount = (sync: LiveSync) => [...sync.table.snapshot().values()][0]?.counts.open ?? 0;
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+test('events during the first read are applied on top of it, none lost or doubled', async () => {
+  const { stream, fake, sync } = setUp();
+  const started = sync.start();
+  // Subscribed before the read: these happen while the kernel is being read.
+  stream.send([ev('new', conn(2, 40001)), ev('destroy', conn(1, 40000))]);
+  fake.resolve([conn(1, 40000), conn(2, 40001)]);
+  await started;
+  assert.equal(sync.table.size, 1);
+  assert.equal(sync.table.stateOf(conn(2, 40001)), TcpState.Established);
+  assert.deepEqual(
+    sync.table.lifecycle().map(({ opened, closed }) => [opened, closed]),
+    [[2, 1]],
+  );
+  assert.equal(sync.stats.resyncs.start, 1);
+  assert.deepEqual(sync.stats.events, { new: 1, update: 0, destroy: 1 });
+});
+
+test('after an overflow the repair read waits until the socket has drained', async () => {
+  const { stream, fake, sync } = setUp();
+  const started = sync.start();
+  fake.resolve([]);
+  await started;
+
+  stream.emit('overflow');
+  assert.equal(sync.stats.overflows, 1);
+  // Events from before the drop are still queued: applied, but no read yet.
+  stream.send([ev('new', conn(1, 40000))], false);
+  assert.equal(fake.calls, 1);
+  stream.send([ev('update', conn(1, 40000, TcpState.FinWait))], true);
+  assert.equal(fake.calls, 2);
+
+  // The DESTROY of 1 was dropped, and 3 appeared unseen.
+  stream.send([ev('new', conn(4, 40004))]);
+  fake.resolve([conn(3, 40003), conn(4, 40004)]);
+  await tick();
+  assert.equal(sync.stats.resyncs.overflow, 1);
+  assert.equal(sync.table.size, 2);
+  assert.equal(sync.table.stateOf(conn(1, 40000)), undefined);
+  assert.deepEqual(
+    sync.table.lifecycle().map(({ opened, closed }) => [opened, closed]),
+    [[3, 1]],
+  );
+});
+
+test('a read running when events are lost is thrown away and done again', async () => {
+  const { stream, fake, sync } = setUp();
+  const started = sync.start();
+  stream.emit('overflow');
+  // This read may have missed the lost events: it must not become the table.
+  fake.resolve([conn(1, 40000)]);
+  await tick();
+  assert.equal(sync.table.size, 0);
+  assert.equal(fake.running, false);
+  stream.send([], true);
+  assert.equal(fake.calls, 2);
+  fake.resolve([conn(2, 40001)]);
+  await started;
+  assert.equal(sync.table.size, 1);
+  assert.equal(sync.table.stateOf(conn(2, 40001)), TcpState.Established);
+  assert.deepEqual(sync.stats.resyncs, {
+    start: 0,
+    overflow: 1,
+    interval: 0,
+    addresses: 0,
+    silent_entries: 0,
+  });
+});
+
+test('a scrape re-reads the table when local addresses changed', async () => {
+  const { stream, fake, sync, setAddresses } = setUp();
+  const started = sync.start();
+  fake.resolve([]);
+  await started;
+  stream.send([ev('new', conn(1, 40000))]);
+  assert.equal(openCount(sync), 1);
+  assert.equal([...(await sync.snapshot()).values()][0]?.direction, 'outbound');
+
+  setAddresses(['192.0.2.99']);
+  const snapshot = sync.snapshot();
+  await tick();
+  fake.resolve([conn(1, 40000)]);
+  assert.equal([...(await snapshot).values()][0]?.direction, 'forwarded');
+  assert.equal(sync.stats.resyncs.addresses, 1);
+});
+
+test('while silent entries remain, each scrape re-reads the table', async () => {
+  const { fake, sync } = setUp({ trackSilent: true });
+  const started = sync.start();
+  fake.resolve([conn(1, 40000)]);
+  await started;
+  assert.equal(sync.table.silentEntries, 1);
+
+  // Closed without a DESTROY, as an entry without event tracking would be.
+  let snapshot = sync.snapshot();
+  await tick();
+  fake.resolve([]);
+  assert.deepEqual(await snapshot, new Map());
+  assert.equal(sync.stats.resyncs.silent_entries, 1);
+  assert.equal(sync.table.silentEntries, 0);
+
+  snapshot = sync.snapshot();
+  await tick();
+  assert.equal(fake.running, false, 'no silent entries left: no read');
+  await snapshot;
+});
+
+test('the interval asks for a read; a failed read rejects its waiters and is reported', async () => {
+  const errors: string[] = [];
+  const { fake, sync } = setUp({
+    resyncIntervalMs: 5,
+    log: { ...quiet, error: (message) => errors.push(message) },
+  });
+  const started = sync.start();
+  fake.reject(new Error('boom'));
+  await assert.rejects(started, /boom/);
+  assert.match(errors[0] ?? '', /\(start\) failed: boom/);
+  // Bounded wait for the timer, whatever the machine's load.
+  for (let i = 0; i < 500 && !fake.running; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(fake.running, true);
+  fake.resolve([conn(1, 40000)]);
+  await tick();
+  assert.equal(sync.stats.resyncs.interval, 1);
+  sync.close();
+});
+
+test('close unsubscribes and rejects whoever waits for a read', async () => {
+  const { stream, sync } = setUp();
+  const started = sync.start();
+  sync.close();
+  assert.equal(stream.closed, true);
+  await assert.rejects(started, /closed/);
+  await assert.rejects(sync.resync('interval'), /closed/);
+});
+
+test('a failed stream is remembered, and nobody waits for a drain that cannot come', async () => {
+  const { stream, fake, sync } = setUp();
+  const started = sync.start();
+  fake.resolve([]);
+  await started;
+  stream.emit('overflow');
+  const waiting = sync.resync('addresses');
+  stream.emit('error', new Error('recvmmsg: Bad file descriptor'));
+  assert.match(sync.failed?.message ?? '', /Bad file descriptor/);
+  await assert.rejects(waiting, /Bad file descriptor/);
+});

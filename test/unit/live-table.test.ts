@@ -1,0 +1,250 @@
+import assert from 'node:assert/strict';
+import test from 'node:test';
+
+import type { ConntrackEvent, ConntrackEventType } from '../../src/conntrack/events';
+import { ConntrackEntry, TcpState } from '../../src/conntrack/types';
+import { aggregate, AggregateOptions } from '../../src/model/aggregate';
+import { HostFilter } from '../../src/model/host-filter';
+import { entryKey, LiveTable } from '../../src/model/live-table';
+import { tcpEntry } from '../helpers/entry';
+
+const HERE = '192.0.2.1';
+const OPTIONS: AggregateOptions = { localAddresses: new Set([HERE, '127.0.0.1']), ownPort: 9318 };
+
+const conn = tcpEntry;
+
+const ev = (type: ConntrackEventType, entry: ConntrackEntry): ConntrackEvent => ({ type, entry });
+const withState = (entry: ConntrackEntry, tcpState: TcpState | undefined): ConntrackEntry => ({
+  ...entry,
+  tcpState,
+});
+const db = (id: number, port: number, state: TcpState | undefined = TcpState.Established) =>
+  conn(id, state, [HERE, port], ['198.51.100.5', 5432]);
+
+function lifecycleOf(table: LiveTable) {
+  return table
+    .lifecycle()
+    .map(
+      ({ host, port, direction, opened, closed }) =>
+        `${direction} ${host}:${port} +${opened} -${closed}`,
+    )
+    .sort();
+}
+
+test('follows a connection through its states, counting it opened and closed once', () => {
+  const table = new LiveTable(OPTIONS);
+  const entry = db(7, 40000, TcpState.SynSent);
+  table.apply(ev('new', entry));
+  assert.deepEqual([...table.snapshot().values()][0]?.counts, {
+    opening: 1,
+    open: 0,
+    closing: 0,
+    closed: 0,
+  });
+  table.apply(ev('update', withState(entry, TcpState.Established)));
+  // An update that is not a change of state carries none; the state stays.
+  table.apply(ev('update', withState(entry, undefined)));
+  table.apply(ev('update', withState(entry, TcpState.TimeWait)));
+  assert.deepEqual([...table.snapshot().values()][0]?.counts, {
+    opening: 0,
+    open: 0,
+    closing: 1,
+    closed: 0,
+  });
+  assert.deepEqual(lifecycleOf(table), ['outbound 198.51.100.5:5432 +1 -0']);
+  table.apply(ev('destroy', withState(entry, undefined)));
+  assert.equal(table.size, 0);
+  assert.deepEqual(table.snapshot(), new Map());
+  assert.deepEqual(lifecycleOf(table), ['outbound 198.51.100.5:5432 +1 -1']);
+});
+
+test('a connection that came and went between scrapes is still counted', () => {
+  const table = new LiveTable(OPTIONS);
+  const inbound = conn(3, TcpState.SynRecv, ['203.0.113.9', 50000], [HERE, 443]);
+  table.apply(ev('new', inbound));
+  table.apply(ev('update', withState(inbound, TcpState.Established)));
+  table.apply(ev('destroy', inbound));
+  assert.deepEqual(table.snapshot(), new Map());
+  assert.deepEqual(lifecycleOf(table), ['inbound 203.0.113.9:443 +1 -1']);
+});
+
+test('a DESTROY of a connection never seen counts it as opened and closed', () => {
+  const table = new LiveTable(OPTIONS);
+  table.apply(ev('destroy', db(9, 40000)));
+  assert.equal(table.size, 0);
+  assert.deepEqual(lifecycleOf(table), ['outbound 198.51.100.5:5432 +1 -1']);
+});
+
+test('a tuple reused by a new connection (new kernel id) ends the old one', () => {
+  const table = new LiveTable(OPTIONS);
+  table.apply(ev('new', db(1, 40000)));
+  table.apply(ev('new', db(2, 40000, TcpState.SynSent)));
+  // A late DESTROY of the first connection leaves the second alone.
+  table.apply(ev('destroy', db(1, 40000)));
+  assert.equal(table.size, 1);
+  assert.equal(table.stateOf(db(2, 40000)), TcpState.SynSent);
+  assert.deepEqual(lifecycleOf(table), ['outbound 198.51.100.5:5432 +3 -2']);
+});
+
+test('flows to the own port and to ignored hosts are held but neither gauged nor counted', () => {
+  const table = new LiveTable({ ...OPTIONS, ignore: HostFilter.parse(['203.0.113.0/24']) });
+  table.apply(ev('new', conn(1, TcpState.Established, ['198.51.100.7', 50000], [HERE, 9318])));
+  table.apply(ev('new', conn(2, TcpState.Established, [HERE, 40000], ['203.0.113.4', 80])));
+  table.apply(ev('destroy', conn(3, TcpState.Close, [HERE, 40001], ['203.0.113.4', 80])));
+  assert.equal(table.size, 2);
+  assert.deepEqual(table.snapshot(), new Map());
+  assert.deepEqual(lifecycleOf(table), []);
+});
+
+/** A small kernel: the entries it holds, and the events it sends for each change. */
+class Kernel {
+  readonly entries = new Map<string, ConntrackEntry>();
+  private nextId = 1;
+
+  constructor(private readonly random: () => number) {}
+
+  step(): ConntrackEvent {
+    const live = [...this.entries.values()];
+    const roll = this.random();
+    if (live.length === 0 || roll < 0.4) return this.open();
+    const entry = live[Math.floor(this.random() * live.length)]!;
+    if (roll < 0.7) {
+      const states = [TcpState.Established, TcpState.FinWait, TcpState.TimeWait, TcpState.Close];
+      const changed = withState(entry, states[Math.floor(this.random() * states.length)]);
+      this.entries.set(entryKey(changed), changed);
+      return ev('update', changed);
+    }
+    this.entries.delete(entryKey(entry));
+    return ev('destroy', withState(entry, undefined));
+  }
+
+  private open(): ConntrackEvent {
+    const pick = <T>(items: T[]): T => items[Math.floor(this.random() * items.length)]!;
+    const remote = pick(['198.51.100.5', '198.51.100.6', '2001:db8::5']);
+    const local = remote.includes(':') ? '2001:db8::1' : HERE;
+    const port = 1024 + Math.floor(this.random() * 200);
+    const outbound = this.random() < 0.5;
+    const entry = conn(
+      this.nextId++,
+      pick([TcpState.SynSent, TcpState.SynRecv, TcpState.None, TcpState.Established]),
+      outbound ? [local, port] : [remote, port],
+      outbound ? [remote, pick([443, 5432])] : [local, pick([22, 9318])],
+    );
+    const key = entryKey(entry);
+    const old = this.entries.get(key);
+    // The kernel never holds two entries with one tuple: a packet for a
+    // tuple still in the table belongs to the old entry.
+    const stored = old === undefined ? entry : { ...entry, id: old.id };
+    this.entries.set(key, stored);
+    return ev(old === undefined ? 'new' : 'update', stored);
+  }
+}
+
+function seeded(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+}
+
+const TABLE_OPTIONS = { ...OPTIONS, localAddresses: new Set([HERE, '2001:db8::1']) };
+
+test('the groups always equal what dump mode aggregates from the same entries', () => {
+  const kernel = new Kernel(seeded(42));
+  const table = new LiveTable(TABLE_OPTIONS);
+  for (let i = 0; i < 3000; i++) {
+    table.apply(kernel.step());
+    if (i % 50 === 0) {
+      assert.deepEqual(table.snapshot(), aggregate(kernel.entries.values(), TABLE_OPTIONS));
+    }
+  }
+  assert.equal(table.size, kernel.entries.size);
+});
+
+test('a resync while events flow ends equal to the kernel, wherever the read happened', () => {
+  for (let readAt = 0; readAt <= 40; readAt += 4) {
+    const kernel = new Kernel(seeded(7 + readAt));
+    const table = new LiveTable(TABLE_OPTIONS);
+    for (let i = 0; i < 200; i++) table.apply(kernel.step());
+    const before = lifecycleOf(table);
+
+    // The read is asked for, events keep coming (applied live and kept),
+    // and the kernel is read at some point among them.
+    const during: ConntrackEvent[] = [];
+    let read: ConntrackEntry[] = [];
+    for (let i = 0; i < 40; i++) {
+      if (i === readAt) read = [...kernel.entries.values()];
+      const event = kernel.step();
+      table.apply(event);
+      during.push(event);
+    }
+    if (readAt === 40) read = [...kernel.entries.values()];
+    const liveCounts = lifecycleOf(table);
+    const result = table.replace(read, during);
+
+    assert.deepEqual(result, { appeared: 0, vanished: 0 }, `read at ${readAt}`);
+    assert.deepEqual(table.snapshot(), aggregate(kernel.entries.values(), TABLE_OPTIONS));
+    // Nothing was lost, so the resync counted nothing the events had not.
+    assert.deepEqual(lifecycleOf(table), liveCounts);
+    assert.notDeepEqual(liveCounts, before);
+  }
+});
+
+test('a resync repairs lost events and counts what they would have', () => {
+  const table = new LiveTable(OPTIONS);
+  const stays = db(1, 40000);
+  const endsUnseen = db(2, 40001);
+  const startsUnseen = db(3, 40002, TcpState.SynSent);
+  const changesUnseen = db(4, 40003);
+  for (const entry of [stays, endsUnseen, changesUnseen]) table.apply(ev('new', entry));
+
+  const result = table.replace(
+    [stays, startsUnseen, withState(changesUnseen, TcpState.TimeWait)],
+    [],
+  );
+  assert.deepEqual(result, { appeared: 1, vanished: 1 });
+  assert.deepEqual([...table.snapshot().values()][0]?.counts, {
+    opening: 1,
+    open: 1,
+    closing: 1,
+    closed: 0,
+  });
+  assert.deepEqual(lifecycleOf(table), ['outbound 198.51.100.5:5432 +4 -1']);
+});
+
+test('a resync classifies everything again with the new local addresses', () => {
+  const table = new LiveTable({ localAddresses: new Set(['192.0.2.99']) });
+  const entry = db(1, 40000);
+  table.apply(ev('new', entry));
+  assert.equal([...table.snapshot().values()][0]?.direction, 'forwarded');
+  table.replace([entry], [], OPTIONS);
+  assert.equal([...table.snapshot().values()][0]?.direction, 'outbound');
+  assert.equal(table.localAddresses, OPTIONS.localAddresses);
+});
+
+test('entries found by the first read and mentioned by no event are tracked as silent', () => {
+  const table = new LiveTable(OPTIONS);
+  const quiet = db(1, 40000);
+  const chatty = db(2, 40001);
+  const gone = db(3, 40002);
+  table.replace([quiet, chatty, gone], [], OPTIONS, true);
+  assert.equal(table.silentEntries, 3);
+  table.apply(ev('update', withState(chatty, TcpState.FinWait)));
+  assert.equal(table.silentEntries, 2);
+  // Later reads drop the silent entries that are gone, and add none.
+  table.replace([quiet, chatty, db(4, 40004)], []);
+  assert.equal(table.silentEntries, 1);
+  table.replace([chatty, db(4, 40004)], []);
+  assert.equal(table.silentEntries, 0);
+});
+
+test('idle tallies of groups without connections are forgotten after the retention', () => {
+  let now = 1_000_000;
+  const table = new LiveTable({ ...OPTIONS, counterRetentionMs: 60_000 }, () => now);
+  table.apply(ev('new', db(1, 40000)));
+  table.apply(ev('destroy', db(1, 40000)));
+  table.apply(ev('new', conn(2, TcpState.Established, [HERE, 40001], ['198.51.100.6', 80])));
+  now += 60_001;
+  assert.deepEqual(lifecycleOf(table), ['outbound 198.51.100.6:80 +1 -0']);
+});
