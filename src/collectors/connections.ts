@@ -1,8 +1,8 @@
 import { Gauge, Registry } from 'prom-client';
 
-import { HostGroup } from '../model/aggregate';
+import { Series } from '../model/series';
 import { ConnectionPhase, PHASES } from '../model/tcp-state';
-import { SnapshotSource } from './snapshot';
+import { SeriesSource } from './series-source';
 
 const HELP: Record<ConnectionPhase, string> = {
   opening:
@@ -18,12 +18,13 @@ const HELP: Record<ConnectionPhase, string> = {
  * Per-phase gauges: conntrack_<phase>_connections{host,port,direction}, or
  * with `legacy`, the original conntrack_exporter's names
  * conntrack_<phase>_connections_total{host} summed per remote host.
- * Values come from one snapshot per scrape; every group present in it gets
- * all four phases (zeros included), and groups gone from it disappear.
+ * Values come from one snapshot per scrape, named and bounded by the
+ * SeriesSource; every series present in it gets all four phases (zeros
+ * included), and series gone from it disappear.
  */
 export function registerConnectionGauges(
   registry: Registry,
-  source: SnapshotSource,
+  source: SeriesSource,
   legacy: boolean,
 ): void {
   for (const phase of PHASES) {
@@ -33,16 +34,16 @@ export function registerConnectionGauges(
       labelNames: legacy ? ['host'] : ['host', 'port', 'direction'],
       registers: [registry],
       async collect() {
-        const snapshot = await source.get();
+        const { series } = await source.get();
         // No await from here on: the family is replaced in one step.
         this.reset();
-        if (snapshot.groups === undefined) return;
+        if (series === undefined) return;
         if (legacy) {
-          for (const [host, count] of sumPerHost(snapshot.groups.values(), phase)) {
+          for (const [host, count] of sumPerHost(series, phase)) {
             this.set({ host }, count);
           }
         } else {
-          for (const group of snapshot.groups.values()) {
+          for (const group of series) {
             this.set(
               { host: group.host, port: String(group.port), direction: group.direction },
               group.counts[phase],
@@ -54,7 +55,7 @@ export function registerConnectionGauges(
   }
 }
 
-function sumPerHost(groups: Iterable<HostGroup>, phase: ConnectionPhase): Map<string, number> {
+function sumPerHost(groups: Iterable<Series>, phase: ConnectionPhase): Map<string, number> {
   const sums = new Map<string, number>();
   for (const group of groups) {
     sums.set(group.host, (sums.get(group.host) ?? 0) + group.counts[phase]);
