@@ -7,7 +7,8 @@ export class UserError extends Error {
     message: string,
     readonly exitCode: number,
   ) {
-    super(message);
+    // One line, always: a message may quote user input holding line breaks.
+    super(message.replace(/\r?\n|\r/g, '\\n'));
     this.name = 'UserError';
   }
 }

@@ -1,9 +1,19 @@
 import http from 'node:http';
+import https from 'node:https';
+import type net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 
 import { Registry } from 'prom-client';
 
-import { EnvironmentError } from '../errors';
+import { EnvironmentError, UsageError } from '../errors';
+import { BasicAuth } from './basic-auth';
 import { landingPage } from './landing';
+import { applyLimits, DEFAULT_LIMITS, RateLimiter, RequestLimits, serverOptions } from './limits';
+import { acceptsGzip, SharedRender } from './shared-render';
+import { clientCertificateProblem, nodeTlsOptions } from './tls-options';
+import { WebConfig } from './web-config';
+
+export type MetricsServer = http.Server | https.Server;
 
 export interface MetricsServerOptions {
   registry: Registry;
@@ -13,58 +23,180 @@ export interface MetricsServerOptions {
   /** Shown on the landing page: the settings in force. */
   settings?: Record<string, unknown>;
   onError?: (error: Error) => void;
+  /** TLS, basic auth, headers and rate limit (--web.config.file); none: plain HTTP, open. */
+  web?: WebConfig;
+  /** Tests shorten these; the defaults suit production. */
+  limits?: Partial<RequestLimits>;
 }
 
+/** What a reload of the web config replaces; read anew by every request. */
+interface WebState {
+  web?: WebConfig;
+  auth: BasicAuth;
+  rateLimiter?: RateLimiter;
+}
+
+const endpoints = new WeakMap<MetricsServer, { state: WebState }>();
+
+const TEXT = 'text/plain; charset=utf-8';
+
 /**
- * The HTTP endpoint: GET/HEAD on the metrics path serves the registry in the
- * Prometheus text format, "/" a landing page, anything else 404 (405 for a
- * method other than GET/HEAD on a known path).
+ * The HTTP(S) endpoint: GET/HEAD on the metrics path serves the registry in
+ * the Prometheus text format (gzipped when asked), "/" a landing page,
+ * anything else 404 (405 for a method other than GET/HEAD on a known path).
+ * Before that: the web config's headers, the concurrency cap (503), the
+ * rate limit (429), basic auth (401); request bodies are refused (413).
  */
-export function createMetricsServer(options: MetricsServerOptions): http.Server {
+export function createMetricsServer(options: MetricsServerOptions): MetricsServer {
   const { registry, path } = options;
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const landing = landingPage(options.title, path, options.settings ?? {});
-  const server = http.createServer((request, response) => {
+  const render = new SharedRender(() => registry.metrics());
+  const endpoint = { state: webState(options.web) };
+  let active = 0;
+
+  const handle = async (request: http.IncomingMessage, response: http.ServerResponse) => {
+    const { web, auth, rateLimiter } = endpoint.state;
+    for (const [name, value] of Object.entries(web?.headers ?? {})) {
+      response.setHeader(name, value);
+    }
+    if (active >= limits.maxConcurrentRequests) {
+      response.setHeader('Retry-After', '1');
+      refuse(response, 503, 'Too many concurrent requests');
+      return;
+    }
+    active++;
+    response.once('close', () => active--);
+    if (rateLimiter !== undefined && !rateLimiter.take()) {
+      refuse(response, 429, 'Too Many Requests');
+      return;
+    }
+    if (auth.enabled && !(await auth.check(request.headers.authorization))) {
+      response.setHeader('WWW-Authenticate', 'Basic realm="conntrack-exporter", charset="UTF-8"');
+      send(response, 401, TEXT, 'Unauthorized\n');
+      return;
+    }
     const target = (request.url ?? '/').split('?')[0];
     if (target !== path && target !== '/') {
-      send(response, 404, 'text/plain; charset=utf-8', 'Not Found\n');
+      send(response, 404, TEXT, 'Not Found\n');
       return;
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.setHeader('Allow', 'GET, HEAD');
-      send(response, 405, 'text/plain; charset=utf-8', 'Method Not Allowed\n');
+      refuse(response, 405, 'Method Not Allowed');
       return;
     }
+    if (hasBody(request)) {
+      refuse(response, 413, 'A request body is not accepted');
+      return;
+    }
+    const headOnly = request.method === 'HEAD';
     if (target === '/') {
-      send(response, 200, 'text/html; charset=utf-8', landing, request.method === 'HEAD');
+      send(response, 200, 'text/html; charset=utf-8', landing, headOnly);
       return;
     }
-    registry.metrics().then(
-      (body) => send(response, 200, registry.contentType, body, request.method === 'HEAD'),
-      (error: Error) => {
-        options.onError?.(error);
-        send(
-          response,
-          500,
-          'text/plain; charset=utf-8',
-          `Error collecting metrics: ${error.message}\n`,
+    let rendered;
+    try {
+      rendered = await render.get();
+    } catch (error) {
+      options.onError?.(error as Error);
+      send(response, 500, TEXT, `Error collecting metrics: ${(error as Error).message}\n`);
+      return;
+    }
+    response.setHeader('Vary', 'Accept-Encoding');
+    if (acceptsGzip(request.headers['accept-encoding'])) {
+      response.setHeader('Content-Encoding', 'gzip');
+      send(response, 200, registry.contentType, await rendered.gzipped(), headOnly);
+    } else {
+      send(response, 200, registry.contentType, rendered.body, headOnly);
+    }
+  };
+
+  const listener = (request: http.IncomingMessage, response: http.ServerResponse) => {
+    handle(request, response).catch((error: Error) => {
+      options.onError?.(error);
+      if (!response.headersSent) send(response, 500, TEXT, 'Internal Server Error\n');
+      else response.destroy();
+    });
+  };
+  const tls = options.web?.tls;
+  const server: MetricsServer =
+    tls === undefined
+      ? http.createServer(serverOptions(limits), listener)
+      : https.createServer(
+          {
+            ...serverOptions(limits),
+            ...nodeTlsOptions(tls),
+            handshakeTimeout: limits.handshakeTimeoutMs,
+          },
+          listener,
         );
-      },
-    );
-  });
-  // Idle or slow clients must not hold sockets for long.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  server.keepAliveTimeout = 5_000;
+  if (tls !== undefined) {
+    server.on('secureConnection', (socket: TLSSocket) => {
+      const current = endpoint.state.web?.tls;
+      // Before any byte of a request is read: the HTTP parser reads later.
+      if (current !== undefined && clientCertificateProblem(socket, current) !== undefined) {
+        socket.destroy();
+      }
+    });
+  }
+  applyLimits(server, limits);
+  endpoints.set(server, endpoint);
   return server;
+}
+
+/**
+ * Puts a re-read web config in force for the next requests and handshakes
+ * (new certificates, users, headers). Switching TLS on or off, or changing
+ * client_auth_type, needs a new server: that is refused, and the old
+ * config stays.
+ */
+export function reloadWebConfig(server: MetricsServer, web: WebConfig): void {
+  const endpoint = endpoints.get(server);
+  if (endpoint === undefined) throw new Error('not a metrics server');
+  const before = endpoint.state.web?.tls;
+  if ((before === undefined) !== (web.tls === undefined)) {
+    throw new UsageError(`${web.file}: switching TLS on or off needs a restart`);
+  }
+  if (before !== undefined && web.tls !== undefined) {
+    if (before.clientAuth !== web.tls.clientAuth) {
+      throw new UsageError(`${web.file}: a change of client_auth_type needs a restart`);
+    }
+    (server as https.Server).setSecureContext(nodeTlsOptions(web.tls));
+  }
+  endpoint.state = webState(web);
+}
+
+function webState(web: WebConfig | undefined): WebState {
+  const limit = web?.rateLimit;
+  return {
+    web,
+    auth: new BasicAuth(web?.users ?? new Map()),
+    rateLimiter: limit && new RateLimiter(limit.intervalMs, limit.burst),
+  };
+}
+
+function hasBody(request: http.IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return (
+    request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+  );
+}
+
+/** An error answer after which the connection is closed, so an unread body is never read. */
+function refuse(response: http.ServerResponse, status: number, message: string): void {
+  response.setHeader('Connection', 'close');
+  send(response, status, TEXT, `${message}\n`);
 }
 
 function send(
   response: http.ServerResponse,
   status: number,
   contentType: string,
-  body: string,
+  body: string | Buffer,
   headOnly = false,
 ): void {
+  if (response.destroyed) return;
   response.statusCode = status;
   response.setHeader('Content-Type', contentType);
   response.setHeader('Content-Length', Buffer.byteLength(body));
@@ -73,16 +205,18 @@ function send(
 
 /**
  * Starts listening; the errors a user can cause (busy port, address not on
- * this host, privileged port) become one clear line.
+ * this host, privileged port) become one clear line. Errors after that
+ * (e.g. EMFILE on accept) go to `onError` instead of ending the process.
  */
 export function listen(
-  server: http.Server,
+  server: net.Server,
   port: number,
   host: string,
   flag = '--listen-port',
+  onError: (error: Error) => void = () => undefined,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException) => {
+    const onListenError = (error: NodeJS.ErrnoException) => {
       const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
       switch (error.code) {
         case 'EADDRINUSE':
@@ -110,9 +244,10 @@ export function listen(
           reject(new EnvironmentError(`cannot listen on ${where}: ${error.message}`));
       }
     };
-    server.once('error', onError);
+    server.once('error', onListenError);
     server.listen(port, host, () => {
-      server.off('error', onError);
+      server.off('error', onListenError);
+      server.on('error', onError);
       resolve();
     });
   });

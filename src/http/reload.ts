@@ -1,0 +1,27 @@
+import { Logger } from '../log';
+import { MetricsServer, reloadWebConfig } from './server';
+import { loadWebConfig } from './web-config';
+
+/**
+ * What SIGHUP does: re-reads the web config file (renewed certificates,
+ * changed users) and puts it in force; a file with a mistake is reported
+ * and the previous config stays. Every other setting is read only at start.
+ */
+export function reloadOnSignal(
+  server: MetricsServer,
+  webConfigFile: string | undefined,
+  log: Logger,
+): void {
+  if (webConfigFile === undefined) {
+    log.info('SIGHUP: configuration reload is not supported; restart to apply changes');
+    return;
+  }
+  try {
+    reloadWebConfig(server, loadWebConfig(webConfigFile));
+    log.info(
+      `SIGHUP: reloaded the web config ${webConfigFile}; other settings apply only after a restart`,
+    );
+  } catch (error) {
+    log.error(`SIGHUP: ${(error as Error).message}; the previous web config stays in force`);
+  }
+}

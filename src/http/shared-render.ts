@@ -1,0 +1,51 @@
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+
+const gzipAsync = promisify(gzip);
+
+/** One rendering of the metrics, served to every request that asked while it was made. */
+export interface Rendered {
+  body: string;
+  /** The body gzipped, compressed once however many clients ask for it. */
+  gzipped(): Promise<Buffer>;
+}
+
+/**
+ * Shares one render between concurrent requests: the collectors already
+ * share one read of the table, and this also shares the serialisation and
+ * the compression, so a burst of scrapes costs about as much as one.
+ * A request that arrives after a render finished gets a new one.
+ */
+export class SharedRender {
+  private inFlight: Promise<Rendered> | undefined;
+
+  constructor(private readonly render: () => Promise<string>) {}
+
+  get(): Promise<Rendered> {
+    this.inFlight ??= this.render()
+      .then((body): Rendered => {
+        let compressed: Promise<Buffer> | undefined;
+        // Off the JS thread (zlib runs in the thread pool).
+        return { body, gzipped: () => (compressed ??= gzipAsync(body)) };
+      })
+      .finally(() => {
+        this.inFlight = undefined;
+      });
+    return this.inFlight;
+  }
+}
+
+/** Whether an Accept-Encoding header allows gzip (not refused with q=0). */
+export function acceptsGzip(header: string | undefined): boolean {
+  let gzipQuality: number | undefined;
+  let anyQuality: number | undefined;
+  for (const part of (header ?? '').split(',')) {
+    const [coding, ...parameters] = part.trim().toLowerCase().split(';');
+    const qParameter = parameters.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    const quality = qParameter === undefined ? 1 : Number(qParameter.slice(2));
+    if (coding === 'gzip' || coding === 'x-gzip') gzipQuality = quality;
+    else if (coding === '*') anyQuality = quality;
+  }
+  const quality = gzipQuality ?? anyQuality ?? 0;
+  return Number.isFinite(quality) && quality > 0;
+}

@@ -1,0 +1,141 @@
+/**
+ * Exercises the sanitizer build of the addon (test/native/memcheck.sh) the
+ * way the exporter does, inside a throwaway namespace: concurrent dumps of a
+ * table with live entries, event streams under churn (one with a tiny
+ * buffer, so that events overflow), streams closed twice, dropped without
+ * close, and, with "denied", every failure path without CAP_NET_ADMIN.
+ *
+ *   node memcheck-driver.ts ADDON_PATH full|denied
+ *
+ * Exits 0 when the addon behaved; the sanitizer decides about memory.
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+
+import type { NativeAddon, NativeEventStream } from '../../src/conntrack/addon';
+import { decodeRecords } from '../../src/conntrack/record';
+
+const [addonPath = '', mode = 'full'] = process.argv.slice(2);
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const addon = require(addonPath) as NativeAddon;
+const gc = (globalThis as { gc?: () => void }).gc;
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Opens `count` loopback connections and keeps them; close() ends them. */
+async function holdConnections(count: number): Promise<{ port: number; close(): void }> {
+  const accepted: net.Socket[] = [];
+  const server = net.createServer((socket) => {
+    // The churn resets its connections to this server.
+    socket.on('error', () => undefined);
+    accepted.push(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  const clients = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<net.Socket>((resolve) => {
+          const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
+        }),
+    ),
+  );
+  return {
+    port,
+    close: () => {
+      for (const socket of [...clients, ...accepted]) socket.destroy();
+      server.close();
+    },
+  };
+}
+
+async function churn(port: number, count: number): Promise<void> {
+  await Promise.all(
+    Array.from(
+      { length: count },
+      (_, i) =>
+        new Promise<void>((resolve) => {
+          const socket = net.connect(port, '127.0.0.1', () => {
+            if (i % 2 === 0) socket.resetAndDestroy();
+            else socket.end();
+          });
+          socket.on('error', () => undefined);
+          socket.once('close', () => resolve());
+        }),
+    ),
+  );
+}
+
+interface Counts {
+  records: number;
+  overflows: number;
+  errors: string[];
+}
+
+const counts = (): Counts => ({ records: 0, overflows: 0, errors: [] });
+
+function openStream(bufferBytes: number, seen: Counts): NativeEventStream {
+  return new addon.EventStream(
+    bufferBytes,
+    (records) => (seen.records += decodeRecords(records).length),
+    () => seen.overflows++,
+    (error) => seen.errors.push(error.message),
+  );
+}
+
+async function full(): Promise<void> {
+  const held = await holdConnections(200);
+  for (let round = 0; round < 10; round++) {
+    const buffers = await Promise.all(Array.from({ length: 4 }, () => addon.dump()));
+    for (const buffer of buffers) assert.ok(decodeRecords(buffer).length >= 200);
+  }
+  const roomy = counts();
+  const tiny = counts();
+  const streams: NativeEventStream[] = [openStream(1 << 20, roomy), openStream(4096, tiny)];
+  // Dropped without close(): freed by the finalizer or at teardown.
+  openStream(1 << 16, counts());
+  for (let round = 0; round < 5; round++) {
+    await Promise.all([churn(held.port, 300), addon.dump().then(decodeRecords)]);
+  }
+  await pause(500);
+  for (const stream of streams) {
+    stream.close();
+    stream.close();
+  }
+  assert.ok(roomy.records > 1000, `events seen: ${roomy.records}`);
+  assert.deepEqual(roomy.errors, []);
+  // The tiny buffer overflows; how the stream reports that (overflow, or an
+  // error that closes it) is the events code's business, its memory is ours.
+  process.stdout.write(
+    `memcheck driver: dumps and ${roomy.records} events decoded; tiny buffer: ` +
+      `${tiny.overflows} overflows, errors: ${tiny.errors.join('; ') || 'none'}\n`,
+  );
+  held.close();
+}
+
+async function denied(): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    await assert.rejects(addon.dump(), (error: NodeJS.ErrnoException) => error.code === 'EPERM');
+  }
+  let failures = 0;
+  for (let i = 0; i < 20; i++) {
+    try {
+      openStream(1 << 16, counts()).close();
+    } catch {
+      failures++;
+    }
+  }
+  process.stdout.write(`memcheck driver: 20 refused dumps, ${failures} refused streams\n`);
+}
+
+void (async () => {
+  await (mode === 'denied' ? denied() : full());
+  // Collect what JS dropped, so that what is still allocated at exit is a leak.
+  for (let i = 0; i < 5; i++) {
+    gc?.();
+    await pause(50);
+  }
+  // Node's return from main skips the exit handlers that run LeakSanitizer.
+  process.exit(0);
+})();

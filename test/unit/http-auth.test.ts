@@ -1,0 +1,223 @@
+/**
+ * Basic auth with bcrypt hashes, TLS with every client_auth_type that
+ * matters, and a reload of both, against a real HTTPS server on loopback.
+ */
+import assert from 'node:assert/strict';
+import https from 'node:https';
+import { AddressInfo } from 'node:net';
+import test from 'node:test';
+
+import bcrypt from 'bcryptjs';
+import { Gauge, Registry } from 'prom-client';
+
+import { BasicAuth, parseBasic } from '../../src/http/basic-auth';
+import { createMetricsServer, listen, MetricsServer, reloadWebConfig } from '../../src/http/server';
+import { TlsSettings } from '../../src/http/tls-options';
+import { WebConfig } from '../../src/http/web-config';
+import { makeCertificates, TestCertificates } from '../helpers/certificates';
+
+const users = (password: string) => new Map([['prometheus', bcrypt.hashSync(password, 4)]]);
+
+function registry(): Registry {
+  const registry = new Registry();
+  new Gauge({ name: 'example_value', help: 'An example.', registers: [registry] }).set(3);
+  return registry;
+}
+
+async function serve(web: WebConfig): Promise<{ server: MetricsServer; port: number }> {
+  const server = createMetricsServer({ registry: registry(), path: '/metrics', title: 't', web });
+  await listen(server, 0, '127.0.0.1');
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+function stop(server: MetricsServer): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** GET over HTTPS; the status, or the error's code when the handshake or connection failed. */
+function get(
+  port: number,
+  options: https.RequestOptions & { path?: string } = {},
+): Promise<number | string> {
+  return new Promise((resolve) => {
+    const request = https.get(
+      { host: '127.0.0.1', port, path: '/metrics', agent: false, ...options },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+        response.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+      },
+    );
+    request.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
+
+function tlsWeb(certs: TestCertificates, tls: Partial<TlsSettings> = {}): WebConfig {
+  return {
+    file: 'web.yml',
+    users: new Map(),
+    headers: {},
+    tls: {
+      cert: certs.server.cert,
+      key: certs.server.key,
+      clientAuth: 'NoClientCert',
+      minVersion: 'TLSv1.2',
+      maxVersion: 'TLSv1.3',
+      preferServerCipherSuites: true,
+      ...tls,
+    },
+  };
+}
+
+let certs: TestCertificates;
+test.before(async () => {
+  certs = await makeCertificates();
+});
+test.after(() => certs.remove());
+
+test('basic auth: 401 with a challenge unless the password is right, on every path', async (t) => {
+  const { server, port } = await serve({
+    ...tlsWeb(certs),
+    users: users('s3cret'),
+  });
+  t.after(() => stop(server));
+  const ca = certs.ca;
+  const as = (user: string, password: string) => ({
+    ca,
+    headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` },
+  });
+  assert.equal(await get(port, { ca }), 401);
+  assert.equal(await get(port, as('prometheus', 'wrong')), 401);
+  assert.equal(await get(port, as('nobody', 's3cret')), 401);
+  assert.equal(await get(port, { ...as('prometheus', 'wrong'), path: '/' }), 401);
+  assert.equal(await get(port, { ...as('prometheus', 's3cret'), path: '/nowhere' }), 404);
+  assert.equal(await get(port, as('prometheus', 's3cret')), 200);
+  assert.equal(await get(port, as('prometheus', 's3cret')), 200, 'from the cache');
+  const challenge = await new Promise<string | undefined>((resolve) =>
+    https.get({ host: '127.0.0.1', port, path: '/metrics', ca, agent: false }, (response) => {
+      response.resume();
+      resolve(response.headers['www-authenticate']);
+    }),
+  );
+  assert.match(String(challenge), /^Basic realm=/);
+});
+
+test('bcrypt runs once for a burst of identical checks, and once per distinct password', async () => {
+  const auth = new BasicAuth(users('s3cret'));
+  const original = bcrypt.compare;
+  let runs = 0;
+  bcrypt.compare = ((password: string, hash: string) => {
+    runs++;
+    return original(password, hash);
+  }) as typeof bcrypt.compare;
+  try {
+    const header = (password: string) =>
+      `Basic ${Buffer.from(`prometheus:${password}`).toString('base64')}`;
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => auth.check(header('s3cret'))),
+    );
+    assert.ok(results.every(Boolean));
+    assert.equal(runs, 1);
+    assert.equal(await auth.check(header('wrong')), false);
+    assert.equal(await auth.check(header('wrong')), false);
+    assert.equal(runs, 2);
+    assert.equal(await auth.check('Bearer abc'), false);
+    assert.equal(runs, 2, 'nothing to compare');
+  } finally {
+    bcrypt.compare = original;
+  }
+});
+
+test('Authorization headers that are not Basic user:password', () => {
+  assert.deepEqual(parseBasic(`Basic ${Buffer.from('a:b:c').toString('base64')}`), {
+    user: 'a',
+    password: 'b:c',
+  });
+  assert.equal(parseBasic(`Basic ${Buffer.from('nocolon').toString('base64')}`), undefined);
+  assert.equal(parseBasic('Basic'), undefined);
+  assert.equal(parseBasic('Digest x'), undefined);
+  assert.equal(parseBasic(undefined), undefined);
+  assert.equal(parseBasic('Basic !!!'), undefined);
+});
+
+test('TLS: served with the test certificate; plain HTTP is not', async (t) => {
+  const { server, port } = await serve(tlsWeb(certs));
+  t.after(() => stop(server));
+  assert.equal(await get(port, { ca: certs.ca }), 200);
+  assert.equal(
+    await get(port),
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'an unknown CA is refused by the client',
+  );
+  const plain = await fetch(`http://127.0.0.1:${port}/metrics`).catch((error: Error) => error);
+  assert.ok(plain instanceof Error, 'no answer to plain HTTP');
+});
+
+test('RequireAndVerifyClientCert: only a client certificate from the CA gets in', async (t) => {
+  const { server, port } = await serve(
+    tlsWeb(certs, { clientAuth: 'RequireAndVerifyClientCert', clientCa: certs.ca }),
+  );
+  t.after(() => stop(server));
+  const ca = certs.ca;
+  assert.equal(await get(port, { ca, cert: certs.client.cert, key: certs.client.key }), 200);
+  assert.notEqual(await get(port, { ca }), 200);
+  assert.notEqual(
+    await get(port, { ca, cert: certs.rogueClient.cert, key: certs.rogueClient.key }),
+    200,
+  );
+});
+
+test('client_allowed_sans and RequireAnyClientCert: names are checked, the CA is not', async (t) => {
+  const { server, port } = await serve(
+    tlsWeb(certs, { clientAuth: 'RequireAnyClientCert', clientAllowedSans: ['scraper.example'] }),
+  );
+  t.after(() => stop(server));
+  const ca = certs.ca;
+  assert.equal(
+    await get(port, { ca, cert: certs.rogueClient.cert, key: certs.rogueClient.key }),
+    200,
+  );
+  assert.notEqual(await get(port, { ca }), 200);
+  reloadWebConfig(
+    server,
+    tlsWeb(certs, { clientAuth: 'RequireAnyClientCert', clientAllowedSans: ['other.example'] }),
+  );
+  assert.notEqual(await get(port, { ca, cert: certs.client.cert, key: certs.client.key }), 200);
+});
+
+test('VerifyClientCertIfGiven: no certificate is fine, an untrusted one is not', async (t) => {
+  const { server, port } = await serve(
+    tlsWeb(certs, { clientAuth: 'VerifyClientCertIfGiven', clientCa: certs.ca }),
+  );
+  t.after(() => stop(server));
+  const ca = certs.ca;
+  assert.equal(await get(port, { ca }), 200);
+  assert.equal(await get(port, { ca, cert: certs.client.cert, key: certs.client.key }), 200);
+  assert.notEqual(
+    await get(port, { ca, cert: certs.rogueClient.cert, key: certs.rogueClient.key }),
+    200,
+  );
+});
+
+test('reload: new users apply at once; switching TLS or client auth is refused', async (t) => {
+  const { server, port } = await serve({ ...tlsWeb(certs), users: users('old') });
+  t.after(() => stop(server));
+  const as = (password: string) => ({
+    ca: certs.ca,
+    headers: { authorization: `Basic ${Buffer.from(`prometheus:${password}`).toString('base64')}` },
+  });
+  assert.equal(await get(port, as('old')), 200);
+  reloadWebConfig(server, { ...tlsWeb(certs), users: users('new') });
+  assert.equal(await get(port, as('old')), 401);
+  assert.equal(await get(port, as('new')), 200);
+  assert.throws(
+    () => reloadWebConfig(server, { file: 'web.yml', users: new Map(), headers: {} }),
+    /web\.yml: switching TLS on or off needs a restart/,
+  );
+  assert.throws(
+    () => reloadWebConfig(server, tlsWeb(certs, { clientAuth: 'RequireAnyClientCert' })),
+    /client_auth_type needs a restart/,
+  );
+  assert.equal(await get(port, as('new')), 200, 'the refused reloads changed nothing');
+});
