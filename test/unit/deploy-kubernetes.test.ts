@@ -1,0 +1,152 @@
+/**
+ * The Kubernetes manifests: valid YAML, and the fields that decide whether
+ * the exporter works and how safely it runs. (The Docker test runs the image
+ * with the same security settings, see packaging-docker.test.ts.)
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import test from 'node:test';
+
+import {
+  findContainer,
+  findObject,
+  findWorkload,
+  loadManifests,
+  type Container,
+  type PodSpec,
+  type Workload,
+} from '../helpers/manifests';
+
+const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
+const PORT = 9318;
+
+/** The exporter's options, as its --help lists them. */
+function knownOptions(): Set<string> {
+  const help = execFileSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
+  return new Set([...help.matchAll(/--([a-z][\w.-]*)/g)].map((match) => match[1]!));
+}
+
+function assertSelectsItsPods(workload: Workload): void {
+  const labels = workload.spec.template.metadata.labels;
+  for (const [key, value] of Object.entries(workload.spec.selector.matchLabels)) {
+    assert.equal(labels[key], value, `selector ${key}=${value} does not match the pod template`);
+  }
+}
+
+/** Unprivileged, CAP_NET_ADMIN only, as the image's user. */
+function assertOnlyNetAdmin(pod: PodSpec, container: Container): void {
+  const context = { ...pod.securityContext, ...container.securityContext };
+  assert.notEqual(context.privileged, true);
+  assert.equal(pod.securityContext?.runAsNonRoot, true);
+  // The Dockerfile's USER: the image's file capability is made for it.
+  assert.equal(context.runAsUser, 1000);
+  assert.deepEqual(context.capabilities?.drop, ['ALL']);
+  assert.deepEqual(context.capabilities?.add, ['NET_ADMIN']);
+  // no_new_privs would make the kernel ignore the file capability.
+  assert.equal(context.allowPrivilegeEscalation, true);
+  assert.equal(context.readOnlyRootFilesystem, true);
+}
+
+function assertExporter(container: Container, options: Set<string>): void {
+  const port = container.ports?.find((p) => p.name === 'metrics');
+  assert.equal(port?.containerPort, PORT);
+  for (const arg of container.args ?? []) {
+    const name = /^--([^=]+)/.exec(arg)?.[1];
+    assert.ok(name !== undefined && options.has(name), `unknown exporter option ${arg}`);
+  }
+  const { requests, limits } = container.resources ?? {};
+  assert.ok(
+    requests?.cpu && requests.memory && limits?.cpu && limits.memory,
+    'requests and limits',
+  );
+  for (const probe of [container.readinessProbe, container.livenessProbe]) {
+    // The landing page: cheap, and only served once the table could be read.
+    assert.equal(probe?.httpGet?.path, '/');
+    assert.equal(probe?.httpGet?.port, 'metrics');
+  }
+}
+
+function assertScrapeAnnotations(annotations: Record<string, string> | undefined): void {
+  // Strings: Kubernetes rejects annotation values of other types.
+  assert.equal(annotations?.['prometheus.io/scrape'], 'true');
+  assert.equal(annotations?.['prometheus.io/port'], String(PORT));
+  assert.equal(annotations?.['prometheus.io/path'], '/metrics');
+}
+
+test('the DaemonSet: host network, NET_ADMIN only, resources, probes, scrape annotations', () => {
+  const daemonset = findWorkload('daemonset.yaml', 'DaemonSet');
+  assert.equal(daemonset.apiVersion, 'apps/v1');
+  assertSelectsItsPods(daemonset);
+  const pod = daemonset.spec.template.spec;
+  assert.equal(pod.hostNetwork, true);
+  assert.equal(pod.containers.length, 1);
+  const container = findContainer(pod.containers, 'conntrack-exporter');
+  assertOnlyNetAdmin(pod, container);
+  assertExporter(container, knownOptions());
+  assertScrapeAnnotations(daemonset.spec.template.metadata.annotations);
+});
+
+test('the ServiceMonitor finds the DaemonSet through its Service, one target per node', () => {
+  const daemonset = findWorkload('daemonset.yaml', 'DaemonSet');
+  const objects = loadManifests('service-monitor.yaml');
+  const service = findObject(objects, 'Service');
+  const monitor = findObject(objects, 'ServiceMonitor');
+  const serviceSpec = service.spec as {
+    clusterIP?: string;
+    selector: Record<string, string>;
+    ports: { name: string; port: number; targetPort: string }[];
+  };
+  const podLabels = daemonset.spec.template.metadata.labels;
+  for (const [key, value] of Object.entries(serviceSpec.selector))
+    assert.equal(podLabels[key], value);
+  assert.equal(serviceSpec.clusterIP, 'None');
+  assert.equal(service.metadata.namespace, daemonset.metadata.namespace);
+  assert.equal(monitor.apiVersion, 'monitoring.coreos.com/v1');
+  const monitorSpec = monitor.spec as {
+    jobLabel?: string;
+    selector: { matchLabels: Record<string, string> };
+    namespaceSelector: { matchNames: string[] };
+    endpoints: { port: string; path: string; relabelings?: { targetLabel: string }[] }[];
+  };
+  for (const [key, value] of Object.entries(monitorSpec.selector.matchLabels)) {
+    assert.equal(service.metadata.labels?.[key], value);
+  }
+  assert.deepEqual(monitorSpec.namespaceSelector.matchNames, [daemonset.metadata.namespace]);
+  // The job is named after this label's value, which alerts.yml expects.
+  assert.equal(service.metadata.labels?.[monitorSpec.jobLabel ?? ''], 'conntrack-exporter');
+  const [endpoint] = monitorSpec.endpoints;
+  assert.equal(endpoint?.port, serviceSpec.ports[0]?.name);
+  assert.equal(serviceSpec.ports[0]?.targetPort, 'metrics');
+  assert.equal(endpoint?.path, '/metrics');
+  assert.ok(endpoint?.relabelings?.some((rule) => rule.targetLabel === 'instance'));
+});
+
+test("the sidecar shares the pod's network, turns tracking on first, NET_ADMIN only", () => {
+  const deployment = findWorkload('sidecar.yaml', 'Deployment');
+  assertSelectsItsPods(deployment);
+  const pod = deployment.spec.template.spec;
+  assert.notEqual(pod.hostNetwork, true);
+  const init = findContainer(pod.initContainers, 'enable-conntrack');
+  assert.deepEqual(init.args, ['enable-tracking']);
+  assertOnlyNetAdmin(pod, init);
+  const sidecar = findContainer(pod.containers, 'conntrack-exporter');
+  assert.equal(sidecar.image, init.image);
+  assertOnlyNetAdmin(pod, sidecar);
+  assertExporter(sidecar, knownOptions());
+  assert.ok(pod.containers.length >= 2, 'an app container beside the sidecar');
+  assertScrapeAnnotations(deployment.spec.template.metadata.annotations);
+});
+
+test('the same image in every manifest', () => {
+  const images = new Set(
+    ['daemonset.yaml', 'sidecar.yaml'].flatMap((file) => {
+      const pod = findWorkload(file, file === 'daemonset.yaml' ? 'DaemonSet' : 'Deployment').spec
+        .template.spec;
+      return [...(pod.initContainers ?? []), ...pod.containers]
+        .filter((container) => container.name !== 'app')
+        .map((container) => container.image);
+    }),
+  );
+  assert.equal(images.size, 1, [...images].join(', '));
+});
