@@ -7,7 +7,12 @@ SHELL := /bin/bash
 RUN_PACKAGES := libnetfilter-conntrack-dev pkg-config g++ make python3 ca-certificates
 # Needed by the test suite: real namespaces, nftables, the conntrack CLI as a
 # reference, promtool, curl to scrape from inside a namespace.
-TEST_PACKAGES := conntrack nftables iproute2 prometheus curl util-linux procps
+TEST_PACKAGES := conntrack nftables iproute2 prometheus curl util-linux procps dnsmasq-base
+# The fault tests inject syscall errors with strace; the TLS tests make certificates.
+TEST_PACKAGES += strace openssl
+# The packaging tests: a Docker engine and docker-compose, debootstrap for an
+# offline base image, and systemd-analyze for the unit file.
+TEST_PACKAGES += docker.io docker-compose debootstrap systemd
 
 NATIVE_SOURCES := binding.gyp $(wildcard native/*.cc native/*.h)
 TS_SOURCES := $(shell find src -name '*.ts') tsconfig.json tsconfig.build.json
@@ -17,6 +22,8 @@ E2E_TESTS = $(wildcard test/e2e/*.test.ts)
 TEST_FLAGS := --import tsx --test --test-concurrency=1 --test-timeout=300000
 
 .PHONY: deps run-deps test-deps build run test test-unit test-e2e lint typecheck format clean
+.PHONY: test-native-memcheck soak
+.PHONY: docker-test
 
 run-deps:
 	@scripts/check-node.sh
@@ -60,9 +67,37 @@ test-e2e: test-deps build
 
 test: test-deps build lint typecheck
 	node $(TEST_FLAGS) $(UNIT_TESTS) $(E2E_TESTS)
+	test/native/memcheck.sh
+
+# The addon built with AddressSanitizer/UBSan (build-asan/) over a real dump
+# and event stream in a namespace; fails on a leak or invalid access in it.
+# About half a minute; root.
+test-native-memcheck: test-deps build
+	test/native/memcheck.sh
+
+# 10 minutes of connection churn while scraping every second; RSS and open
+# fds must stay flat. Not part of `make test`. SOAK_SECONDS, SOAK_RATE tune it.
+soak: test-deps build
+	node --import tsx bench/soak/run.ts
+
+# Builds the image offline (base from debootstrap, cached in .cache/docker)
+# and runs it against real connections, under a private dockerd that the test
+# starts and removes. Part of `make test`, which skips it with a message where
+# no Docker engine can start. A few minutes; root.
+docker-test: test-deps node_modules/.package-lock.json
+	node $(TEST_FLAGS) test/e2e/packaging-docker.test.ts
 
 format: node_modules/.package-lock.json
 	npx prettier --write .
 
 clean:
-	rm -rf build dist
+	rm -rf build build-asan dist
+
+# The TCP proxy mode against haproxy, socat, a bare Node proxy and no proxy,
+# on loopback (bench/proxy/run.ts): prints a table and writes it to the
+# "Proxy" section of BENCHMARKS.md. A few minutes; BENCH_ROUNDS=n for more rounds.
+BENCH_PACKAGES := iperf3 haproxy socat
+.PHONY: bench-proxy
+bench-proxy: build
+	@scripts/ensure-packages.sh $(BENCH_PACKAGES)
+	node --import tsx bench/proxy/run.ts

@@ -3,33 +3,48 @@ import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
 import { exitWithError, UsageError, UserError } from './errors';
+import { describeEvents, EventsArgs, eventsConfig, eventsOptions } from './events/options';
 import { ExporterConfig, RunningExporter, startExporter } from './exporter';
+import { formatDuration, HostArgs, hostLabelConfig, hostOptions } from './host-options';
 import { createLogger } from './log';
 import { HostFilter } from './model/host-filter';
 import { checkBindAddress, checkPath, checkPort, listOf } from './options';
+import { proxyCommand } from './proxy/command';
 import { VERSION } from './version';
 
 const PROGRAM = 'conntrack-exporter';
 
-async function runExporter(argv: {
-  listenPort: number;
-  bindAddress: string;
-  listenPath: string;
-  ignoreHosts?: string | string[];
-  includeOwnPort: boolean;
-  legacyMetricNames: boolean;
-  debug: boolean;
-}): Promise<void> {
+async function runExporter(
+  argv: {
+    listenPort: number;
+    bindAddress: string;
+    listenPath: string;
+    ignoreHosts?: string | string[];
+    includeOwnPort: boolean;
+    legacyMetricNames: boolean;
+    debug: boolean;
+    'web.config.file'?: string;
+  } & HostArgs &
+    EventsArgs,
+): Promise<void> {
   const ignoreHosts = listOf(argv.ignoreHosts);
+  const ignoreFilter = HostFilter.parse(ignoreHosts);
+  const events = eventsConfig(argv);
   const config: ExporterConfig = {
     listenPort: argv.listenPort,
     bindAddress: checkBindAddress(argv.bindAddress, '--bind-address'),
     listenPath: checkPath(argv.listenPath, '--listen-path'),
-    ignoreHosts: HostFilter.parse(ignoreHosts),
+    ignoreHosts: ignoreFilter,
     includeOwnPort: argv.includeOwnPort,
     legacyMetricNames: argv.legacyMetricNames,
+    hosts: hostLabelConfig(argv, ignoreFilter),
+    events,
+    // Empty means none, as in exporter-toolkit.
+    webConfigFile: argv['web.config.file'] || undefined,
   };
+  const { dns, groupBy } = config.hosts;
   const log = createLogger(PROGRAM, argv.debug);
+  const started = handleSignals(log);
   const exporter = await startExporter(config, log, {
     'listen port': config.listenPort,
     'bind address': config.bindAddress,
@@ -37,19 +52,45 @@ async function runExporter(argv: {
     'ignored hosts': ignoreHosts.length === 0 ? 'none' : ignoreHosts,
     'own port counted': config.includeOwnPort,
     'legacy metric names': config.legacyMetricNames,
+    'host names': dns
+      ? `reverse DNS: TTL ${formatDuration(dns.ttlMs)}, negative TTL ${formatDuration(dns.negativeTtlMs)}, ` +
+        `timeout ${formatDuration(dns.timeoutMs)}, budget ${formatDuration(dns.budgetMs)}, ` +
+        `${dns.maxInFlight} lookups at once`
+      : 'addresses (--no-resolve-hosts)',
+    'hosts grouped by': groupBy ? `/${groupBy.ipv4} (IPv4), /${groupBy.ipv6} (IPv6)` : 'no',
+    'max hosts': config.hosts.maxHosts,
+    'max ports per host': config.hosts.maxPortsPerHost,
+    ...describeEvents(events),
+    'web config file': config.webConfigFile ?? 'none',
   });
-  stopOnSignal(exporter, log);
+  started(exporter);
 }
 
-function stopOnSignal(exporter: RunningExporter, log: ReturnType<typeof createLogger>): void {
+/**
+ * Signal handling, installed before start-up so that a signal during it
+ * (e.g. right after "serving metrics" is logged) is handled too. SIGTERM and
+ * SIGINT stop the exporter within a bound (a second one stops at once, by
+ * the default action); SIGHUP re-reads what can be re-read.
+ */
+function handleSignals(log: ReturnType<typeof createLogger>): (exporter: RunningExporter) => void {
+  let running: RunningExporter | undefined;
   const stop = (signal: string) => {
     log.info(`${signal} received, stopping`);
     // A scrape in progress may hold the server open; do not wait for ever.
     setTimeout(() => process.exit(0), 5_000).unref();
-    void exporter.close().then(() => process.exit(0));
+    if (running === undefined) process.exit(0);
+    void running.close().then(() => process.exit(0));
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // Without a handler, SIGHUP would end the process.
+  process.on('SIGHUP', () => {
+    if (running) running.reload();
+    else log.info('SIGHUP during start-up ignored');
+  });
+  return (exporter) => {
+    running = exporter;
+  };
 }
 
 function exporterOptions(y: Argv) {
@@ -74,7 +115,8 @@ function exporterOptions(y: Argv) {
     })
     .option('ignore-hosts', {
       type: 'string',
-      describe: 'comma-separated IPs, ip:port pairs and CIDR networks to leave out',
+      describe:
+        'comma-separated IPs, ip:port pairs, CIDR networks and host names (db-1.internal, *.internal) to leave out',
     })
     .option('include-own-port', {
       type: 'boolean',
@@ -87,7 +129,12 @@ function exporterOptions(y: Argv) {
       describe:
         "emit the original conntrack_exporter's metric names (conntrack_*_connections_total{host})",
     })
-    .option('debug', { type: 'boolean', default: false, describe: 'log debug messages' });
+    .option('debug', { type: 'boolean', default: false, describe: 'log debug messages' })
+    .option('web.config.file', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'exporter-toolkit web config (YAML): TLS, basic auth, headers; re-read on SIGHUP',
+    });
 }
 
 /**
@@ -110,9 +157,12 @@ export async function main(args: string[]): Promise<void> {
     .command(
       '$0',
       'serve connection metrics per remote host (the default)',
-      exporterOptions,
+      (y) => eventsOptions(hostOptions(exporterOptions(y))),
       (argv) => runExporter(argv),
     )
+    .command(proxyCommand)
+    // --web.config.file is one option, not web: { config: { file } }.
+    .parserConfiguration({ 'dot-notation': false })
     .strict()
     .version(VERSION)
     .help()

@@ -1,19 +1,28 @@
-import http from 'node:http';
-
 import { Registry } from 'prom-client';
 
 import { registerConnectionGauges } from './collectors/connections';
+import { registerEventMetrics } from './collectors/events';
+import { registerHostMetrics } from './collectors/hosts';
+import { registerLifecycleCounters } from './collectors/lifecycle';
 import { registerSelfMetrics } from './collectors/self';
+import { SeriesSource } from './collectors/series-source';
 import { Snapshot, SnapshotSource } from './collectors/snapshot';
 import { ConntrackError, dump, libraryVersion } from './conntrack';
 import { explainReadError } from './conntrack/explain';
 import { readTableUsage } from './conntrack/table-usage';
 import { EnvironmentError } from './errors';
-import { createMetricsServer, listen } from './http/server';
+import { EventsConfig } from './events/options';
+import { startEventsMode } from './events/start';
+import { HostLabelConfig } from './host-options';
+import { reloadOnSignal } from './http/reload';
+import { createMetricsServer, listen, MetricsServer } from './http/server';
+import { loadWebConfig } from './http/web-config';
 import { Logger } from './log';
 import { aggregate } from './model/aggregate';
+import { DnsCache, systemReverseLookup } from './model/dns-cache';
 import { HostFilter } from './model/host-filter';
 import { localAddresses } from './model/local-addresses';
+import { ownExcessPrivilegeWarning } from './privilege';
 import { VERSION } from './version';
 
 export interface ExporterConfig {
@@ -23,11 +32,18 @@ export interface ExporterConfig {
   ignoreHosts: HostFilter;
   includeOwnPort: boolean;
   legacyMetricNames: boolean;
+  hosts: HostLabelConfig;
+  /** How the table is read; without it, a dump at every scrape. */
+  events?: EventsConfig;
+  /** exporter-toolkit's web config: TLS, basic auth, headers, rate limit. */
+  webConfigFile?: string;
 }
 
 export interface RunningExporter {
-  server: http.Server;
+  server: MetricsServer;
   close(): Promise<void>;
+  /** For SIGHUP: re-reads the web config file, or says that nothing is reloaded. */
+  reload(): void;
 }
 
 /**
@@ -39,6 +55,8 @@ export async function startExporter(
   log: Logger,
   settings: Record<string, unknown> = {},
 ): Promise<RunningExporter> {
+  // A mistake in the file is bad input: refused before anything else.
+  const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
   // Read the table once before listening, so a missing privilege or module
   // is one message at start, not a failing scrape later.
   try {
@@ -46,6 +64,8 @@ export async function startExporter(
   } catch (error) {
     throw new EnvironmentError(explainReadError(error as ConntrackError));
   }
+  const excessPrivilege = ownExcessPrivilegeWarning(config.listenPort);
+  if (excessPrivilege !== undefined) log.warn(excessPrivilege);
   const table = await readTableUsage();
   if (table === undefined) {
     log.warn(
@@ -59,10 +79,23 @@ export async function startExporter(
   }
 
   const ownPort = config.includeOwnPort ? undefined : config.listenPort;
+  const events = config.events
+    ? await startEventsMode(config.events, { ownPort, ignore: config.ignoreHosts }, log).catch(
+        (error: ConntrackError) => {
+          throw new EnvironmentError(explainReadError(error));
+        },
+      )
+    : undefined;
   const source = new SnapshotSource(async (): Promise<Snapshot> => {
     const started = process.hrtime.bigint();
     const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
     try {
+      // The live table answers in O(groups); a failed stream falls back to a dump.
+      const live = events?.live.failed === undefined ? events?.live : undefined;
+      if (live) {
+        const [groups, usage] = await Promise.all([live.snapshot(), readTableUsage()]);
+        return { groups, table: usage, durationSeconds: elapsed() };
+      }
       const [entries, usage] = await Promise.all([dump(), readTableUsage()]);
       const groups = aggregate(entries, {
         localAddresses: localAddresses(),
@@ -77,14 +110,27 @@ export async function startExporter(
     }
   });
 
+  const { dns } = config.hosts;
+  const names = dns && new DnsCache({ ...dns, lookup: systemReverseLookup(dns.timeoutMs) });
+  const series = new SeriesSource(source, config.hosts, config.ignoreHosts, names);
+
   const registry = new Registry();
-  registerConnectionGauges(registry, source, config.legacyMetricNames);
+  registerConnectionGauges(registry, series, config.legacyMetricNames);
+  registerHostMetrics(registry, series, names);
   registerSelfMetrics(
     registry,
     source,
     { version: VERSION, libnetfilterConntrack: libraryVersion() },
     table !== undefined,
   );
+  registerEventMetrics(
+    registry,
+    source,
+    events ? 'events' : 'dump',
+    events?.live,
+    events?.eventLog,
+  );
+  if (events) registerLifecycleCounters(registry, source, () => events.live.table.lifecycle());
 
   const server = createMetricsServer({
     registry,
@@ -92,19 +138,26 @@ export async function startExporter(
     title: 'conntrack-exporter',
     settings,
     onError: (error) => log.error(`scrape failed: ${error.message}`),
+    web,
   });
-  await listen(server, config.listenPort, config.bindAddress);
+  await listen(server, config.listenPort, config.bindAddress, '--listen-port', (error) =>
+    log.error(`HTTP server: ${error.message}`),
+  );
   const host = config.bindAddress.includes(':') ? `[${config.bindAddress}]` : config.bindAddress;
+  const scheme = web?.tls ? 'https' : 'http';
+  const auth = web && web.users.size > 0 ? ' (basic auth)' : '';
   log.info(
-    `version ${VERSION} serving metrics on http://${host}:${config.listenPort}${config.listenPath}`,
+    `version ${VERSION} serving metrics on ${scheme}://${host}:${config.listenPort}${config.listenPath}${auth}`,
   );
 
   return {
     server,
     close: () =>
       new Promise<void>((resolve) => {
+        events?.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
+    reload: () => reloadOnSignal(server, config.webConfigFile, log),
   };
 }

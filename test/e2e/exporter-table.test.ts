@@ -43,7 +43,7 @@ function insert(
 
 /** The table without the timeouts, which tick down: what must not change. */
 async function tableContents(ns: Namespace): Promise<string[]> {
-  const listing = await mustExec(ns, ['conntrack', '-L', '-o', 'id']);
+  const listing = await mustExec(ns, ['conntrack', '-L', '-o', 'extended,id']);
   return listing
     .split('\n')
     .filter((line) => line !== '')
