@@ -2,6 +2,7 @@
 import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
+import { withConfigLayers, withOrigin } from './config/command';
 import { exitWithError, UsageError, UserError } from './errors';
 import { describeEvents, EventsArgs, eventsConfig, eventsOptions } from './events/options';
 import { ExporterConfig, RunningExporter, startExporter } from './exporter';
@@ -150,14 +151,40 @@ function withoutCamelCaseTwins(message: string): string {
   return `unknown option${typed.length > 1 ? 's' : ''} ${typed.map((n) => (n.length > 1 ? `--${n}` : `-${n}`)).join(', ')}`;
 }
 
-export async function main(args: string[]): Promise<void> {
+/** Environment variables of the default command; the proxy's start with PROXY_PREFIX. */
+export const ENV_PREFIX = 'CONNTRACK_EXPORTER_';
+export const PROXY_ENV_PREFIX = 'CONNTRACK_EXPORTER_PROXY_';
+
+export async function main(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  // Where each setting from the environment or a file came from, to name it in errors.
+  const origins = new Map<string, string>();
+  try {
+    await parse(args, env, origins);
+  } catch (error) {
+    if (error instanceof UsageError) throw new UsageError(withOrigin(error.message, origins));
+    throw error;
+  }
+}
+
+async function parse(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  origins: Map<string, string>,
+): Promise<void> {
   await yargs(args)
     .scriptName(PROGRAM)
     .usage('$0 [options]\n\nExports the kernel conntrack table as Prometheus metrics.')
     .command(
       '$0',
       'serve connection metrics per remote host (the default)',
-      (y) => eventsOptions(hostOptions(exporterOptions(y))),
+      (y) =>
+        withConfigLayers(eventsOptions(hostOptions(exporterOptions(y))), {
+          args,
+          env,
+          prefix: ENV_PREFIX,
+          otherPrefixes: [PROXY_ENV_PREFIX],
+          origins,
+        }),
       (argv) => runExporter(argv),
     )
     .command(proxyCommand)

@@ -59,14 +59,21 @@ export function withConfigLayers<T>(y: Argv<T>, context: LayerContext) {
 
   return withOptions.config(values).middleware((argv) => {
     if (!argv.printConfig) return;
+    // The values as given, before coerce() turned e.g. "5m" into milliseconds,
+    // so that the output reads back as a config file with the same meaning.
     const lines = Object.keys(shapes).map((name) => {
-      const value = (argv as Record<string, unknown>)[name];
+      const value = given.names.has(name)
+        ? given.values[name]
+        : name in values
+          ? values[name]
+          : declared.default[name];
       const origin = given.names.has(name) ? 'command line' : (origins.get(name) ?? 'default');
+      const env = variableFor(context.prefix, name);
       const text =
         value === undefined ? '' : Array.isArray(value) ? value.join(',') : String(value);
-      return (
-        `${name} ${text}`.padEnd(40) + ` # ${origin}; env ${variableFor(context.prefix, name)}`
-      );
+      // Commented out, an unset option stays unset when the output is read back.
+      if (text === '') return `# ${name}`.padEnd(40) + ` # not set; env ${env}`;
+      return `${name} ${text}`.padEnd(40) + ` # ${origin}; env ${env}`;
     });
     const text = `${lines.join('\n')}\n`;
     if (context.printConfig) {
@@ -81,6 +88,7 @@ export function withConfigLayers<T>(y: Argv<T>, context: LayerContext) {
 /** What yargs' getOptions() tells of the declared options. */
 interface DeclaredOptions {
   key: Record<string, unknown>;
+  default: Record<string, unknown>;
   alias: Record<string, string[]>;
   array: string[];
   boolean: string[];
@@ -101,7 +109,9 @@ function shapesOf(declared: DeclaredOptions): Record<string, OptionShape> {
         : declared.number.includes(name)
           ? 'number'
           : 'string';
-    shapes[name] = { kind, aliases: declared.alias[name] ?? [] };
+    // --web.config.file is WEB_CONFIG_FILE in the environment: no dots there.
+    const dashed = name.includes('.') ? [name.replace(/\./g, '-')] : [];
+    shapes[name] = { kind, aliases: [...(declared.alias[name] ?? []), ...dashed] };
   }
   return shapes;
 }
@@ -111,7 +121,7 @@ function givenOnCommandLine(
   args: readonly string[],
   declared: DeclaredOptions,
   shapes: Record<string, OptionShape>,
-): { names: Set<string>; configFile: unknown } {
+): { names: Set<string>; values: Record<string, unknown>; configFile: unknown } {
   const parsed = yargsParser([...args], {
     alias: declared.alias,
     boolean: declared.boolean,
@@ -120,7 +130,7 @@ function givenOnCommandLine(
     configuration: { 'dot-notation': false, 'camel-case-expansion': false },
   });
   const names = new Set(Object.keys(shapes).filter((name) => name in parsed));
-  return { names, configFile: parsed.config };
+  return { names, values: parsed, configFile: parsed.config };
 }
 
 /**

@@ -17,5 +17,5 @@ export function readEnvironment(env: NodeJS.ProcessEnv, prefix: string): Setting
 
 /** The variable that sets an option: listen-port -> PREFIX_LISTEN_PORT. */
 export function variableFor(prefix: string, option: string): string {
-  return `${prefix}${option.toUpperCase().replace(/-/g, '_')}`;
+  return `${prefix}${option.toUpperCase().replace(/[-.]/g, '_')}`;
 }

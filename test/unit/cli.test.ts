@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'node:test';
 
@@ -7,13 +9,21 @@ import test from 'node:test';
 const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 
 function run(...args: string[]) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
+  return runWith({}, ...args);
+}
+
+function runWith(env: Record<string, string>, ...args: string[]) {
+  const result = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: { PATH: process.env.PATH, ...env },
+  });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 /** Bad input is refused before anything starts: one line, exit code 2, no stack. */
-function assertRefused(args: string[], message: RegExp): void {
-  const { code, stderr, stdout } = run(...args);
+function assertRefused(args: string[], message: RegExp, env: Record<string, string> = {}): void {
+  const { code, stderr, stdout } = runWith(env, ...args);
   assert.equal(code, 2, `${args.join(' ')}: exit code (stderr: ${stderr})`);
   assert.equal(stdout, '');
   const lines = stderr.trimEnd().split('\n');
@@ -62,4 +72,59 @@ test('--help lists the options and the original names', () => {
   ]) {
     assert.ok(stdout.includes(option), option);
   }
+});
+
+test('options from the environment and a config file, flags winning', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cte-cli-'));
+  const file = path.join(dir, 'exporter.conf');
+  writeFileSync(file, 'listen-port 9102\nmax-hosts 20\nmode dump\n');
+  const { code, stdout } = runWith(
+    { CONNTRACK_EXPORTER_LISTEN_PORT: '9101', CONNTRACK_EXPORTER_PROXY_TARGET: 'x' },
+    '--config',
+    file,
+    '--mode',
+    'events',
+    '--print-config',
+  );
+  assert.equal(code, 0);
+  const line = (name: string) => stdout.split('\n').find((l) => l.startsWith(`${name} `)) ?? '';
+  assert.match(
+    line('listen-port'),
+    /^listen-port 9101 +# environment variable CONNTRACK_EXPORTER_LISTEN_PORT/,
+  );
+  assert.match(line('max-hosts'), new RegExp(`^max-hosts 20 +# ${file} line 2`));
+  assert.match(line('mode'), /^mode events +# command line/);
+  assert.match(line('bind-address'), /^bind-address 0\.0\.0\.0 +# default/);
+});
+
+test('bad configuration from the environment or a file is refused, naming its source', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cte-cli-'));
+  const file = path.join(dir, 'bad.conf');
+  writeFileSync(file, 'max-hosts 20\nmax-host 3\n');
+  assertRefused(['--config', file], new RegExp(`${file} line 2: unknown option 'max-host'`));
+  assertRefused(
+    [],
+    /environment variable CONNTRACK_EXPORTER_LISTEN_PROT: unknown option 'listen-prot'/,
+    {
+      CONNTRACK_EXPORTER_LISTEN_PROT: '1',
+    },
+  );
+  assertRefused(
+    [],
+    /--listen-port \(from environment variable CONNTRACK_EXPORTER_LISTEN_PORT\): 'abc' is not a port number/,
+    {
+      CONNTRACK_EXPORTER_LISTEN_PORT: 'abc',
+    },
+  );
+  assertRefused(
+    [],
+    /environment variable CONNTRACK_EXPORTER_INCLUDE_OWN_PORT: 'include-own-port' must be true or false, got 'maybe'/,
+    {
+      CONNTRACK_EXPORTER_INCLUDE_OWN_PORT: 'maybe',
+    },
+  );
+  assertRefused(
+    ['--config', path.join(dir, 'missing.conf')],
+    /cannot read config file .*missing\.conf: no such file/,
+  );
 });

@@ -96,6 +96,7 @@ test('the printed configuration is itself a valid config file', async () => {
   const { argv } = await parse(['--config', file]);
   assert.equal(argv.listenPort, 7);
   assert.equal(argv.name, 'x');
+  assert.equal(argv.hosts, undefined, 'an unset option stays unset');
 });
 
 test('unknown variables are refused; other commands’ variables are left alone', async () => {
