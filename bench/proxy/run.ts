@@ -1,0 +1,231 @@
+/**
+ * `make bench-proxy`: our proxy against haproxy, socat, a bare Node proxy
+ * and no proxy at all, interleaved on loopback. Prints the table and writes
+ * it to BENCHMARKS.md. BENCH_ROUNDS (default 2) sets the rounds.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import os from 'node:os';
+import { CONNLOAD, connectionRate, holdIdle, iperf } from './measure';
+import { startProcess, stopAll, type Subprocess } from './processes';
+import { record, table, value, writeSection, type Row, type Samples } from './report';
+import * as subjects from './subjects';
+import type { Subject } from './subjects';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const IPERF_PORT = 27201;
+const ECHO_PORT = 27202;
+const CLIENTS = 50;
+const IDLE_CONNECTIONS = 1000;
+const MB = 1024 * 1024;
+
+const ALL: readonly Subject[] = [
+  subjects.DIRECT,
+  subjects.HAPROXY,
+  subjects.SOCAT,
+  subjects.NODE_PIPE,
+  subjects.CORE_UNCOUNTED,
+  subjects.CORE_COUNTED,
+  subjects.OURS,
+];
+const COUNTING = new Set([subjects.CORE_UNCOUNTED.name, subjects.CORE_COUNTED.name]);
+
+interface Running {
+  subject: Subject;
+  port: number;
+  process: Subprocess | undefined;
+}
+
+let nextPort = 27210;
+
+async function startAll(list: readonly Subject[], target: number): Promise<Running[]> {
+  const running: Running[] = [];
+  for (const subject of list) {
+    const port = subject === subjects.DIRECT ? target : nextPort++;
+    running.push({ subject, port, process: await subject.start(port, target) });
+  }
+  return running;
+}
+
+async function stop(running: readonly Running[]): Promise<void> {
+  for (const entry of running) await entry.process?.stop();
+}
+
+/** Each round visits the subjects in a rotated order, so none always goes first. */
+function rotated<T>(list: readonly T[], round: number): T[] {
+  const shift = round % list.length;
+  return [...list.slice(shift), ...list.slice(0, shift)];
+}
+
+async function throughput(samples: Samples): Promise<void> {
+  const running = await startAll(ALL, IPERF_PORT);
+  const modes: Array<[string, string[]]> = [
+    ['single', []],
+    ['four', ['-P', '4']],
+    ['reverse', ['-R']],
+  ];
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [mode, args] of modes) {
+      for (const entry of rotated(running, round)) {
+        if (mode !== 'single' && COUNTING.has(entry.subject.name)) continue;
+        const cpuBefore = entry.process?.cpuSeconds() ?? 0;
+        const result = await iperf(entry.port, args);
+        const cpu = (entry.process?.cpuSeconds() ?? 0) - cpuBefore;
+        record(samples, mode, entry.subject.name, result.gbits);
+        if (entry.process)
+          record(samples, `${mode}-cpu`, entry.subject.name, cpu / (result.bytes / 1e9));
+        process.stderr.write(
+          `  ${mode} ${entry.subject.name}: ${result.gbits.toFixed(2)} Gbit/s\n`,
+        );
+      }
+    }
+  }
+  await stop(running);
+}
+
+async function connections(samples: Samples): Promise<void> {
+  const running = await startAll(ALL, ECHO_PORT);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const entry of rotated(running, round)) {
+      const cpuBefore = entry.process?.cpuSeconds() ?? 0;
+      const rate = await connectionRate(entry.port, CLIENTS);
+      const cpu = (entry.process?.cpuSeconds() ?? 0) - cpuBefore;
+      record(samples, 'rate', entry.subject.name, rate);
+      if (entry.process) {
+        record(samples, 'rate-cpu', entry.subject.name, (cpu / (rate * 3)) * 1000 * 1000);
+      }
+      process.stderr.write(`  connections ${entry.subject.name}: ${rate.toFixed(0)}/s\n`);
+    }
+  }
+  await stop(running);
+}
+
+const COUNTING_PAIRS = 6;
+
+/**
+ * Counting costs far less than the noise between two runs, so it gets its
+ * own phase: back-to-back pairs of the relay with and without counters,
+ * alternating which goes first, compared by proxy CPU per GB.
+ */
+async function countingCost(samples: Samples): Promise<void> {
+  const running = await startAll([subjects.CORE_UNCOUNTED, subjects.CORE_COUNTED], IPERF_PORT);
+  for (let pair = 0; pair < COUNTING_PAIRS; pair++) {
+    for (const entry of rotated(running, pair)) {
+      const cpuBefore = entry.process?.cpuSeconds() ?? 0;
+      const result = await iperf(entry.port, []);
+      const cpu = (entry.process?.cpuSeconds() ?? 0) - cpuBefore;
+      record(samples, 'counting-cpu', entry.subject.name, cpu / (result.bytes / 1e9));
+    }
+  }
+  await stop(running);
+}
+
+const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1000));
+
+async function memory(samples: Samples): Promise<void> {
+  for (const subject of [subjects.HAPROXY, subjects.NODE_PIPE, subjects.OURS, subjects.DROP_IN]) {
+    const [entry] = await startAll([subject], ECHO_PORT);
+    if (!entry?.process) continue;
+    await settle();
+    record(samples, 'rss-fresh', subject.name, entry.process.rssBytes() / MB);
+    const held = await holdIdle(entry.port, IDLE_CONNECTIONS);
+    await settle();
+    record(samples, 'rss-idle', subject.name, entry.process.rssBytes() / MB);
+    process.stderr.write(`  memory ${subject.name}: ${held.opened} connections held\n`);
+    await held.release();
+    await stop([entry]);
+  }
+}
+
+const ROWS: Row[] = [
+  { key: 'single', label: 'Throughput, 1 stream (Gbit/s)', digits: 2 },
+  { key: 'four', label: 'Throughput, 4 streams (Gbit/s)', digits: 2 },
+  { key: 'reverse', label: 'Throughput, reverse (Gbit/s)', digits: 2 },
+  { key: 'single-cpu', label: 'Proxy CPU per GB, 1 stream (s)', digits: 3 },
+  { key: 'counting-cpu', label: 'Proxy CPU per GB, counting phase (s)', digits: 3 },
+  { key: 'rate', label: `Connections/s (${CLIENTS} clients, 100 B echo)`, digits: 0 },
+  { key: 'rate-cpu', label: 'Proxy CPU per connection (µs)', digits: 0 },
+  { key: 'rss-fresh', label: 'RSS, fresh (MB)', digits: 1 },
+  {
+    key: 'rss-idle',
+    label: `RSS, ${IDLE_CONNECTIONS} idle connections (MB)`,
+    digits: 1,
+  },
+];
+
+function verdicts(samples: Samples): string {
+  const get = (key: string, name: string): number => value(samples, key, name) ?? Number.NaN;
+  const pass = (ok: boolean): string => (ok ? 'met' : '**missed**');
+  const single = get('single', 'ours') / get('single', 'haproxy');
+  const rate = get('rate', 'ours') / get('rate', 'haproxy');
+  const countCpu =
+    get('counting-cpu', 'ours, core') / get('counting-cpu', 'ours, core, no counters') - 1;
+  const countRate = 1 - get('rate', 'ours, core') / get('rate', 'ours, core, no counters');
+  const rss = get('rss-idle', 'ours');
+  return [
+    `- Throughput ≥ haproxy (1 stream): ${single.toFixed(2)}x — ${pass(single >= 1)}`,
+    `- Connections/s ≥ 0.8x haproxy: ${rate.toFixed(2)}x — ${pass(rate >= 0.8)}`,
+    `- Counting bytes costs < 5%: CPU per GB ${(countCpu * 100).toFixed(1)}% ` +
+      `(median of ${COUNTING_PAIRS} back-to-back runs each), ` +
+      `connections/s ${(countRate * 100).toFixed(1)}% — ${pass(countCpu < 0.05)}`,
+    `- Memory < 60 MB with ${IDLE_CONNECTIONS} idle connections: ${rss.toFixed(1)} MB — ` +
+      `${pass(rss < 60)} (tcp-metrics-proxy: ${get('rss-idle', 'tcp-metrics-proxy').toFixed(1)} MB)`,
+  ].join('\n');
+}
+
+function version(command: string, args: string[]): string {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8' }).split('\n')[0]?.trim() ?? '';
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(): Promise<void> {
+  mkdirSync('.bench', { recursive: true });
+  execFileSync('gcc', ['-O2', '-o', CONNLOAD, 'bench/proxy/connload.c']);
+  const servers = [
+    await startProcess(
+      'iperf3',
+      ['-s', '-p', String(IPERF_PORT), '--forceflush'],
+      /Server listening/,
+    ),
+    await startProcess(CONNLOAD, ['echo', String(ECHO_PORT)], /ready/),
+  ];
+  const samples: Samples = new Map();
+  process.stderr.write('throughput (iperf3)\n');
+  await throughput(samples);
+  process.stderr.write('counting cost\n');
+  await countingCost(samples);
+  process.stderr.write('connection rate\n');
+  await connections(samples);
+  process.stderr.write('memory\n');
+  await memory(samples);
+  for (const server of servers) await server.stop();
+
+  const names = [...ALL, subjects.DROP_IN].map((subject) => subject.name);
+  const body = [
+    'Command: `make bench-proxy` (bench/proxy/run.ts); ' +
+      `${ROUNDS} interleaved rounds, medians; iperf3 ${3} s after 1 s of warm-up.`,
+    `Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), Linux ${os.release()}, ` +
+      `Node ${process.version}, ${version('haproxy', ['-v'])}, ${version('socat', ['-V'])}.`,
+    'Loopback only; load, proxies and servers share the cores, so every figure moves with ' +
+      'whatever else runs: compare columns of one run, not runs.',
+    '',
+    table(samples, ROWS, names, 'ours'),
+    '',
+    '"ours" is `conntrack-exporter proxy` (CLI, metrics server on); "ours, core" is the relay ' +
+      'alone with and without byte counters. Proxy CPU is user + system time of the proxy process.',
+    '',
+    verdicts(samples),
+    '',
+  ].join('\n');
+  process.stdout.write(`\n${body}`);
+  writeSection('BENCHMARKS.md', body);
+}
+
+main().catch((error: unknown) => {
+  stopAll();
+  process.stderr.write(`bench-proxy: ${String((error as Error)?.stack ?? error)}\n`);
+  process.exit(1);
+});

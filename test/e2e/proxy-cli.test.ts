@@ -1,0 +1,292 @@
+/**
+ * The built programs, `conntrack-exporter proxy` and `tcp-metrics-proxy`,
+ * as users run them: bytes through, metrics scraped, drained on SIGTERM,
+ * and one clear line with exit code 2 for a bad command line.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+import path from 'node:path';
+import test, { type TestContext } from 'node:test';
+
+import {
+  connect,
+  DIST,
+  howItEnds,
+  httpGet,
+  parseMetrics,
+  randomBytes,
+  readAll,
+  sha256,
+  spawnNode,
+  startServer,
+  within,
+  writeAll,
+  type ProxyProcess,
+} from '../helpers/proxy-net';
+
+const CLI = path.join(DIST, 'cli.js');
+const DROP_IN = path.join(DIST, 'bin', 'tcp-metrics-proxy.js');
+const STARTED = /proxying 127\.0\.0\.1:(\d+) to .*; metrics on (http:\S+)/;
+
+interface Running extends ProxyProcess {
+  port: number;
+  metricsUrl: string;
+  scrape(): Promise<Map<string, number>>;
+}
+
+async function startProxy(t: TestContext, script: string, args: string[]): Promise<Running> {
+  const proxy = spawnNode(t, script, args);
+  const [, port, metricsUrl] = await proxy.waitForLog(STARTED);
+  const url = metricsUrl ?? '';
+  return {
+    ...proxy,
+    port: Number(port),
+    metricsUrl: url,
+    scrape: async () => parseMetrics((await httpGet(url)).body),
+  };
+}
+
+function mainArgs(targetPort: number, extra: string[] = []): string[] {
+  return [
+    'proxy',
+    '--listen',
+    '127.0.0.1:0',
+    '--target',
+    `127.0.0.1:${targetPort}`,
+    '--metrics',
+    '127.0.0.1:0',
+    ...extra,
+  ];
+}
+
+/** Resolves each time a connection reaches the target, i.e. the proxy has accepted and dialed it. */
+class Arrivals {
+  private count = 0;
+  private waiters: Array<{ n: number; resolve: () => void }> = [];
+  arrived = (): void => {
+    this.count++;
+    this.waiters = this.waiters.filter((w) => (w.n <= this.count ? (w.resolve(), false) : true));
+  };
+  until(n: number): Promise<void> {
+    if (this.count >= n) return Promise.resolve();
+    return within(new Promise((resolve) => this.waiters.push({ n, resolve })), 'the target');
+  }
+}
+
+/** A target that echoes everything back and ends when the client ends. */
+async function echoTarget(t: TestContext, arrivals = new Arrivals()): Promise<number> {
+  const { port } = await startServer(t, (socket) => {
+    arrivals.arrived();
+    socket.pipe(socket);
+  });
+  return port;
+}
+
+/** Scrapes until `ready` holds for the series; bounded. */
+async function scrapeUntil(
+  proxy: Running,
+  ready: (series: Map<string, number>) => boolean,
+): Promise<Map<string, number>> {
+  let last = new Map<string, number>();
+  await within(
+    (async () => {
+      for (;;) {
+        last = await proxy.scrape();
+        if (ready(last)) return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })(),
+    () => `metrics to settle; last scrape: ${JSON.stringify([...last])}`,
+  );
+  return last;
+}
+
+test('conntrack-exporter proxy: bytes through unchanged, counted in prefixed metrics', async (t) => {
+  const proxy = await startProxy(t, CLI, mainArgs(await echoTarget(t), ['--id', 'e2e-1']));
+  const p = 'conntrack_exporter_proxy_';
+  const id = '{id="e2e-1"}';
+
+  // While a connection is open, a scrape already counts every byte it moved.
+  const open = await connect(t, proxy.port);
+  open.write(Buffer.alloc(1000, 7));
+  await within(once(open, 'data'), 'the first echo');
+  const live = await scrapeUntil(proxy, (s) => s.get(`${p}client_sent_bytes_total${id}`) === 1000);
+  assert.equal(live.get(`${p}client_received_bytes_total${id}`), 1000);
+  assert.equal(live.get(`${p}active_inbound_connections${id}`), 1);
+  assert.equal(live.get(`${p}active_outbound_connections${id}`), 1);
+  open.end();
+  await within(once(open, 'close'), 'the first connection to close');
+
+  const data = randomBytes(3 * 1024 * 1024 + 17);
+  const client = await connect(t, proxy.port);
+  const echoed = readAll(client);
+  await writeAll(client, data);
+  assert.equal(sha256(await within(echoed, 'the echo')), sha256(data));
+
+  const series = await scrapeUntil(
+    proxy,
+    (s) => s.get(`${p}active_inbound_connections${id}`) === 0,
+  );
+  for (const name of ['client_received', 'target_sent', 'target_received', 'client_sent']) {
+    assert.equal(series.get(`${p}${name}_bytes_total${id}`), 1000 + data.length, name);
+  }
+  assert.equal(series.get(`${p}connections_accepted_total${id}`), 2);
+  assert.equal(series.get(`${p}connections_dialed_total${id}`), 2);
+  assert.equal(series.get(`${p}active_outbound_connections${id}`), 0);
+  const again = await proxy.scrape();
+  assert.ok((again.get(`${p}http_requests_total{id="e2e-1",code="200"}`) ?? 0) >= 1);
+  assert.equal((await httpGet(proxy.metricsUrl.replace('/metrics', '/'))).status, 404);
+});
+
+test('tcp-metrics-proxy takes the Go flags verbatim and exports the Go metric names', async (t) => {
+  const target = await echoTarget(t);
+  // Quotes kept, as when a manifest passes the arguments without a shell.
+  const proxy = await startProxy(t, DROP_IN, [
+    '-listen="127.0.0.1:0"',
+    `-target="127.0.0.1:${target}"`,
+    '-metrics="127.0.0.1:0"',
+  ]);
+  const client = await connect(t, proxy.port);
+  const echoed = readAll(client);
+  await writeAll(client, Buffer.from('Hello, server!\n'));
+  assert.equal((await within(echoed, 'the echo')).toString(), 'Hello, server!\n');
+  const series = await scrapeUntil(proxy, (s) =>
+    [...s].some(([key, value]) => key.startsWith('active_inbound_connections{') && value === 0),
+  );
+  const byName = new Map(
+    [...series].map(([key, value]) => [key.replace(/\{id="[^"]+"\}$/, ''), value]),
+  );
+  assert.equal(byName.get('inbound_bytes_count'), 30);
+  assert.equal(byName.get('outbound_bytes_count'), 30);
+  assert.equal(byName.get('inbound_connection_count'), 1);
+  assert.equal(byName.get('outbound_connection_count'), 1);
+  assert.equal(byName.get('active_outbound_connections'), 0);
+  assert.equal(series.get('promhttp_metric_handler_requests_in_flight'), 1);
+  assert.ok(series.has('promhttp_metric_handler_requests_total{code="200"}'));
+  const id = /^active_inbound_connections\{id="([^"]+)"\}$/.exec(
+    [...series.keys()].find((key) => key.startsWith('active_inbound')) ?? '',
+  )?.[1];
+  assert.match(id ?? '', /^[0-9a-f-]{36}$/);
+});
+
+test('SIGTERM: an open connection finishes its transfer, a new one is refused, exit 0', async (t) => {
+  const arrivals = new Arrivals();
+  const target = await startServer(t, (socket) => {
+    arrivals.arrived();
+    // Answers with the hash only after the client's FIN: the transfer spans the SIGTERM.
+    void readAll(socket).then(
+      (data) => socket.end(sha256(data)),
+      () => {},
+    );
+  });
+  const proxy = await startProxy(t, CLI, mainArgs(target.port));
+  const data = randomBytes(2 * 1024 * 1024);
+  const client = await connect(t, proxy.port);
+  const answer = readAll(client);
+  await writeAll(client, data.subarray(0, 1024 * 1024), { end: false });
+  await arrivals.until(1);
+
+  proxy.child.kill('SIGTERM');
+  await proxy.waitForLog(/stopped accepting; waiting for 1 open connection to finish/);
+  const refused = net.connect({ host: '127.0.0.1', port: proxy.port });
+  const [error] = (await within(once(refused, 'error'), 'the new connection to fail')) as [
+    NodeJS.ErrnoException,
+  ];
+  assert.equal(error.code, 'ECONNREFUSED');
+
+  await writeAll(client, data.subarray(1024 * 1024));
+  assert.equal((await within(answer, 'the answer')).toString(), sha256(data));
+  assert.deepEqual(await within(proxy.exited, 'the proxy to exit'), { code: 0, signal: null });
+  assert.match(proxy.stderr(), /drained: every connection has finished/);
+});
+
+test('a second signal stops at once; a drain timeout resets what is left', async (t) => {
+  const arrivals = new Arrivals();
+  const target = await echoTarget(t, arrivals);
+  const first = await startProxy(t, CLI, mainArgs(target));
+  const client = await connect(t, first.port);
+  const ending = howItEnds(client);
+  await arrivals.until(1);
+  first.child.kill('SIGTERM');
+  await first.waitForLog(/waiting for 1 open connection/);
+  first.child.kill('SIGINT');
+  assert.deepEqual(await within(first.exited, 'the proxy to exit'), { code: 130, signal: null });
+  assert.equal(await within(ending, 'the client to be cut'), 'reset');
+
+  const second = await startProxy(t, CLI, mainArgs(target, ['--drain-timeout', '300ms']));
+  const client2 = await connect(t, second.port);
+  const ending2 = howItEnds(client2);
+  await arrivals.until(2);
+  second.child.kill('SIGINT');
+  assert.deepEqual(await within(second.exited, 'the proxy to exit'), { code: 1, signal: null });
+  assert.equal(await within(ending2, 'the client to be cut'), 'reset');
+  assert.match(second.stderr(), /drain timeout \(300ms\): resetting 1 open connection still open/);
+});
+
+/** Runs a program that must fail at once; returns its exit code and stderr. */
+function runFailing(script: string, args: string[]): { status: number | null; stderr: string } {
+  const result = spawnSync(process.execPath, [script, ...args], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  return { status: result.status, stderr: result.stderr };
+}
+
+test('bad addresses, a port in use, a missing target: one line and exit code 2', async (t) => {
+  const busy = await startServer(t, () => {});
+  const cases: Array<[string, string[], RegExp]> = [
+    [
+      CLI,
+      ['proxy', '--listen', 'nonsense', '--target', ':1', '--metrics', ':0'],
+      /^conntrack-exporter: --listen "nonsense": expected HOST:PORT \(the port is missing\)\n$/,
+    ],
+    [
+      CLI,
+      ['proxy', '--listen', ':0', '--target', '127.0.0.1:99999', '--metrics', ':0'],
+      /^conntrack-exporter: --target "127\.0\.0\.1:99999": port 99999 is out of range 1-65535\n$/,
+    ],
+    [
+      CLI,
+      ['proxy', '--listen', ':0', '--metrics', ':0'],
+      /^conntrack-exporter: missing --target HOST:PORT \(the address to forward connections to\)\n$/,
+    ],
+    [
+      CLI,
+      ['proxy', '--listen', `127.0.0.1:${busy.port}`, '--target', ':1', '--metrics', ':0'],
+      /^conntrack-exporter: --listen 127\.0\.0\.1:\d+: address already in use\n$/,
+    ],
+    [
+      CLI,
+      ['proxy', '--listen', '127.0.0.1:0', '--target', ':1', '--metrics', `127.0.0.1:${busy.port}`],
+      /^conntrack-exporter: --metrics 127\.0\.0\.1:\d+: address already in use\n$/,
+    ],
+    [
+      CLI,
+      ['proxy', '--listen', '192.0.2.1:0', '--target', ':1', '--metrics', ':0'],
+      /^conntrack-exporter: --listen 192\.0\.2\.1:0: no such address on this host\n$/,
+    ],
+    [
+      DROP_IN,
+      ['-listen=127.0.0.1:3000', '-metrics=127.0.0.1:3002'],
+      /^tcp-metrics-proxy: missing -target HOST:PORT/,
+    ],
+    [
+      DROP_IN,
+      ['-listen=127.0.0.1:3000', '-target=[::1:3001', '-metrics=:0'],
+      /^tcp-metrics-proxy: -target "\[::1:3001": expected \[IPv6\]:PORT\n$/,
+    ],
+    [
+      DROP_IN,
+      ['-listen', `127.0.0.1:${busy.port}`, '-target=:1', '-metrics=:0'],
+      /^tcp-metrics-proxy: -listen 127\.0\.0\.1:\d+: address already in use\n$/,
+    ],
+    [DROP_IN, ['-lsiten=:1'], /^tcp-metrics-proxy: flag provided but not defined: -lsiten\n$/],
+  ];
+  for (const [script, args, message] of cases) {
+    const { status, stderr } = runFailing(script, args);
+    assert.equal(status, 2, `${args.join(' ')}: ${stderr}`);
+    assert.match(stderr, message, args.join(' '));
+  }
+});

@@ -1,0 +1,41 @@
+/** The proxy core started in the test process, for tests that look at its counts. */
+import type { TestContext } from 'node:test';
+
+import type { Logger } from '../../src/log';
+import { TcpProxy } from '../../src/proxy/tcp-proxy';
+import { ProxyTraffic } from '../../src/proxy/traffic';
+
+export interface InProcessProxy {
+  proxy: TcpProxy;
+  traffic: ProxyTraffic;
+  port: number;
+  warnings: string[];
+}
+
+export async function startInProcessProxy(
+  t: TestContext,
+  targetPort: number,
+  { dialTimeoutMs = 10_000, adoptSockets = true } = {},
+): Promise<InProcessProxy> {
+  const traffic = new ProxyTraffic();
+  const warnings: string[] = [];
+  const log: Logger = {
+    info: () => {},
+    debug: () => {},
+    warn: (message) => warnings.push(message),
+    error: (message) => warnings.push(message),
+  };
+  const proxy = new TcpProxy({
+    target: { host: '127.0.0.1', port: targetPort },
+    dialTimeoutMs,
+    traffic,
+    log,
+    adoptSockets,
+  });
+  const { port } = await proxy.listen({ host: '127.0.0.1', port: 0 });
+  t.after(() => {
+    proxy.stopAccepting();
+    proxy.resetAll();
+  });
+  return { proxy, traffic, port, warnings };
+}

@@ -1,0 +1,201 @@
+/**
+ * The proxy core over loopback: bytes exact both ways, counted exactly,
+ * half-close and resets carried through, a target that refuses or does not
+ * answer (see proxy-backpressure for slow targets).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+import test, { type TestContext } from 'node:test';
+
+import { startInProcessProxy } from '../helpers/proxy-in-process';
+import {
+  connect,
+  howItEnds,
+  randomBytes,
+  readAll,
+  sha256,
+  startServer,
+  unusedPort,
+  within,
+  writeAll,
+} from '../helpers/proxy-net';
+
+const CONNECTIONS = 100;
+
+/** Sizes from empty to 1 MiB, so some transfers fit one read and some need hundreds. */
+function sizeFor(index: number): number {
+  const sizes = [0, 1, 100, 2048, 2049, 65_536, 131_073, 300_000, 1_048_576];
+  return sizes[index % sizes.length] ?? 0;
+}
+
+async function randomBothWays(t: TestContext, adoptSockets: boolean): Promise<void> {
+  const toTarget = Array.from({ length: CONNECTIONS }, (_, i) => randomBytes(sizeFor(i)));
+  const toClient = Array.from({ length: CONNECTIONS }, (_, i) => randomBytes(sizeFor(i + 4)));
+  const arrivedAtTarget = new Map<number, string>();
+  const targetDone: Array<Promise<void>> = [];
+  const target = await startServer(t, (socket) => {
+    // The first 4 bytes say which client this is, so the target knows what to send back.
+    const chunks: Buffer[] = [];
+    let length = 0;
+    let answered = false;
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      length += chunk.length;
+      if (answered || length < 4) return;
+      answered = true;
+      const index = Buffer.concat(chunks).readUInt32BE(0);
+      void writeAll(socket, toClient[index] ?? Buffer.alloc(0));
+    });
+    targetDone.push(
+      within(once(socket, 'end'), 'a client FIN at the target').then(() => {
+        const data = Buffer.concat(chunks);
+        arrivedAtTarget.set(data.readUInt32BE(0), sha256(data.subarray(4)));
+      }),
+    );
+  });
+  const { proxy, traffic, port } = await startInProcessProxy(t, target.port, { adoptSockets });
+
+  const clients = toTarget.map(async (data, index) => {
+    const socket = await connect(t, port);
+    const received = readAll(socket);
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(index);
+    await writeAll(socket, Buffer.concat([header, data]));
+    assert.equal(
+      sha256(await received),
+      sha256(toClient[index] ?? Buffer.alloc(0)),
+      `client ${index}`,
+    );
+  });
+  await within(Promise.all(clients), 'every client to finish');
+  await within(Promise.all(targetDone), 'the target to read everything');
+  await within(proxy.whenIdle(), 'the proxy to close every connection');
+
+  for (const [index, data] of toTarget.entries()) {
+    assert.equal(arrivedAtTarget.get(index), sha256(data), `target side of client ${index}`);
+  }
+  const upstreamBytes = toTarget.reduce((sum, data) => sum + 4 + data.length, 0);
+  const downstreamBytes = toClient.reduce((sum, data) => sum + data.length, 0);
+  assert.deepEqual(traffic.upstream, { read: upstreamBytes, written: upstreamBytes });
+  assert.deepEqual(traffic.downstream, { read: downstreamBytes, written: downstreamBytes });
+  assert.equal(traffic.accepted, CONNECTIONS);
+  assert.equal(traffic.dialed, CONNECTIONS);
+  assert.equal(traffic.activeInbound, 0);
+  assert.equal(traffic.activeOutbound, 0);
+}
+
+test('100 concurrent connections: random bytes arrive intact both ways and are counted exactly', (t) =>
+  randomBothWays(t, true));
+
+test('the same through plain stream sockets (the fallback when adoption is unavailable)', (t) =>
+  randomBothWays(t, false));
+
+test('half-close: each side can keep sending after the other sent FIN', async (t) => {
+  const target = await startServer(t, (socket) => {
+    // Answers only once the client has finished, so the answer travels after the client's FIN.
+    void readAll(socket).then(
+      (request) => socket.end(`got ${request.length} bytes`),
+      () => {},
+    );
+  });
+  const { proxy, port } = await startInProcessProxy(t, target.port);
+  const client = await connect(t, port);
+  const answer = readAll(client);
+  client.end(Buffer.alloc(5000, 1));
+  assert.equal((await within(answer, 'the answer')).toString(), 'got 5000 bytes');
+
+  // The other way round: the target says all it has and sends FIN first.
+  let heard: Promise<Buffer> = Promise.reject(new Error('no connection reached the target'));
+  heard.catch(() => {});
+  const talker = await startServer(t, (socket) => {
+    heard = readAll(socket);
+    socket.end('hello, then FIN');
+  });
+  const second = await startInProcessProxy(t, talker.port);
+  const client2 = await connect(t, second.port);
+  const closed = once(client2, 'close');
+  assert.equal((await within(readAll(client2), 'the greeting')).toString(), 'hello, then FIN');
+  client2.end('bye');
+  assert.equal((await within(heard, 'the reply at the target')).toString(), 'bye');
+  await within(closed, 'the second client to close');
+  await within(Promise.all([proxy.whenIdle(), second.proxy.whenIdle()]), 'both proxies to be idle');
+  assert.equal(second.traffic.upstream.written, 3);
+});
+
+test('a reset on either side resets the other', async (t) => {
+  const targetSockets: net.Socket[] = [];
+  const arrivals: Array<() => void> = [];
+  const target = await startServer(t, (socket) => {
+    targetSockets.push(socket);
+    arrivals.shift()?.();
+  });
+  const { proxy, port } = await startInProcessProxy(t, target.port);
+  const arrived = (): Promise<void> => new Promise((resolve) => arrivals.push(resolve));
+
+  let targetArrived = arrived();
+  const client = await connect(t, port);
+  await within(targetArrived, 'the connection to reach the target');
+  const targetSide = targetSockets[0];
+  assert.ok(targetSide);
+  const targetEnding = howItEnds(targetSide);
+  client.resetAndDestroy();
+  assert.equal(await within(targetEnding, 'the target side to end'), 'reset');
+
+  targetArrived = arrived();
+  const client2 = await connect(t, port);
+  const clientEnding = howItEnds(client2);
+  await within(targetArrived, 'the second connection to reach the target');
+  targetSockets[1]?.resetAndDestroy();
+  assert.equal(await within(clientEnding, 'the client side to end'), 'reset');
+  await within(proxy.whenIdle(), 'the proxy to be idle');
+});
+
+test('a target that refuses: the client is reset promptly and the failure counted', async (t) => {
+  const { proxy, traffic, port, warnings } = await startInProcessProxy(t, await unusedPort());
+  const client = await connect(t, port);
+  assert.equal(await within(howItEnds(client), 'the client to be closed'), 'reset');
+  await within(proxy.whenIdle(), 'the proxy to be idle');
+  assert.equal(traffic.dialFailures.refused, 1);
+  assert.equal(traffic.accepted, 1);
+  assert.equal(traffic.dialed, 0);
+  assert.equal(traffic.activeInbound, 0);
+  assert.match(warnings.join('\n'), /cannot connect to target 127\.0\.0\.1:\d+ \(refused: /);
+});
+
+/**
+ * A listener whose accept queue is full never answers a SYN: the way to
+ * make a dial time out on loopback. Python, because Node always accepts.
+ */
+async function unansweringPort(t: TestContext): Promise<number> {
+  const script = [
+    'import socket, sys',
+    's = socket.socket()',
+    "s.bind(('127.0.0.1', 0))",
+    's.listen(0)',
+    'print(s.getsockname()[1], flush=True)',
+    'sys.stdin.read()',
+  ].join('\n');
+  const child = spawn('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  const [line] = (await within(once(child.stdout, 'data'), 'the python listener')) as [Buffer];
+  const port = Number(line.toString().trim());
+  // Fill the queue of one (backlog 0) and then some; these never get accepted.
+  for (let i = 0; i < 2; i++) {
+    const filler = net.connect({ host: '127.0.0.1', port });
+    filler.on('error', () => {});
+    t.after(() => filler.destroy());
+  }
+  return port;
+}
+
+test('a target that does not answer: the dial times out, the client is reset, counted', async (t) => {
+  const port = await unansweringPort(t);
+  const proxy = await startInProcessProxy(t, port, { dialTimeoutMs: 300 });
+  const client = await connect(t, proxy.port);
+  assert.equal(await within(howItEnds(client), 'the client to be closed'), 'reset');
+  await within(proxy.proxy.whenIdle(), 'the proxy to be idle');
+  assert.equal(proxy.traffic.dialFailures.timeout, 1);
+  assert.equal(proxy.traffic.dialed, 0);
+});
