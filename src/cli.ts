@@ -11,6 +11,8 @@ import { createLogger } from './log';
 import { HostFilter } from './model/host-filter';
 import { checkBindAddress, checkPath, checkPort, listOf } from './options';
 import { proxyCommand } from './proxy/command';
+
+const proxyBuilder = proxyCommand.builder as (y: Argv) => Argv;
 import { VERSION } from './version';
 
 const PROGRAM = 'conntrack-exporter';
@@ -187,7 +189,11 @@ async function parse(
         }),
       (argv) => runExporter(argv),
     )
-    .command(proxyCommand)
+    .command({
+      ...proxyCommand,
+      builder: (y) =>
+        withConfigLayers(proxyBuilder(y), { args, env, prefix: PROXY_ENV_PREFIX, origins }),
+    })
     // --web.config.file is one option, not web: { config: { file } }.
     .parserConfiguration({ 'dot-notation': false })
     .strict()

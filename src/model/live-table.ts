@@ -3,6 +3,7 @@ import { ConntrackEntry, TcpState } from '../conntrack/types';
 import { AggregateOptions, HostGroup } from './aggregate';
 import { countedFlow } from './classify';
 import { GroupLabels, groupKey, LifecycleCounts, LifecycleSeries } from './lifecycle-counts';
+import { LongtermCandidate } from './longterm';
 import { ConnectionPhase, phaseOf } from './tcp-state';
 
 /** A group of connections of the table; its counts move as entries come, change and go. */
@@ -187,6 +188,25 @@ export class LiveTable {
       copy.set(key, { host, port, direction, counts: { ...counts } });
     }
     return copy;
+  }
+
+  /**
+   * Every counted connection as the long-term count sees it, aged from its
+   * start (kernel timestamp) or first sighting. O(connections): only asked
+   * for when the long-term metric is on.
+   */
+  *longtermCandidates(nowSeconds: number): Iterable<LongtermCandidate> {
+    for (const connection of this.entries.values()) {
+      const { group } = connection;
+      if (group === undefined) continue;
+      yield {
+        family: group.host.includes(':') ? 6 : 4,
+        state: connection.state,
+        direction: group.direction,
+        port: group.port,
+        ageSeconds: nowSeconds - connection.sinceSeconds,
+      };
+    }
   }
 
   /** The opened/closed tallies to export; forgets those idle past their retention. */

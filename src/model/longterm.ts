@@ -1,5 +1,5 @@
 import { ConntrackEntry, TcpState } from '../conntrack/types';
-import { viewFlow } from './flow';
+import { Direction, viewFlow } from './flow';
 
 /** Where a connection's age comes from; the metric's HELP text says which. */
 export type AgeSource = 'kernel-timestamp' | 'first-seen';
@@ -13,6 +13,16 @@ export interface LongtermOptions {
   includeIPv6: boolean;
   /** The exporter's own listen port, never counted. */
   ownPort?: number;
+}
+
+/** What the count needs to know of one connection, whichever mode read it. */
+export interface LongtermCandidate {
+  family: 4 | 6;
+  state: TcpState | undefined;
+  direction: Direction;
+  /** The service port: for an inbound connection, the local one. */
+  port: number;
+  ageSeconds: number;
 }
 
 /** Long-lived connections per local port and IP version ("4" or "6"). */
@@ -57,29 +67,49 @@ export function kernelAge(entry: ConntrackEntry, nowMs: number): number | undefi
 }
 
 /**
+ * The candidates of a dump: each entry's direction and service port, and
+ * its age from the kernel's timestamp, else from `firstSeen`.
+ */
+export function dumpCandidates(
+  entries: readonly ConntrackEntry[],
+  isLocal: (address: string) => boolean,
+  firstSeen: FirstSeen,
+  nowMs: number,
+): LongtermCandidate[] {
+  const seenAges = firstSeen.pass(entries, nowMs);
+  return entries.map((entry, index) => {
+    const flow = viewFlow(entry, isLocal);
+    return {
+      family: entry.family,
+      state: entry.tcpState,
+      direction: flow.direction,
+      port: flow.port,
+      ageSeconds: kernelAge(entry, nowMs) ?? seenAges[index]!,
+    };
+  });
+}
+
+/**
  * Counts inbound ESTABLISHED connections to this host's ports that are at
- * least `minAgeSeconds` old. `ageOf(entry, index)` gives each entry's age.
+ * least `minAgeSeconds` old.
  */
 export function countLongterm(
-  entries: readonly ConntrackEntry[],
-  ageOf: (entry: ConntrackEntry, index: number) => number,
-  isLocal: (address: string) => boolean,
+  candidates: Iterable<LongtermCandidate>,
   options: LongtermOptions,
 ): LongtermCounts {
   const counts: LongtermCounts = new Map();
-  entries.forEach((entry, index) => {
-    if (entry.tcpState !== TcpState.Established) return;
-    if (entry.family === 6 && !options.includeIPv6) return;
-    const flow = viewFlow(entry, isLocal);
-    if (flow.direction !== 'inbound') return;
-    if (flow.port === options.ownPort) return;
-    if (options.port !== undefined && flow.port !== options.port) return;
-    if (ageOf(entry, index) < options.minAgeSeconds) return;
-    const tcpVersion = entry.family === 6 ? '6' : '4';
-    const key = `${flow.port}|${tcpVersion}`;
+  for (const connection of candidates) {
+    if (connection.state !== TcpState.Established) continue;
+    if (connection.direction !== 'inbound') continue;
+    if (connection.family === 6 && !options.includeIPv6) continue;
+    if (connection.port === options.ownPort) continue;
+    if (options.port !== undefined && connection.port !== options.port) continue;
+    if (connection.ageSeconds < options.minAgeSeconds) continue;
+    const tcpVersion = connection.family === 6 ? '6' : '4';
+    const key = `${connection.port}|${tcpVersion}`;
     const current = counts.get(key);
     if (current) current.count++;
-    else counts.set(key, { port: flow.port, tcpVersion, count: 1 });
-  });
+    else counts.set(key, { port: connection.port, tcpVersion, count: 1 });
+  }
   return counts;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 
 import { ConntrackEntry, TcpState } from '../../src/conntrack/types';
-import { countLongterm, FirstSeen, kernelAge } from '../../src/model/longterm';
+import { countLongterm, dumpCandidates, FirstSeen, kernelAge } from '../../src/model/longterm';
 
 const LOCAL = new Set(['192.0.2.1', '2001:db8::1']);
 const isLocal = (address: string) => LOCAL.has(address);
@@ -35,6 +35,15 @@ function outbound(server: string, port: number): ConntrackEntry {
   return { ...entry, original: entry.reply, reply: entry.original };
 }
 
+/** Candidates as a dump gives them, with the ages a test chooses. */
+function withAges(entries: ConntrackEntry[], ages: number[]) {
+  const firstSeen = new FirstSeen();
+  return dumpCandidates(entries, isLocal, firstSeen, 0).map((candidate, i) => ({
+    ...candidate,
+    ageSeconds: ages[i]!,
+  }));
+}
+
 const options = { minAgeSeconds: 6, includeIPv6: true, ownPort: 9318 };
 
 test('counts inbound established connections old enough, per port and IP version', () => {
@@ -49,7 +58,7 @@ test('counts inbound established connections old enough, per port and IP version
     outbound('198.51.100.7', 443), // this host is the client
   ];
   const ages = [10, 6, 5.9, 60, 7, 100, 100, 100];
-  const counts = countLongterm(entries, (_, i) => ages[i]!, isLocal, options);
+  const counts = countLongterm(withAges(entries, ages), options);
   assert.deepEqual(
     [...counts.values()],
     [
@@ -66,10 +75,9 @@ test('one port only, and IPv4 only', () => {
     inbound('2001:db8::5', 443),
     inbound('198.51.100.4', 8080),
   ];
-  const old = () => 100;
   assert.deepEqual(
     [
-      ...countLongterm(entries, old, isLocal, {
+      ...countLongterm(withAges(entries, [100, 100, 100]), {
         ...options,
         port: 443,
         includeIPv6: false,
@@ -97,4 +105,19 @@ test('the kernel start timestamp gives the age when present', () => {
     10,
   );
   assert.equal(kernelAge(inbound('198.51.100.1', 443), now), undefined);
+});
+
+test('dump candidates take the kernel age when there is one, else the first sighting', () => {
+  const firstSeen = new FirstSeen();
+  const stamped = inbound('198.51.100.1', 443, TcpState.Established, 1_000_000_000n); // started at 1 s
+  const plain = inbound('198.51.100.2', 443);
+  dumpCandidates([stamped, plain], isLocal, firstSeen, 5_000);
+  const later = dumpCandidates([stamped, plain], isLocal, firstSeen, 12_000);
+  assert.deepEqual(
+    later.map((c) => [c.direction, c.port, c.ageSeconds]),
+    [
+      ['inbound', 443, 11],
+      ['inbound', 443, 7],
+    ],
+  );
 });
