@@ -8,6 +8,7 @@ import { describeEvents, EventsArgs, eventsConfig, eventsOptions } from './event
 import { ExporterConfig, RunningExporter, startExporter } from './exporter';
 import { formatDuration, HostArgs, hostLabelConfig, hostOptions } from './host-options';
 import { createLogger } from './log';
+import { LongtermArgs, longtermConfig, longtermOptions } from './longterm-options';
 import { HostFilter } from './model/host-filter';
 import { checkBindAddress, checkPath, checkPort, listOf } from './options';
 import { proxyCommand } from './proxy/command';
@@ -28,7 +29,8 @@ async function runExporter(
     debug: boolean;
     'web.config.file'?: string;
   } & HostArgs &
-    EventsArgs,
+    EventsArgs &
+    LongtermArgs,
 ): Promise<void> {
   const ignoreHosts = listOf(argv.ignoreHosts);
   const ignoreFilter = HostFilter.parse(ignoreHosts);
@@ -44,6 +46,7 @@ async function runExporter(
     events,
     // Empty means none, as in exporter-toolkit.
     webConfigFile: argv['web.config.file'] || undefined,
+    longterm: longtermConfig(argv),
   };
   const { dns, groupBy } = config.hosts;
   const log = createLogger(PROGRAM, argv.debug);
@@ -65,6 +68,11 @@ async function runExporter(
     'max ports per host': config.hosts.maxPortsPerHost,
     ...describeEvents(events),
     'web config file': config.webConfigFile ?? 'none',
+    'long-term connections': config.longterm
+      ? `established at least ${config.longterm.minAgeSeconds} s` +
+        `${config.longterm.port === undefined ? '' : `, port ${config.longterm.port}`}` +
+        `${config.longterm.includeIPv6 ? '' : ', IPv4 only'}${config.longterm.simple ? ', one total' : ''}`
+      : 'off (--longterm)',
   });
   started(exporter);
 }
@@ -180,7 +188,7 @@ async function parse(
       '$0',
       'serve connection metrics per remote host (the default)',
       (y) =>
-        withConfigLayers(eventsOptions(hostOptions(exporterOptions(y))), {
+        withConfigLayers(longtermOptions(eventsOptions(hostOptions(exporterOptions(y)))), {
           args,
           env,
           prefix: ENV_PREFIX,

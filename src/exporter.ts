@@ -4,12 +4,13 @@ import { registerConnectionGauges } from './collectors/connections';
 import { registerEventMetrics } from './collectors/events';
 import { registerHostMetrics } from './collectors/hosts';
 import { registerLifecycleCounters } from './collectors/lifecycle';
+import { LongtermConfig, registerLongterm } from './collectors/longterm';
 import { registerSelfMetrics } from './collectors/self';
 import { SeriesSource } from './collectors/series-source';
 import { Snapshot, SnapshotSource } from './collectors/snapshot';
 import { ConntrackError, dump, libraryVersion } from './conntrack';
 import { explainReadError } from './conntrack/explain';
-import { readTableUsage } from './conntrack/table-usage';
+import { kernelTimestampsOn, readTableUsage } from './conntrack/table-usage';
 import { EnvironmentError } from './errors';
 import { EventsConfig } from './events/options';
 import { startEventsMode } from './events/start';
@@ -22,6 +23,7 @@ import { aggregate } from './model/aggregate';
 import { DnsCache, systemReverseLookup } from './model/dns-cache';
 import { HostFilter } from './model/host-filter';
 import { localAddresses } from './model/local-addresses';
+import { countLongterm, dumpCandidates, FirstSeen } from './model/longterm';
 import { ownExcessPrivilegeWarning } from './privilege';
 import { VERSION } from './version';
 
@@ -37,6 +39,10 @@ export interface ExporterConfig {
   events?: EventsConfig;
   /** exporter-toolkit's web config: TLS, basic auth, headers, rate limit. */
   webConfigFile?: string;
+  /** The long-term connections metric; off when undefined. */
+  longterm?: LongtermConfig;
+  /** Serve the long-term metric alone (the tcp_established_exporter drop-in). */
+  longtermOnly?: boolean;
 }
 
 export interface RunningExporter {
@@ -86,6 +92,14 @@ export async function startExporter(
         },
       )
     : undefined;
+  const longterm = config.longterm && {
+    minAgeSeconds: config.longterm.minAgeSeconds,
+    port: config.longterm.port,
+    includeIPv6: config.longterm.includeIPv6,
+    ownPort: config.listenPort,
+  };
+  // Only needed in dump mode without kernel timestamps; empty otherwise.
+  const firstSeen = new FirstSeen();
   const source = new SnapshotSource(async (): Promise<Snapshot> => {
     const started = process.hrtime.bigint();
     const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
@@ -94,16 +108,25 @@ export async function startExporter(
       const live = events?.live.failed === undefined ? events?.live : undefined;
       if (live) {
         const [groups, usage] = await Promise.all([live.snapshot(), readTableUsage()]);
-        return { groups, table: usage, durationSeconds: elapsed() };
+        const counts =
+          longterm && countLongterm(live.table.longtermCandidates(Date.now() / 1000), longterm);
+        return { groups, table: usage, longterm: counts, durationSeconds: elapsed() };
       }
       const [entries, usage] = await Promise.all([dump(), readTableUsage()]);
+      const local = localAddresses();
       const groups = aggregate(entries, {
-        localAddresses: localAddresses(),
+        localAddresses: local,
         ownPort,
         ignore: config.ignoreHosts,
       });
+      const counts =
+        longterm &&
+        countLongterm(
+          dumpCandidates(entries, (address) => local.has(address), firstSeen, Date.now()),
+          longterm,
+        );
       log.debug(`read ${entries.length} TCP entries into ${groups.size} series groups`);
-      return { groups, table: usage, durationSeconds: elapsed() };
+      return { groups, table: usage, longterm: counts, durationSeconds: elapsed() };
     } catch (error) {
       log.error(explainReadError(error as ConntrackError));
       return { error: error as Error, durationSeconds: elapsed() };
@@ -115,22 +138,28 @@ export async function startExporter(
   const series = new SeriesSource(source, config.hosts, config.ignoreHosts, names);
 
   const registry = new Registry();
-  registerConnectionGauges(registry, series, config.legacyMetricNames);
-  registerHostMetrics(registry, series, names);
-  registerSelfMetrics(
-    registry,
-    source,
-    { version: VERSION, libnetfilterConntrack: libraryVersion() },
-    table !== undefined,
-  );
-  registerEventMetrics(
-    registry,
-    source,
-    events ? 'events' : 'dump',
-    events?.live,
-    events?.eventLog,
-  );
-  if (events) registerLifecycleCounters(registry, source, () => events.live.table.lifecycle());
+  if (config.longterm) {
+    const ageSource = (await kernelTimestampsOn()) ? 'kernel-timestamp' : 'first-seen';
+    registerLongterm(registry, source, config.longterm, ageSource);
+  }
+  if (!config.longtermOnly) {
+    registerConnectionGauges(registry, series, config.legacyMetricNames);
+    registerHostMetrics(registry, series, names);
+    registerSelfMetrics(
+      registry,
+      source,
+      { version: VERSION, libnetfilterConntrack: libraryVersion() },
+      table !== undefined,
+    );
+    registerEventMetrics(
+      registry,
+      source,
+      events ? 'events' : 'dump',
+      events?.live,
+      events?.eventLog,
+    );
+    if (events) registerLifecycleCounters(registry, source, () => events.live.table.lifecycle());
+  }
 
   const server = createMetricsServer({
     registry,

@@ -2,6 +2,7 @@ import { Argv } from 'yargs';
 
 import { UsageError } from './errors';
 import { HostFilter } from './model/host-filter';
+import { checkCount } from './options';
 import { GroupBy } from './model/network';
 
 /** How remote hosts become the host label: names, networks, and the bound on series. */
@@ -150,15 +151,6 @@ export function checkDuration(
     );
   }
   return ms;
-}
-
-/** A whole number of at least `min`. */
-export function checkCount(value: unknown, flag: string, min: number): number {
-  const count = Number(value);
-  if (!Number.isSafeInteger(count) || count < min || String(value).trim() === '') {
-    throw new UsageError(`${flag}: '${String(value)}' is not a whole number of at least ${min}`);
-  }
-  return count;
 }
 
 /** "24,64" or "/24,/64": the IPv4 and IPv6 prefix lengths to group hosts by. */

@@ -39,3 +39,12 @@ export function listOf(value: string | string[] | undefined): string[] {
       .filter((part) => part !== ''),
   );
 }
+
+/** A whole number of at least `min`. */
+export function checkCount(value: unknown, flag: string, min: number): number {
+  const count = Number(value);
+  if (!Number.isSafeInteger(count) || count < min || String(value).trim() === '') {
+    throw new UsageError(`${flag}: '${String(value)}' is not a whole number of at least ${min}`);
+  }
+  return count;
+}

@@ -1,5 +1,6 @@
 import { TableUsage } from '../conntrack/table-usage';
 import { HostGroup } from '../model/aggregate';
+import { LongtermCounts } from '../model/longterm';
 
 /** What one read of the conntrack table found; shared by every collector of a scrape. */
 export interface Snapshot {
@@ -7,6 +8,8 @@ export interface Snapshot {
   groups?: ReadonlyMap<string, HostGroup>;
   error?: Error;
   table?: TableUsage;
+  /** Long-lived inbound connections, when that metric is on. */
+  longterm?: LongtermCounts;
   durationSeconds: number;
 }
 

@@ -28,3 +28,15 @@ export async function readTableUsage(dir = PROC): Promise<TableUsage | undefined
     return undefined;
   }
 }
+
+/**
+ * Whether the kernel stamps new entries with their start time
+ * (net.netfilter.nf_conntrack_timestamp). The exporter only reads it.
+ */
+export async function kernelTimestampsOn(dir = PROC): Promise<boolean> {
+  try {
+    return (await readNumber(`${dir}/nf_conntrack_timestamp`)) === 1;
+  } catch {
+    return false;
+  }
+}

@@ -6,7 +6,7 @@ import {
   DEFAULT_DRAIN_TIMEOUT,
   DEFAULT_METRICS_PATH,
 } from './config';
-import { goFlagUsage, parseGoFlags, type GoFlagSpec } from './go-flags';
+import { goFlagUsage, parseGoFlags, type GoFlagSpec } from '../config/go-flags';
 import { runProxy } from './run';
 
 export const DROP_IN_PROGRAM = 'tcp-metrics-proxy';

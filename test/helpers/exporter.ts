@@ -35,17 +35,22 @@ export async function startExporter(
     port = 9318,
     program = CLI,
     launcher = [],
+    listenArgs = ['--listen-port', String(port)],
+    env,
   }: {
     port?: number;
     program?: string;
     /** A command the exporter is started through, e.g. setpriv with its options. */
     launcher?: readonly string[];
+    /** How the program is told its port; the drop-ins take other flags. */
+    listenArgs?: readonly string[];
+    /** Extra environment variables. */
+    env?: Record<string, string>;
   } = {},
 ): Promise<ExporterProcess> {
-  const child = ns.spawn([
-    ...launcher,
-    ...[process.execPath, program, '--listen-port', String(port), ...args],
-  ]);
+  const child = ns.spawn([...launcher, process.execPath, program, ...listenArgs, ...args], {
+    env: { ...process.env, ...env },
+  });
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => (stderr += chunk));

@@ -3,7 +3,7 @@ import test from 'node:test';
 
 import { UsageError } from '../../src/errors';
 import { DROP_IN_FLAGS } from '../../src/proxy/drop-in';
-import { goFlagUsage, parseGoFlags } from '../../src/proxy/go-flags';
+import { goFlagUsage, parseGoFlags } from '../../src/config/go-flags';
 
 function values(args: string[]): Record<string, string> {
   const result = parseGoFlags(args, DROP_IN_FLAGS);
@@ -59,4 +59,24 @@ test('usage lists every flag the Go way', () => {
   assert.match(usage, /^Usage of tcp-metrics-proxy:\n/);
   for (const flag of DROP_IN_FLAGS) assert.match(usage, new RegExp(`\\n  -${flag.name} string\\n`));
   assert.match(usage, /\(default "10s"\)/);
+});
+
+test('bool flags: alone they mean true; a value needs =', () => {
+  const specs = [
+    { name: 'simple', usage: 'one total', boolean: true },
+    { name: 'port', usage: 'port' },
+  ];
+  const parsed = parseGoFlags(['-simple', '--port', '80'], specs);
+  assert.deepEqual(parsed, {
+    help: false,
+    values: new Map([
+      ['simple', 'true'],
+      ['port', '80'],
+    ]),
+  });
+  const explicit = parseGoFlags(['--simple=false'], specs);
+  assert.deepEqual(explicit, { help: false, values: new Map([['simple', 'false']]) });
+  // As in Go, a bool flag does not take the next argument as its value.
+  assert.throws(() => parseGoFlags(['-simple', 'false'], specs), /unexpected argument "false"/);
+  assert.match(goFlagUsage('x', specs), /^ {2}-simple$/m);
 });

@@ -5,7 +5,6 @@ import test from 'node:test';
 
 import { UsageError } from '../../src/errors';
 import {
-  checkCount,
   checkDuration,
   checkGroupBy,
   formatDuration,
@@ -13,6 +12,7 @@ import {
   hostLabelConfig,
 } from '../../src/host-options';
 import { HostFilter } from '../../src/model/host-filter';
+import { checkCount } from '../../src/options';
 
 const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 

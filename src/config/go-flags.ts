@@ -1,9 +1,11 @@
 import { UsageError } from '../errors';
 
-/** One flag of a Go-style command line (all take a value; Go's bool flags are not needed). */
+/** One flag of a Go-style command line. */
 export interface GoFlagSpec {
   name: string;
   usage: string;
+  /** A Go bool flag: `-name` alone means true; a value needs `-name=value`. */
+  boolean?: boolean;
   /** Shown in the usage text; undefined for a flag without a default. */
   defaultValue?: string;
 }
@@ -42,6 +44,9 @@ export function parseGoFlags(args: readonly string[], specs: readonly GoFlagSpec
       if (name === 'h' || name === 'help') return { help: true };
       throw new UsageError(`flag provided but not defined: -${name}`);
     }
+    if (value === undefined && specs.find((spec) => spec.name === name)?.boolean) {
+      value = 'true';
+    }
     if (value === undefined) {
       if (index >= args.length) throw new UsageError(`flag needs an argument: -${name}`);
       value = args[index++] ?? '';
@@ -68,7 +73,7 @@ function unquote(value: string): string {
 export function goFlagUsage(program: string, specs: readonly GoFlagSpec[]): string {
   const lines = [`Usage of ${program}:`];
   for (const spec of specs) {
-    lines.push(`  -${spec.name} string`);
+    lines.push(spec.boolean ? `  -${spec.name}` : `  -${spec.name} string`);
     const suffix =
       spec.defaultValue === undefined ? '' : ` (default ${JSON.stringify(spec.defaultValue)})`;
     lines.push(`    \t${spec.usage}${suffix}`);

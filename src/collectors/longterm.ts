@@ -1,0 +1,54 @@
+import { Gauge, Registry } from 'prom-client';
+
+import { AgeSource } from '../model/longterm';
+import { SnapshotSource } from './snapshot';
+
+export interface LongtermConfig {
+  /** conntrack_longterm_connections, or the drop-in's original name. */
+  metricName: string;
+  minAgeSeconds: number;
+  /** One unlabelled count instead of one per local port and IP version. */
+  simple: boolean;
+  /** Observe only this local port. */
+  port?: number;
+  includeIPv6: boolean;
+}
+
+const AGE_FROM: Record<AgeSource, string> = {
+  'kernel-timestamp': "the kernel's start timestamp (nf_conntrack_timestamp is on)",
+  'first-seen': 'when the exporter first saw the connection (nf_conntrack_timestamp is off)',
+};
+
+/**
+ * Inbound TCP connections established for at least the configured time,
+ * per local port and IP version (or one number with `simple`). The HELP text
+ * says where ages come from, since that decides how far they can be trusted.
+ */
+export function registerLongterm(
+  registry: Registry,
+  source: SnapshotSource,
+  config: LongtermConfig,
+  ageSource: AgeSource,
+): void {
+  const scope = config.port === undefined ? "this host's ports" : `local port ${config.port}`;
+  new Gauge({
+    name: config.metricName,
+    help:
+      `TCP connections to ${scope} established for at least ${config.minAgeSeconds} s` +
+      `${config.simple ? '' : ', per local port and IP version'}; ages from ${AGE_FROM[ageSource]}.`,
+    labelNames: config.simple ? [] : ['port', 'tcp_version'],
+    registers: [registry],
+    async collect() {
+      const { longterm } = await source.get();
+      this.reset();
+      if (longterm === undefined) return;
+      if (config.simple) {
+        this.set([...longterm.values()].reduce((sum, group) => sum + group.count, 0));
+        return;
+      }
+      for (const group of longterm.values()) {
+        this.set({ port: String(group.port), tcp_version: group.tcpVersion }, group.count);
+      }
+    },
+  });
+}

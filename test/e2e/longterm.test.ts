@@ -1,0 +1,239 @@
+/**
+ * Long-lived connections to this host's ports, counted by the exporter and
+ * by the tcp_established_exporter drop-in, over real connections.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import test from 'node:test';
+
+import { pick, seriesKey, startExporter } from '../helpers/exporter';
+import { createTopology, waitFor, type Namespace, type Topology } from '../helpers/netns';
+import { startActor, type Actor } from '../helpers/tcp-actor';
+
+const DROP_IN = path.join(__dirname, '..', '..', 'dist', 'bin', 'tcp-established-exporter.js');
+const LONGTERM = /^conntrack_longterm_connections$/;
+const DURATION = 2;
+
+/** Inbound connections from the remote namespace to servers in the host namespace. */
+async function connectInbound(
+  topology: Topology,
+  family: 'ipv4' | 'ipv6',
+  port: number,
+  count: number,
+): Promise<Actor> {
+  const { host, remote } = topology;
+  const address = family === 'ipv4' ? host.ipv4 : host.ipv6;
+  const server = await startActor(host, { mode: 'listen', address, port });
+  const clients = await startActor(remote, { mode: 'connect', host: address, port, count });
+  await server.waitForSockets(count);
+  return clients;
+}
+
+/** Polls the exporter until `series` equals `expected` (or times out), then asserts it. */
+async function expectSeries(
+  read: () => Promise<Map<string, number>>,
+  expected: Map<string, number>,
+): Promise<void> {
+  let actual = new Map<string, number>();
+  await waitFor(
+    async () => {
+      actual = await read();
+      return JSON.stringify([...actual].sort()) === JSON.stringify([...expected].sort());
+    },
+    (DURATION + 8) * 1000,
+    'the expected long-term series',
+  ).catch(() => undefined);
+  assert.deepEqual(actual, expected);
+}
+
+const longterm = (port: number, version: '4' | '6') =>
+  seriesKey('conntrack_longterm_connections', { port: String(port), tcp_version: version });
+
+test('long-term connections per port and IP version; young, closed and own-port ones excluded', async (t) => {
+  const topology = await createTopology(t);
+  await connectInbound(topology, 'ipv4', 8080, 2);
+  await connectInbound(topology, 'ipv6', 8080, 1);
+  const toClose = await connectInbound(topology, 'ipv4', 8081, 2);
+  const args = ['--no-resolve-hosts', '--longterm', '--longterm-duration', String(DURATION)];
+  const exporter = await startExporter(topology.host, args);
+  // A connection to the exporter's own port, old enough, is never counted.
+  await startActor(topology.remote, { mode: 'connect', host: topology.host.ipv4, port: 9318 });
+  const read = async () => pick(await exporter.metrics(), LONGTERM);
+
+  // Just started: nothing has been seen for DURATION seconds yet.
+  assert.deepEqual(await read(), new Map());
+  await expectSeries(
+    read,
+    new Map([
+      [longterm(8080, '4'), 2],
+      [longterm(8080, '6'), 1],
+      [longterm(8081, '4'), 2],
+    ]),
+  );
+  assert.match(
+    await exporter.scrape(),
+    /# HELP conntrack_longterm_connections TCP connections to this host's ports established for at least 2 s, per local port and IP version; ages from when the exporter first saw the connection \(nf_conntrack_timestamp is off\)\./,
+  );
+
+  // A young connection is not counted; a reset one drops out.
+  await connectInbound(topology, 'ipv4', 8082, 1);
+  await toClose.reset();
+  const now = await read();
+  assert.equal(now.get(longterm(8082, '4')), undefined);
+  assert.equal(now.get(longterm(8081, '4')), undefined);
+  // And the young one is counted once it is old enough.
+  await expectSeries(
+    read,
+    new Map([
+      [longterm(8080, '4'), 2],
+      [longterm(8080, '6'), 1],
+      [longterm(8082, '4'), 1],
+    ]),
+  );
+  assert.equal(await exporter.stop(), 0);
+});
+
+test('--longterm-simple, --longterm-port and --no-longterm-tcpv6', async (t) => {
+  const topology = await createTopology(t);
+  await connectInbound(topology, 'ipv4', 8080, 2);
+  await connectInbound(topology, 'ipv6', 8080, 1);
+  await connectInbound(topology, 'ipv4', 8081, 1);
+  const base = ['--no-resolve-hosts', '--longterm', '--longterm-duration', '1'];
+
+  const simple = await startExporter(topology.host, [...base, '--longterm-simple']);
+  await expectSeries(
+    async () => pick(await simple.metrics(), LONGTERM),
+    new Map([['conntrack_longterm_connections', 4]]),
+  );
+  assert.equal(await simple.stop(), 0);
+
+  const filtered = await startExporter(topology.host, [
+    ...base,
+    '--longterm-port',
+    '8080',
+    '--no-longterm-tcpv6',
+  ]);
+  await expectSeries(
+    async () => pick(await filtered.metrics(), LONGTERM),
+    new Map([[longterm(8080, '4'), 2]]),
+  );
+  assert.equal(await filtered.stop(), 0);
+});
+
+/** Starts the drop-in in `ns` as users would, on its own port 9690. */
+function startDropIn(ns: Namespace, args: string[], env: Record<string, string> = {}) {
+  return startExporter(ns, args, { program: DROP_IN, port: 9690, listenArgs: [], env });
+}
+
+test("tcp_established_exporter: the original's three command lines, verbatim", async (t) => {
+  const topology = await createTopology(t);
+  await connectInbound(topology, 'ipv4', 3838, 2);
+  await connectInbound(topology, 'ipv6', 3838, 1);
+  const dir = mkdtempSync(path.join(tmpdir(), 'cte-longterm-'));
+  const sample = path.join(dir, 'sample.conf');
+  writeFileSync(sample, 'simple true\ntcpv6 true\n');
+
+  const ways: [string, string[], Record<string, string>][] = [
+    ['flags', ['--simple=true', '--tcpv6=true'], {}],
+    ['config file', ['--conf', sample], {}],
+    ['environment', [], { SIMPLE: 'true', TCPV6: 'true' }],
+  ];
+  for (const [way, args, env] of ways) {
+    const dropIn = await startDropIn(topology.host, args, env);
+    // Only the original's metric, unlabelled in simple mode, counting all three after 6 s.
+    await waitFor(
+      async () => (await dropIn.metrics()).get('netstat_tcp_longterm_connections_total') === 3,
+      12_000,
+      way,
+    ).catch(() => undefined);
+    assert.deepEqual(
+      await dropIn.metrics(),
+      new Map([['netstat_tcp_longterm_connections_total', 3]]),
+      way,
+    );
+    const landing = await dropIn.scrape('/');
+    assert.match(landing, /simple<\/th><td>true/, way);
+    assert.match(landing, /tcpv6<\/th><td>true/, way);
+    assert.match(landing, /duration<\/th><td>6/, way);
+    assert.equal(await dropIn.stop(), 0, way);
+  }
+});
+
+test('tcp_established_exporter: labelled by port and IP version by default; precedence', async (t) => {
+  const topology = await createTopology(t);
+  await connectInbound(topology, 'ipv4', 3838, 1);
+  await connectInbound(topology, 'ipv6', 3838, 1);
+  const dir = mkdtempSync(path.join(tmpdir(), 'cte-longterm-'));
+  const conf = path.join(dir, 'exporter.conf');
+  writeFileSync(conf, 'duration 600\ntcpv6 false\n');
+  // The flag beats the environment, which beats the file: duration 1, IPv6 counted.
+  const dropIn = await startDropIn(topology.host, ['--conf', conf, '-duration', '1'], {
+    DURATION: '300',
+    TCPV6: 'true',
+  });
+  const expected = new Map([
+    [seriesKey('netstat_tcp_longterm_connections_total', { port: '3838', tcp_version: '4' }), 1],
+    [seriesKey('netstat_tcp_longterm_connections_total', { port: '3838', tcp_version: '6' }), 1],
+  ]);
+  await expectSeries(() => dropIn.metrics(), expected);
+  assert.equal(await dropIn.stop(), 0);
+});
+
+test('tcp_established_exporter: bad input is one line and exit code 2', async (t) => {
+  const topology = await createTopology(t);
+  for (const [args, message] of [
+    [['--simpel=true'], /^tcp_established_exporter: flag provided but not defined: -simpel$/],
+    [
+      ['--duration', 'long'],
+      /^tcp_established_exporter: flag -duration: 'duration' must be a number, got 'long'$/,
+    ],
+    [
+      ['--conf', '/nonexistent.conf'],
+      /^tcp_established_exporter: cannot read config file \/nonexistent\.conf/,
+    ],
+  ] as const) {
+    const result = await topology.host.exec([process.execPath, DROP_IN, ...args]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.equal(result.stderr.trimEnd().split('\n').length, 1, result.stderr);
+    assert.match(result.stderr.trimEnd(), message);
+  }
+});
+
+test('with nf_conntrack_timestamp on, ages come from the kernel: older connections count at once', async (t) => {
+  const topology = await createTopology(t);
+  const sysctl = await topology.host.exec([
+    'sysctl',
+    '-w',
+    'net.netfilter.nf_conntrack_timestamp=1',
+  ]);
+  assert.equal(sysctl.code, 0, sysctl.stderr);
+  await connectInbound(topology, 'ipv4', 8080, 2);
+  // Older than the duration before the exporter even starts.
+  await new Promise((resolve) => setTimeout(resolve, (DURATION + 1) * 1000));
+  for (const mode of ['events', 'dump']) {
+    const exporter = await startExporter(topology.host, [
+      ...[
+        '--no-resolve-hosts',
+        '--mode',
+        mode,
+        '--longterm',
+        '--longterm-duration',
+        String(DURATION),
+      ],
+    ]);
+    const text = await exporter.scrape();
+    assert.match(
+      text,
+      /ages from the kernel's start timestamp \(nf_conntrack_timestamp is on\)/,
+      mode,
+    );
+    assert.deepEqual(
+      pick(await exporter.metrics(), LONGTERM),
+      new Map([[longterm(8080, '4'), 2]]),
+      mode,
+    );
+    assert.equal(await exporter.stop(), 0);
+  }
+});
