@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/dump.cc",
         "native/errors.cc",
+        "native/netns.cc",
         "native/events.cc",
         "native/record.cc"
       ],

@@ -4,6 +4,7 @@
 
 #include "dump.h"
 #include "events.h"
+#include "netns.h"
 #include "record.h"
 
 namespace {
@@ -11,6 +12,10 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dump", Napi::Function::New(env, conntrack::Dump, "dump"));
   exports.Set("EventStream", conntrack::EventStream::Define(env));
+  exports.Set("useNetns", Napi::Function::New(env, conntrack::UseNetns, "useNetns"));
+  exports.Set("interfaceAddresses",
+              Napi::Function::New(env, conntrack::InterfaceAddresses, "interfaceAddresses"));
+  exports.Set("readNetnsFile", Napi::Function::New(env, conntrack::ReadNetnsFile, "readNetnsFile"));
   exports.Set("recordSize", Napi::Number::New(env, conntrack::kRecordSize));
   exports.Set("libraryVersion", Napi::String::New(env, LIBNETFILTER_CONNTRACK_VERSION));
   return exports;

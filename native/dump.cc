@@ -10,6 +10,7 @@ extern "C" {
 }
 
 #include "errors.h"
+#include "netns.h"
 #include "record.h"
 
 namespace conntrack {
@@ -25,7 +26,16 @@ class DumpWorker : public Napi::AsyncWorker {
  protected:
   // Runs on a libuv worker thread: netlink I/O only, no JS.
   void Execute() override {
-    nfct_handle* handle = nfct_open(CONNTRACK, 0);
+    nfct_handle* handle;
+    {
+      // The socket belongs to the namespace it is created in (see netns.h).
+      NetnsScope scope("dump");
+      if (scope.error().failed()) {
+        error_ = scope.error();
+        return;
+      }
+      handle = nfct_open(CONNTRACK, 0);
+    }
     if (handle == nullptr) {
       error_ = {"nfct_open", errno};
       return;

@@ -12,6 +12,7 @@ extern "C" {
 }
 
 #include "errors.h"
+#include "netns.h"
 #include "record.h"
 
 namespace conntrack {
@@ -83,7 +84,12 @@ EventStream::EventStream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Even
 EventStream::~EventStream() { Shutdown(); }
 
 void EventStream::Open(Napi::Env env, int receive_buffer_bytes) {
-  handle_ = nfct_open(CONNTRACK, NFCT_ALL_CT_GROUPS);
+  {
+    // The socket belongs to the namespace it is created in (see netns.h).
+    NetnsScope scope("events");
+    if (scope.error().failed()) throw scope.error().ToJs(env);
+    handle_ = nfct_open(CONNTRACK, NFCT_ALL_CT_GROUPS);
+  }
   if (handle_ == nullptr) throw SystemError{"nfct_open(events)", errno}.ToJs(env);
   const int fd = nfct_fd(handle_);
   auto fail = [&](const char* context, int errnum) {

@@ -3,6 +3,7 @@ import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
 import { withConfigLayers, withOrigin } from './config/command';
+import { watchNetworkNamespace } from './conntrack/netns';
 import { exitWithError, UsageError, UserError } from './errors';
 import { describeEvents, EventsArgs, eventsConfig, eventsOptions } from './events/options';
 import { ExporterConfig, RunningExporter, startExporter } from './exporter';
@@ -28,6 +29,7 @@ async function runExporter(
     legacyMetricNames: boolean;
     debug: boolean;
     'web.config.file'?: string;
+    netns?: string;
   } & HostArgs &
     EventsArgs &
     LongtermArgs,
@@ -51,6 +53,8 @@ async function runExporter(
   const { dns, groupBy } = config.hosts;
   const log = createLogger(PROGRAM, argv.debug);
   const started = handleSignals(log);
+  // Before anything reads the table: every later socket is opened there.
+  if (argv.netns !== undefined) watchNetworkNamespace(argv.netns);
   const exporter = await startExporter(config, log, {
     'listen port': config.listenPort,
     'bind address': config.bindAddress,
@@ -68,6 +72,7 @@ async function runExporter(
     'max ports per host': config.hosts.maxPortsPerHost,
     ...describeEvents(events),
     'web config file': config.webConfigFile ?? 'none',
+    'network namespace watched': argv.netns ?? "the exporter's own",
     'long-term connections': config.longterm
       ? `established at least ${config.longterm.minAgeSeconds} s` +
         `${config.longterm.port === undefined ? '' : `, port ${config.longterm.port}`}` +
@@ -141,6 +146,12 @@ function exporterOptions(y: Argv) {
         "emit the original conntrack_exporter's metric names (conntrack_*_connections_total{host})",
     })
     .option('debug', { type: 'boolean', default: false, describe: 'log debug messages' })
+    .option('netns', {
+      type: 'string',
+      requiresArg: true,
+      describe:
+        "watch another network namespace's table: /var/run/netns/NAME or /proc/PID/ns/net (needs CAP_SYS_ADMIN)",
+    })
     .option('web.config.file', {
       type: 'string',
       requiresArg: true,

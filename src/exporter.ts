@@ -10,6 +10,7 @@ import { SeriesSource } from './collectors/series-source';
 import { Snapshot, SnapshotSource } from './collectors/snapshot';
 import { ConntrackError, dump, libraryVersion } from './conntrack';
 import { explainReadError } from './conntrack/explain';
+import { watchedNetworkNamespace } from './conntrack/netns';
 import { kernelTimestampsOn, readTableUsage } from './conntrack/table-usage';
 import { EnvironmentError } from './errors';
 import { EventsConfig } from './events/options';
@@ -70,7 +71,11 @@ export async function startExporter(
   } catch (error) {
     throw new EnvironmentError(explainReadError(error as ConntrackError));
   }
-  const excessPrivilege = ownExcessPrivilegeWarning(config.listenPort);
+  const excessPrivilege = ownExcessPrivilegeWarning(
+    config.listenPort,
+    // Entering another namespace, and finding one by /proc/PID, take these.
+    watchedNetworkNamespace() === undefined ? [] : ['CAP_SYS_ADMIN', 'CAP_SYS_PTRACE'],
+  );
   if (excessPrivilege !== undefined) log.warn(excessPrivilege);
   const table = await readTableUsage();
   if (table === undefined) {

@@ -42,10 +42,12 @@ export function excessPrivilegeWarning(
   status: string,
   uid: number,
   listenPort: number,
+  /** Needed for the options in use, e.g. CAP_SYS_ADMIN to enter a namespace with --netns. */
+  alsoNeeded: readonly string[] = [],
 ): string | undefined {
   const held = effectiveCapabilities(status);
   if (held === undefined) return undefined;
-  const needed = new Set([`CAP_${CAPABILITY_NAMES[CAP_NET_ADMIN]}`]);
+  const needed = new Set([`CAP_${CAPABILITY_NAMES[CAP_NET_ADMIN]}`, ...alsoNeeded]);
   if (listenPort < 1024) needed.add(`CAP_${CAPABILITY_NAMES[CAP_NET_BIND_SERVICE]}`);
   const extra = held.filter((name) => !needed.has(name));
   if (extra.length === 0) return undefined;
@@ -61,12 +63,15 @@ export function excessPrivilegeWarning(
 }
 
 /** excessPrivilegeWarning for this process. */
-export function ownExcessPrivilegeWarning(listenPort: number): string | undefined {
+export function ownExcessPrivilegeWarning(
+  listenPort: number,
+  alsoNeeded: readonly string[] = [],
+): string | undefined {
   let status: string;
   try {
     status = readFileSync('/proc/self/status', 'utf8');
   } catch {
     return undefined;
   }
-  return excessPrivilegeWarning(status, process.geteuid?.() ?? -1, listenPort);
+  return excessPrivilegeWarning(status, process.geteuid?.() ?? -1, listenPort, alsoNeeded);
 }

@@ -17,6 +17,10 @@ export interface NativeAddon {
     onOverflow: () => void,
     onError: (error: Error) => void,
   ) => NativeEventStream;
+  /** Later sockets and /proc/sys/net files are opened in this network namespace. */
+  useNetns(path: string): void;
+  interfaceAddresses(): string[];
+  readNetnsFile(path: string): string;
   readonly recordSize: number;
   readonly libraryVersion: string;
 }

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readNetFile } from './netns';
 
 const PROC = '/proc/sys/net/netfilter';
 
@@ -10,7 +10,7 @@ export interface TableUsage {
 }
 
 async function readNumber(file: string): Promise<number> {
-  return Number((await readFile(file, 'utf8')).trim());
+  return Number((await readNetFile(file)).trim());
 }
 
 /**

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readNetFile } from '../conntrack/netns';
 
 import { dump } from '../conntrack';
 import { ConntrackEventStream, openEvents } from '../conntrack/events';
@@ -32,7 +32,7 @@ export async function startEventsMode(
   sysctlFile = EVENTS_SYSCTL,
 ): Promise<EventsMode | undefined> {
   if (config.mode !== 'events') return undefined;
-  const setting = await readFile(sysctlFile, 'utf8').then(
+  const setting = await readNetFile(sysctlFile).then(
     (text) => text.trim(),
     () => undefined,
   );

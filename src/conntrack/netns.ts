@@ -1,0 +1,52 @@
+/**
+ * Watching another network namespace's table (--netns). The addon opens its
+ * netlink sockets, and the /proc/sys/net files, inside that namespace; this
+ * module is the only place that knows whether one was chosen.
+ */
+import { readFile } from 'node:fs/promises';
+
+import { EnvironmentError } from '../errors';
+import { loadAddon } from './addon';
+
+let watched: string | undefined;
+
+/**
+ * From now on, read the conntrack table, the interface addresses and the
+ * netfilter settings of the network namespace at `path`
+ * (/var/run/netns/NAME or /proc/PID/ns/net). Call once, at start.
+ */
+export function watchNetworkNamespace(path: string): void {
+  try {
+    loadAddon().useNetns(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EPERM'
+          ? 'entering a network namespace needs CAP_SYS_ADMIN (and CAP_SYS_PTRACE for /proc/PID/ns/net of another user)'
+          : code === 'EINVAL'
+            ? 'not a network namespace'
+            : (error as Error).message;
+    throw new EnvironmentError(
+      `--netns: cannot watch ${path}: ${reason}; give /var/run/netns/NAME or /proc/PID/ns/net`,
+    );
+  }
+  watched = path;
+}
+
+/** The watched namespace, or undefined for the exporter's own. */
+export function watchedNetworkNamespace(): string | undefined {
+  return watched;
+}
+
+/** A /proc/sys/net file as the watched namespace shows it. */
+export function readNetFile(file: string): Promise<string> {
+  if (watched === undefined) return readFile(file, 'utf8');
+  return Promise.resolve().then(() => loadAddon().readNetnsFile(file));
+}
+
+/** The watched namespace's interface addresses; undefined when it is our own. */
+export function watchedInterfaceAddresses(): string[] | undefined {
+  return watched === undefined ? undefined : loadAddon().interfaceAddresses();
+}
