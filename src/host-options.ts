@@ -2,7 +2,10 @@ import { Argv } from 'yargs';
 
 import { UsageError } from './errors';
 import { HostFilter } from './model/host-filter';
+import { durationMs, formatDuration } from './duration';
 import { checkCount } from './options';
+
+export { formatDuration };
 import { GroupBy } from './model/network';
 
 /** How remote hosts become the host label: names, networks, and the bound on series. */
@@ -124,7 +127,6 @@ export function hostLabelConfig(args: HostArgs, ignoreHosts: HostFilter): HostLa
   };
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
@@ -138,8 +140,7 @@ export function checkDuration(
   minMs: number,
   maxMs = MAX_TIMER_MS,
 ): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  const ms = match ? Math.round(Number(match[1]) * (UNIT_MS[match[2] ?? 's'] ?? NaN)) : NaN;
+  const ms = Math.round(durationMs(value));
   if (!(ms >= minMs && ms <= maxMs)) {
     const range = [
       minMs > 0 ? 'above zero' : '',
@@ -165,12 +166,4 @@ export function checkGroupBy(value: string, flag: string): GroupBy {
     );
   }
   return { ipv4, ipv6 };
-}
-
-/** A duration in ms as the flags take it, in the largest unit that is exact. */
-export function formatDuration(ms: number): string {
-  for (const [unit, size] of Object.entries(UNIT_MS).reverse()) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
 }

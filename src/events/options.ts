@@ -7,6 +7,7 @@ import {
 } from '../conntrack/events';
 import { UsageError } from '../errors';
 import { EVENT_LOG_FORMATS, EventLogFormat } from '../model/event-format';
+import { durationMs } from '../duration';
 
 export type TableMode = 'events' | 'dump';
 const TABLE_MODES: readonly TableMode[] = ['events', 'dump'];
@@ -94,18 +95,9 @@ export function eventsConfig(args: EventsArgs): EventsConfig {
   };
 }
 
-const INTERVAL_UNIT_MS: Record<string, number> = {
-  '': 1000,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
-
 /** Seconds ("300"), or a number and a unit ("5m"), of at least 1 s; in milliseconds. "0" turns it off. */
 export function checkInterval(value: string, flag: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  const ms = match ? Math.round(Number(match[1]) * (INTERVAL_UNIT_MS[match[2] ?? ''] ?? NaN)) : NaN;
+  const ms = Math.round(durationMs(value));
   if (!(ms === 0 || (ms >= 1000 && ms <= 2 ** 31 - 1))) {
     throw new UsageError(
       `${flag}: '${value}' is not an interval of at least 1s; write seconds or a number and a unit, ` +

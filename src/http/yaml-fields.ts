@@ -1,4 +1,5 @@
 import { UsageError } from '../errors';
+import { durationMs } from '../duration';
 
 /**
  * Reading one typed field at a time out of parsed YAML, so that every
@@ -85,15 +86,10 @@ export class Fields {
       if (Number.isSafeInteger(value) && value >= 0) return value / 1e6;
     } else if (value === '0') {
       return 0;
-    } else if (typeof value === 'string') {
-      const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/gy;
-      let total = 0;
-      let end = 0;
-      for (let match = part.exec(value); match !== null; match = part.exec(value)) {
-        total += Number(match[1]) * DURATION_UNITS_MS[match[2]!]!;
-        end = part.lastIndex;
-      }
-      if (value !== '' && end === value.length && Number.isFinite(total)) return total;
+    } else if (typeof value === 'string' && !/^\s*[\d.]+\s*$/.test(value)) {
+      // Go's durations always carry a unit: a bare number here is a mistake.
+      const ms = durationMs(value);
+      if (Number.isFinite(ms)) return ms;
     }
     throw this.error(key, `${describe(value)} is not a duration such as 1s, 500ms or 1m30s`);
   }
@@ -111,16 +107,6 @@ export class Fields {
     return this.prefix === '' ? key : `${this.prefix}.${key}`;
   }
 }
-
-const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
 
 function asMap(source: string, value: unknown, where: string): Map<string, unknown> {
   if (value === undefined || value === null) return new Map();
