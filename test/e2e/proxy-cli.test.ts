@@ -21,6 +21,7 @@ import {
   sha256,
   spawnNode,
   startServer,
+  unusedPort,
   within,
   writeAll,
   type ProxyProcess,
@@ -289,4 +290,50 @@ test('bad addresses, a port in use, a missing target: one line and exit code 2',
     assert.equal(status, 2, `${args.join(' ')}: ${stderr}`);
     assert.match(stderr, message, args.join(' '));
   }
+});
+
+test('a flapping target: every dial either carries bytes intact or fails promptly and is counted', async (t) => {
+  const port = await unusedPort();
+  const proxy = await startProxy(t, CLI, mainArgs(port, ['--id', 'flap', '--dial-timeout', '2s']));
+  const p = 'conntrack_exporter_proxy_';
+  let failures = 0;
+  for (let round = 0; round < 4; round++) {
+    // Up: an echo server on the target port.
+    const sockets = new Set<net.Socket>();
+    const target = net.createServer({ allowHalfOpen: true }, (socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.pipe(socket);
+    });
+    target.listen(port, '127.0.0.1');
+    await within(once(target, 'listening'), 'the target to listen');
+    const data = randomBytes(64 * 1024 + round);
+    const client = await connect(t, proxy.port);
+    const echoed = readAll(client);
+    await writeAll(client, data);
+    assert.equal(sha256(await within(echoed, 'the echo')), sha256(data), `round ${round} up`);
+
+    // Down: the target goes away, its open connections reset.
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => target.close(resolve));
+    // The proxy may reset the client before or after its connect completes.
+    const refused = net.connect({ host: '127.0.0.1', port: proxy.port });
+    let received = 0;
+    refused.on('data', (chunk: Buffer) => (received += chunk.length));
+    // A reset is the expected way for it to end; once() would reject on it.
+    refused.on('error', () => {});
+    await within(
+      new Promise((resolve) => refused.on('close', resolve)),
+      'the refused client to be closed',
+    );
+    assert.equal(received, 0);
+    failures++;
+    // Scrapes are served throughout.
+    const series = await scrapeUntil(
+      proxy,
+      (s) => (s.get(`${p}dial_failures_total{id="flap",reason="refused"}`) ?? 0) >= failures,
+    );
+    assert.equal(series.get(`${p}connections_dialed_total{id="flap"}`), round + 1);
+  }
+  assert.equal(proxy.child.exitCode, null, 'the proxy is still running');
 });
