@@ -101,3 +101,20 @@ BENCH_PACKAGES := iperf3 haproxy socat
 bench-proxy: build
 	@scripts/ensure-packages.sh $(BENCH_PACKAGES)
 	node --import tsx bench/proxy/run.ts
+
+# The exporter against `conntrack -L` on synthetic tables of 10k to 1M TCP
+# entries, each in a throwaway namespace (bench/conntrack/run.ts): scrape
+# latency in dump and events mode, event bursts, memory, idle CPU. Prints a
+# table and writes it to the "Conntrack exporter" section of BENCHMARKS.md.
+# Only this benchmark: the proxy's is `make bench-proxy`. About 10 minutes;
+# root. Raises nf_conntrack_max and nf_conntrack_buckets for the run and
+# restores them. BENCH_SIZES=10000 for a quick try (printed, not written).
+CONNTRACK_FILL := .bench/conntrack-fill
+$(CONNTRACK_FILL): bench/conntrack/fill.c
+	@mkdir -p $(@D)
+	cc -O2 -Wall -Wextra -o $@ $< $$(pkg-config --cflags --libs libnetfilter_conntrack)
+
+.PHONY: bench
+bench: build $(CONNTRACK_FILL)
+	@scripts/ensure-packages.sh conntrack iproute2 nftables curl procps
+	BENCH_SIZES="$(BENCH_SIZES)" BENCH_IDLE_SECONDS="$(BENCH_IDLE_SECONDS)" node --import tsx bench/conntrack/run.ts

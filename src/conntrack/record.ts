@@ -51,53 +51,94 @@ export function decodeRecords(buffer: ArrayBuffer): ConntrackEntry[] {
   }
   const bytes = new Uint8Array(buffer);
   const view = new DataView(buffer);
-  // The same few addresses recur in most entries (this host's own), so
-  // formatting each distinct IPv4 address once per dump pays off.
-  const ipv4Names = new Map<number, string>();
+  const names = new AddressNames(bytes, view);
   const count = buffer.byteLength / RECORD_SIZE;
   const entries = new Array<ConntrackEntry>(count);
   for (let i = 0; i < count; i++) {
-    entries[i] = decodeRecord(bytes, view, i * RECORD_SIZE, ipv4Names);
+    entries[i] = decodeRecord(bytes, view, i * RECORD_SIZE, names);
   }
   return entries;
 }
 
+/** The text of an IPv6 address, with the three words of it that its key leaves out. */
+interface Ipv6Name {
+  high: number;
+  middle: number;
+  low: number;
+  text: string;
+}
+
+/**
+ * The text of each address met in one buffer. The same few addresses recur
+ * in most entries (this host's own, and its busiest peers), so each distinct
+ * one is formatted once per buffer; equal addresses also become one string,
+ * whose hash later Map lookups by address compute only once.
+ */
+class AddressNames {
+  private readonly ipv4 = new Map<number, string>();
+  // Keyed by the last 32 bits, where the addresses of one network differ.
+  private readonly ipv6 = new Map<number, Ipv6Name[]>();
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly view: DataView,
+  ) {}
+
+  ipv4At(offset: number): string {
+    const key = this.view.getUint32(offset, false);
+    let name = this.ipv4.get(key);
+    if (name === undefined) {
+      name = formatIPv4(this.bytes, offset);
+      this.ipv4.set(key, name);
+    }
+    return name;
+  }
+
+  ipv6At(offset: number): string {
+    const { view } = this;
+    const high = view.getUint32(offset, false);
+    const middle = view.getUint32(offset + 4, false);
+    const low = view.getUint32(offset + 8, false);
+    const key = view.getUint32(offset + 12, false);
+    let names = this.ipv6.get(key);
+    if (names === undefined) {
+      names = [];
+      this.ipv6.set(key, names);
+    }
+    for (const name of names) {
+      if (name.high === high && name.middle === middle && name.low === low) return name.text;
+    }
+    const text = formatIPv6(this.bytes, offset);
+    names.push({ high, middle, low, text });
+    return text;
+  }
+}
+
+// Plain functions of (view, base) rather than closures made per record: a
+// dump decodes hundreds of thousands of records, and those closures were
+// most of its garbage.
 function decodeRecord(
   bytes: Uint8Array,
   view: DataView,
   base: number,
-  ipv4Names: Map<number, string>,
+  names: AddressNames,
 ): ConntrackEntry {
   const familyByte = bytes[base + OFFSET.family];
   if (familyByte !== 4 && familyByte !== 6) {
     throw new RecordFormatError(`record at byte ${base} has unknown address family ${familyByte}`);
   }
   const family: 4 | 6 = familyByte;
-  const address = (offset: number): string => {
-    if (family === 6) return formatIPv6(bytes, base + offset);
-    const key = view.getUint32(base + offset, false);
-    let name = ipv4Names.get(key);
-    if (name === undefined) {
-      name = formatIPv4(bytes, base + offset);
-      ipv4Names.set(key, name);
-    }
-    return name;
-  };
-  const u16 = (offset: number) => view.getUint16(base + offset, LITTLE_ENDIAN);
-  const u32 = (offset: number) => view.getUint32(base + offset, LITTLE_ENDIAN);
-  const u64 = (offset: number) => view.getBigUint64(base + offset, LITTLE_ENDIAN);
-
   const original: Tuple = {
-    src: address(OFFSET.origSrc),
-    dst: address(OFFSET.origDst),
-    srcPort: u16(OFFSET.origSrcPort),
-    dstPort: u16(OFFSET.origDstPort),
+    src: address(names, family, base + OFFSET.origSrc),
+    dst: address(names, family, base + OFFSET.origDst),
+    srcPort: view.getUint16(base + OFFSET.origSrcPort, LITTLE_ENDIAN),
+    dstPort: view.getUint16(base + OFFSET.origDstPort, LITTLE_ENDIAN),
   };
   const reply: Tuple = {
-    src: address(OFFSET.replSrc),
-    dst: address(OFFSET.replDst),
-    srcPort: u16(OFFSET.replSrcPort),
-    dstPort: u16(OFFSET.replDstPort),
+    src: address(names, family, base + OFFSET.replSrc),
+    dst: address(names, family, base + OFFSET.replDst),
+    srcPort: view.getUint16(base + OFFSET.replSrcPort, LITTLE_ENDIAN),
+    dstPort: view.getUint16(base + OFFSET.replDstPort, LITTLE_ENDIAN),
   };
   const stateByte = bytes[base + OFFSET.tcpState]!;
   const flags = bytes[base + OFFSET.flags]!;
@@ -106,18 +147,29 @@ function decodeRecord(
     tcpState: stateByte === NO_TCP_STATE ? undefined : (stateByte as TcpState),
     original,
     reply,
-    status: u32(OFFSET.status),
-    mark: u32(OFFSET.mark),
-    zone: u16(OFFSET.zone),
-    id: u32(OFFSET.id),
-    timeout: u32(OFFSET.timeout),
+    status: view.getUint32(base + OFFSET.status, LITTLE_ENDIAN),
+    mark: view.getUint32(base + OFFSET.mark, LITTLE_ENDIAN),
+    zone: view.getUint16(base + OFFSET.zone, LITTLE_ENDIAN),
+    id: view.getUint32(base + OFFSET.id, LITTLE_ENDIAN),
+    timeout: view.getUint32(base + OFFSET.timeout, LITTLE_ENDIAN),
   };
   if (flags & HAS_COUNTERS) {
     entry.counters = {
-      original: { packets: u64(OFFSET.origPackets), bytes: u64(OFFSET.origBytes) },
-      reply: { packets: u64(OFFSET.replPackets), bytes: u64(OFFSET.replBytes) },
+      original: {
+        packets: view.getBigUint64(base + OFFSET.origPackets, LITTLE_ENDIAN),
+        bytes: view.getBigUint64(base + OFFSET.origBytes, LITTLE_ENDIAN),
+      },
+      reply: {
+        packets: view.getBigUint64(base + OFFSET.replPackets, LITTLE_ENDIAN),
+        bytes: view.getBigUint64(base + OFFSET.replBytes, LITTLE_ENDIAN),
+      },
     };
   }
-  if (flags & HAS_TIMESTAMP) entry.startNs = u64(OFFSET.startNs);
+  if (flags & HAS_TIMESTAMP)
+    entry.startNs = view.getBigUint64(base + OFFSET.startNs, LITTLE_ENDIAN);
   return entry;
+}
+
+function address(names: AddressNames, family: 4 | 6, offset: number): string {
+  return family === 4 ? names.ipv4At(offset) : names.ipv6At(offset);
 }

@@ -19,6 +19,9 @@ export interface AggregateOptions {
   ignore?: HostFilter;
 }
 
+const DIRECTION_INDEX: Record<Direction, number> = { outbound: 0, inbound: 1, forwarded: 2 };
+const DIRECTIONS = 3;
+
 /**
  * Groups TCP entries by remote host, service port and direction, counting
  * each phase. Entries with no TCP state are skipped.
@@ -30,14 +33,23 @@ export function aggregate(
   const { localAddresses, ownPort, ignore } = options;
   const isLocal = (address: string) => localAddresses.has(address);
   const groups = new Map<string, HostGroup>();
+  // Found by remote address, then by port and direction as one number: this
+  // runs once per entry of the table, and a key string made per entry (and
+  // hashed anew each time) cost more than the rest of the loop.
+  const byRemote = new Map<string, Map<number, HostGroup>>();
   for (const entry of entries) {
     const phase = phaseOf(entry.tcpState);
     if (phase === undefined) continue;
     const flow = viewFlow(entry, isLocal);
     if (flow.localResponder && flow.port === ownPort) continue;
     if (ignore?.matches(flow.remote, flow.port)) continue;
-    const key = `${flow.direction}|${flow.remote}|${flow.port}`;
-    let group = groups.get(key);
+    let hostGroups = byRemote.get(flow.remote);
+    if (hostGroups === undefined) {
+      hostGroups = new Map();
+      byRemote.set(flow.remote, hostGroups);
+    }
+    const portKey = flow.port * DIRECTIONS + DIRECTION_INDEX[flow.direction];
+    let group = hostGroups.get(portKey);
     if (group === undefined) {
       group = {
         host: flow.remote,
@@ -45,7 +57,8 @@ export function aggregate(
         direction: flow.direction,
         counts: { opening: 0, open: 0, closing: 0, closed: 0 },
       };
-      groups.set(key, group);
+      hostGroups.set(portKey, group);
+      groups.set(`${flow.direction}|${flow.remote}|${flow.port}`, group);
     }
     group.counts[phase]++;
   }

@@ -37,6 +37,7 @@ export async function startExporter(
     launcher = [],
     listenArgs = ['--listen-port', String(port)],
     env,
+    startTimeoutMs = START_TIMEOUT_MS,
   }: {
     port?: number;
     program?: string;
@@ -46,6 +47,8 @@ export async function startExporter(
     listenArgs?: readonly string[];
     /** Extra environment variables. */
     env?: Record<string, string>;
+    /** Reading a table of a million entries at start takes longer than the default. */
+    startTimeoutMs?: number;
   } = {},
 ): Promise<ExporterProcess> {
   const child = ns.spawn([...launcher, process.execPath, program, ...listenArgs, ...args], {
@@ -59,7 +62,7 @@ export async function startExporter(
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`exporter did not start in time: ${stderr}`)),
-      START_TIMEOUT_MS,
+      startTimeoutMs,
     );
     const check = () => {
       if (/serving metrics on/.test(stderr)) {

@@ -1,0 +1,327 @@
+/**
+ * `make bench`: the exporter against the kernel's own CLI on synthetic
+ * conntrack tables of 10k to 1M TCP entries (about 1,000 remote hosts,
+ * IPv4 and IPv6, mixed states), each in a throwaway namespace. For each
+ * size: `conntrack -L` timed as the reference, scrape latency in dump and
+ * events mode, memory, idle CPU with a scrape every 15 s, and a burst of
+ * 100k inserts then deletes absorbed in events mode. Prints one table and
+ * writes it to the "Conntrack exporter" section of BENCHMARKS.md.
+ *
+ *   BENCH_SIZES=10000,100000   table sizes (default 10k, 100k, 250k, 1M); a
+ *                              run of other sizes prints but does not write
+ *   BENCH_IDLE_SECONDS=60      length of the idle CPU window
+ *
+ * The one change outside the namespaces: nf_conntrack_max and
+ * nf_conntrack_buckets are raised for the run and restored (sysctls.ts).
+ */
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+
+import { parseExposition, startExporter, type ExporterProcess } from '../../test/helpers/exporter';
+import {
+  cpuSeconds,
+  idleCpuPerMinute,
+  rssMB,
+  timeScrape,
+  timeScrapes,
+  watchBurst,
+} from './measure';
+import {
+  LARGE_BUFFER,
+  RESYNC_INTERVAL_S,
+  sizeLabel,
+  table,
+  verdicts,
+  writeSection,
+  type Burst,
+  type ModeResult,
+  type SizeResult,
+} from './report';
+import { raiseTableLimits } from './sysctls';
+import { BenchTable } from './table';
+
+const DEFAULT_SIZES = [10_000, 100_000, 250_000, 1_000_000];
+// Empty when make passes an unset variable on.
+const SIZES = (process.env.BENCH_SIZES || DEFAULT_SIZES.join(','))
+  .split(',')
+  .map((size) => Number(size.trim()));
+const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS || 60);
+const HOSTS = 1000;
+const BURST = 100_000;
+const SCRAPE_INTERVAL_MS = 15_000;
+const DUMP_PORT = 9318;
+const EVENTS_PORT = 9319;
+// No DNS in the namespace; every one of the 1,000 hosts gets its own series,
+// as in the original exporter, which had no bound.
+const COMMON_ARGS = ['--no-resolve-hosts', '--max-hosts', String(HOSTS)];
+// Reading a million entries at start takes longer than the test helper's default.
+const START_TIMEOUT_MS = 120_000;
+const CONNECTION_GAUGE = /^conntrack_(opening|open|closing|closed)_connections\{/;
+
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+/** Fewer runs where each one takes seconds. */
+function runsFor(entries: number): { timed: number; repeated: number } {
+  if (entries <= 10_000) return { timed: 21, repeated: 30 };
+  if (entries <= 100_000) return { timed: 11, repeated: 20 };
+  if (entries <= 250_000) return { timed: 7, repeated: 10 };
+  return { timed: 3, repeated: 4 };
+}
+
+/** A scrape, and the sum of its connection gauges: every entry of the table counts once. */
+async function scrapeCounted(
+  exporter: ExporterProcess,
+): Promise<{ metrics: Map<string, number>; counted: number }> {
+  const metrics = parseExposition(await exporter.scrape());
+  let counted = 0;
+  for (const [series, value] of metrics) if (CONNECTION_GAUGE.test(series)) counted += value;
+  return { metrics, counted };
+}
+
+async function expectCounted(
+  exporter: ExporterProcess,
+  entries: number,
+  mode: string,
+): Promise<void> {
+  const { counted } = await scrapeCounted(exporter);
+  if (counted !== entries)
+    throw new Error(`${mode} mode counts ${counted} connections, the table holds ${entries}`);
+}
+
+/** Latency and memory of one exporter; it keeps running for the idle window. */
+async function measureMode(
+  bench: BenchTable,
+  exporter: ExporterProcess,
+  entries: number,
+  mode: string,
+): Promise<Omit<ModeResult, 'idleCpuPerMinute'>> {
+  const pid = exporter.process.pid!;
+  const rssStartMB = rssMB(pid);
+  const url = `${exporter.url}/metrics`;
+  await expectCounted(exporter, entries, mode);
+  const { timed, repeated } = runsFor(entries);
+  const times = await timeScrapes(bench.ns, url, timed);
+  // RSS saws up and down with garbage collection: its median over the
+  // repeated scrapes is the level, and a leak shows as the second half's
+  // median above the first's.
+  const samples: number[] = [];
+  for (let i = 0; i < repeated; i++) {
+    await timeScrape(bench.ns, url);
+    samples.push(rssMB(pid));
+  }
+  const half = samples.length >> 1;
+  const result = {
+    scrapeMs: median(times),
+    rssStartMB,
+    rssScrapedMB: median(samples),
+    rssGrowthMB: median(samples.slice(half)) - median(samples.slice(0, half)),
+  };
+  log(
+    `  ${mode}: scrape ${result.scrapeMs.toFixed(2)} ms (median of ${timed}), RSS ${rssStartMB.toFixed(0)} MB ` +
+      `after start, ${result.rssScrapedMB.toFixed(0)} MB over ${repeated} more scrapes, ` +
+      `second half ${result.rssGrowthMB.toFixed(1)} MB above the first`,
+  );
+  return result;
+}
+
+/** A scrape right after the local addresses changed, which makes events mode re-read the table. */
+async function measureResync(
+  bench: BenchTable,
+  exporter: ExporterProcess,
+): Promise<{ ms: number; cpu: number }> {
+  const pid = exporter.process.pid!;
+  const samples: Array<{ ms: number; cpu: number }> = [];
+  for (const action of ['add', 'del']) {
+    await bench.run(['ip', 'addr', action, '192.0.2.99/32', 'dev', 'lo']);
+    const before = cpuSeconds(pid);
+    const ms = await timeScrape(bench.ns, `${exporter.url}/metrics`);
+    samples.push({ ms, cpu: cpuSeconds(pid) - before });
+  }
+  const resyncs = parseExposition(await exporter.scrape()).get(
+    'conntrack_exporter_resyncs_total{reason="addresses"}',
+  );
+  if (resyncs !== 2) throw new Error(`expected 2 re-reads after address changes, got ${resyncs}`);
+  return { ms: median(samples.map((s) => s.ms)), cpu: median(samples.map((s) => s.cpu)) };
+}
+
+/** One burst of inserts or deletes in events mode, checked for losses afterwards. */
+async function burst(
+  bench: BenchTable,
+  exporter: ExporterProcess,
+  mode: 'create' | 'destroy',
+  offset: number,
+  expected: number,
+): Promise<Burst> {
+  const type = mode === 'create' ? 'new' : 'destroy';
+  const before = (await scrapeCounted(exporter)).metrics;
+  const producing = bench.change(mode, BURST, { offset, hosts: HOSTS });
+  const absorbed = await watchBurst(exporter.process.pid!, producing);
+  const produced = await producing;
+  const { metrics: after, counted } = await scrapeCounted(exporter);
+  const delta = (series: string): number => (after.get(series) ?? 0) - (before.get(series) ?? 0);
+  const events = delta(`conntrack_exporter_events_total{type="${type}"}`);
+  const overflows = delta('conntrack_exporter_event_overflows_total');
+  const kernel = await bench.count();
+  const live = after.get('conntrack_exporter_live_table_entries');
+  const consistent = kernel === expected && live === kernel && counted === kernel;
+  const result: Burst = {
+    events,
+    producedPerSecond: produced.done / produced.seconds,
+    seconds: absorbed.seconds,
+    cpuSeconds: absorbed.cpuSeconds,
+    lost: BURST - events,
+    consistent,
+  };
+  log(
+    `  burst of ${BURST} ${mode}s: ${events} events in ${absorbed.seconds.toFixed(3)} s, ` +
+      `${absorbed.cpuSeconds.toFixed(2)} CPU-s, kernel at ${result.producedPerSecond.toFixed(0)}/s, ` +
+      `${overflows} overflows, ${absorbed.drops} drops; live ${live}, counted ${counted}, conntrack -C ${kernel}`,
+  );
+  return result;
+}
+
+async function measureSize(entries: number): Promise<SizeResult> {
+  log(`${sizeLabel(entries)} entries`);
+  const bench = await BenchTable.create();
+  const exporters: ExporterProcess[] = [];
+  try {
+    const filled = await bench.change('create', entries, { offset: 0, hosts: HOSTS });
+    const fillPerSecond = filled.done / filled.seconds;
+    const count = await bench.count();
+    if (count !== entries) throw new Error(`the table holds ${count} entries, not ${entries}`);
+    const listMs = median(await bench.timeListing(runsFor(entries).timed));
+    log(`  filled at ${fillPerSecond.toFixed(0)}/s; conntrack -L ${listMs.toFixed(1)} ms`);
+
+    const start = async (port: number, args: readonly string[]): Promise<ExporterProcess> => {
+      const exporter = await startExporter(bench.ns, [...COMMON_ARGS, ...args], {
+        port,
+        startTimeoutMs: START_TIMEOUT_MS,
+      });
+      exporters.push(exporter);
+      return exporter;
+    };
+    const dumpExporter = await start(DUMP_PORT, ['--mode', 'dump']);
+    const dump = await measureMode(bench, dumpExporter, entries, 'dump');
+    const eventsExporter = await start(EVENTS_PORT, ['--mode', 'events']);
+    const events = await measureMode(bench, eventsExporter, entries, 'events');
+
+    log(`  idle for ${IDLE_SECONDS} s, scraped every ${SCRAPE_INTERVAL_MS / 1000} s`);
+    const [dumpIdle = NaN, eventsIdle = NaN] = await idleCpuPerMinute(
+      bench.ns,
+      [
+        {
+          pid: dumpExporter.process.pid!,
+          url: `${dumpExporter.url}/metrics`,
+          offsetMs: SCRAPE_INTERVAL_MS / 2,
+        },
+        { pid: eventsExporter.process.pid!, url: `${eventsExporter.url}/metrics`, offsetMs: 0 },
+      ],
+      IDLE_SECONDS,
+      SCRAPE_INTERVAL_MS,
+    );
+    await dumpExporter.stop();
+
+    const resync = await measureResync(bench, eventsExporter);
+    const inserts = await burst(bench, eventsExporter, 'create', entries, entries + BURST);
+    const deletes = await burst(bench, eventsExporter, 'destroy', entries, entries);
+    await eventsExporter.stop();
+    // The same bursts with room for every event: what absorbing them costs
+    // without the re-read that repairs a loss.
+    log(`  the bursts again with --netlink-buffer-size ${LARGE_BUFFER}`);
+    const roomy = await start(EVENTS_PORT, [
+      '--mode',
+      'events',
+      '--netlink-buffer-size',
+      LARGE_BUFFER,
+    ]);
+    const largeBuffer = {
+      inserts: await burst(bench, roomy, 'create', entries, entries + BURST),
+      deletes: await burst(bench, roomy, 'destroy', entries, entries),
+    };
+    return {
+      entries,
+      fillPerSecond,
+      listMs,
+      dump: { ...dump, idleCpuPerMinute: dumpIdle },
+      events: { ...events, idleCpuPerMinute: eventsIdle },
+      resyncScrapeMs: resync.ms,
+      resyncCpuSeconds: resync.cpu,
+      inserts,
+      deletes,
+      largeBuffer,
+    };
+  } finally {
+    for (const exporter of exporters) await exporter.stop();
+    await bench.destroy();
+  }
+}
+
+/** Other benchmarks on the same two cores would make every figure meaningless. */
+function warnAboutOtherBenchmarks(): void {
+  let found = '';
+  try {
+    found = execFileSync('pgrep', ['-af', 'iperf3|haproxy|bench/'], { encoding: 'utf8' });
+  } catch {
+    return; // pgrep exits 1 when nothing matches.
+  }
+  const others = found
+    .split('\n')
+    .filter(
+      (line) =>
+        line !== '' && !line.includes('bench/conntrack/') && !line.startsWith(`${process.pid} `),
+    );
+  if (others.length > 0)
+    log(`warning: other benchmarks are running, figures will be off:\n  ${others.join('\n  ')}`);
+}
+
+function version(command: string, args: string[]): string {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8' }).split('\n')[0]?.trim() ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(): Promise<void> {
+  warnAboutOtherBenchmarks();
+  const limits = raiseTableLimits(Math.max(...SIZES) + BURST);
+  log(limits.note);
+  const results: SizeResult[] = [];
+  try {
+    for (const entries of SIZES) results.push(await measureSize(entries));
+  } finally {
+    limits.restore();
+  }
+  const full = SIZES.join(',') === DEFAULT_SIZES.join(',');
+  const command = full ? 'make bench' : `make bench BENCH_SIZES=${SIZES.join(',')}`;
+  const body = [
+    `Command: \`${command}\` (bench/conntrack/run.ts), ${new Date().toISOString().slice(0, 10)}.`,
+    `Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), Linux ${os.release()}, ` +
+      `Node ${process.version}, ${version('conntrack', ['--version'])}.`,
+    `Synthetic TCP entries (bench/conntrack/fill.c): ${HOSTS} remote hosts, one in four IPv6, ` +
+      'two in three connecting in, 70% ESTABLISHED, 12% TIME_WAIT, the rest in every other state. ' +
+      `Exporter options: \`${COMMON_ARGS.join(' ')}\` and \`--mode dump\` or \`--mode events\` ` +
+      `(re-read every ${RESYNC_INTERVAL_S} s, the default). Scrapes with curl from inside the namespace; ` +
+      'latencies are medians. CPU is user + system time of the exporter from /proc. The bursts make ' +
+      'or remove 100k entries as fast as the kernel takes them, on top of the table.',
+    'The machine is shared and noisy: compare the columns of one run, not runs.',
+    '',
+    table(results),
+    '',
+    verdicts(results),
+    '',
+  ].join('\n');
+  process.stdout.write(`\n${body}`);
+  if (full) writeSection('BENCHMARKS.md', 'Conntrack exporter', body);
+  else log('BENCHMARKS.md not written: it holds the full run (make bench without BENCH_SIZES)');
+}
+
+main().catch((error: unknown) => {
+  log(`bench: ${String((error as Error)?.stack ?? error)}`);
+  process.exit(1);
+});
