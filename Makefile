@@ -32,7 +32,7 @@ run-deps:
 test-deps: run-deps
 	@scripts/ensure-packages.sh $(TEST_PACKAGES)
 
-# npm ci also builds the addon (package.json has gypfile: true).
+# npm ci also builds the addon (the install script, scripts/install.mjs).
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
