@@ -52,7 +52,7 @@ const FALSE = new Set(['false', '0', 'no', 'off']);
 function convert(setting: Setting, kind: OptionKind): unknown {
   const { value, origin, name } = setting;
   const wrong = (expected: string) =>
-    new UsageError(`${origin}: '${name}' must be ${expected}, got '${String(value)}'`);
+    new UsageError(`${origin}: '${name}' must be ${expected}, got '${shown(value)}'`);
   switch (kind) {
     case 'boolean':
       if (typeof value === 'boolean') return value;
@@ -81,5 +81,18 @@ function convert(setting: Setting, kind: OptionKind): unknown {
     case 'string':
       if (typeof value === 'string' || typeof value === 'number') return String(value);
       throw wrong('a string');
+  }
+}
+
+/**
+ * A value as an error message can show it. String() is not enough: a
+ * mapping from a file may have a "toString" key that is not a function.
+ */
+function shown(value: unknown): string {
+  if (typeof value === 'string') return value;
+  try {
+    return JSON.stringify(value) ?? typeof value;
+  } catch {
+    return typeof value;
   }
 }

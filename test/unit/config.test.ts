@@ -150,3 +150,21 @@ test('unknown names and wrong types name their source', () => {
     /^UsageError: environment variable X_LISTEN_PROT: unknown option 'listen-prot'/,
   );
 });
+
+test('a value that cannot be turned into text is still refused in one clear line', () => {
+  // Found by the property test: String() throws on { toString: {} }.
+  for (const kind of ['number', 'string', 'boolean', 'array'] as const) {
+    assert.throws(
+      () =>
+        layer(
+          { x: { kind } },
+          [{ name: 'x', value: { toString: {} }, origin: 'c.json key x' }],
+          [],
+        ),
+      (error: unknown) =>
+        error instanceof UsageError &&
+        /^c\.json key x: 'x' must be .*, got '\{"toString":\{\}\}'$/.test(error.message),
+      kind,
+    );
+  }
+});
