@@ -1,29 +1,16 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { ConntrackEntry, TcpState } from '../../src/conntrack/types';
+import { TcpState } from '../../src/conntrack/types';
 import { aggregate } from '../../src/model/aggregate';
 import { HostFilter } from '../../src/model/host-filter';
+import { tcpEntry } from '../helpers/entry';
 
 const LOCAL = new Set(['192.0.2.1', '127.0.0.1']);
 
-function conn(
-  tcpState: TcpState | undefined,
-  from: [string, number],
-  to: [string, number],
-): ConntrackEntry {
-  return {
-    family: 4,
-    tcpState,
-    original: { src: from[0], srcPort: from[1], dst: to[0], dstPort: to[1] },
-    reply: { src: to[0], srcPort: to[1], dst: from[0], dstPort: from[1] },
-    status: 0,
-    mark: 0,
-    zone: 0,
-    id: 0,
-    timeout: 60,
-  };
-}
+/** All entries here are IPv4 without NAT; the id plays no part in aggregation. */
+const conn = (tcpState: TcpState | undefined, from: [string, number], to: [string, number]) =>
+  tcpEntry(0, tcpState, from, to);
 
 const here = (port: number): [string, number] => ['192.0.2.1', port];
 const db: [string, number] = ['198.51.100.5', 5432];
