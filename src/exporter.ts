@@ -64,13 +64,6 @@ export async function startExporter(
 ): Promise<RunningExporter> {
   // A mistake in the file is bad input: refused before anything else.
   const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
-  // Read the table once before listening, so a missing privilege or module
-  // is one message at start, not a failing scrape later.
-  try {
-    await dump();
-  } catch (error) {
-    throw new EnvironmentError(explainReadError(error as ConntrackError));
-  }
   const excessPrivilege = ownExcessPrivilegeWarning(
     config.listenPort,
     // Entering another namespace, and finding one by /proc/PID, take these.
@@ -90,6 +83,10 @@ export async function startExporter(
   }
 
   const ownPort = config.includeOwnPort ? undefined : config.listenPort;
+  // A missing privilege or module must be one message at start, not a
+  // failing scrape later. Events mode's first read of the table tells that
+  // already; only dump mode (chosen, or fallen back to) reads it just to check,
+  // so the table is not read, and held, twice at start.
   const events = config.events
     ? await startEventsMode(config.events, { ownPort, ignore: config.ignoreHosts }, log).catch(
         (error: ConntrackError) => {
@@ -97,6 +94,13 @@ export async function startExporter(
         },
       )
     : undefined;
+  if (events === undefined) {
+    try {
+      await dump();
+    } catch (error) {
+      throw new EnvironmentError(explainReadError(error as ConntrackError));
+    }
+  }
   const longterm = config.longterm && {
     minAgeSeconds: config.longterm.minAgeSeconds,
     port: config.longterm.port,

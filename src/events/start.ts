@@ -1,6 +1,6 @@
 import { readNetFile } from '../conntrack/netns';
 
-import { dump } from '../conntrack';
+import { ConntrackError, dump } from '../conntrack';
 import { ConntrackEventStream, openEvents } from '../conntrack/events';
 import { Logger } from '../log';
 import { countedFlow } from '../model/classify';
@@ -51,6 +51,10 @@ export async function startEventsMode(
   try {
     stream = openEvents({ receiveBufferBytes: config.netlinkBufferBytes });
   } catch (error) {
+    // Reading the table needs the same privilege: falling back would only
+    // fail later, with a warning about events in front of the real cause.
+    const code = (error as ConntrackError).code;
+    if (code === 'EPERM' || code === 'EACCES') throw error;
     log.warn(`cannot subscribe to conntrack events (${(error as Error).message}); ${FALLBACK}`);
     return undefined;
   }
