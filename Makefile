@@ -117,4 +117,4 @@ $(CONNTRACK_FILL): bench/conntrack/fill.c
 .PHONY: bench
 bench: build $(CONNTRACK_FILL)
 	@scripts/ensure-packages.sh conntrack iproute2 nftables curl procps
-	BENCH_SIZES="$(BENCH_SIZES)" BENCH_IDLE_SECONDS="$(BENCH_IDLE_SECONDS)" node --import tsx bench/conntrack/run.ts
+	BENCH_SIZES="$(BENCH_SIZES)" BENCH_IDLE_SECONDS="$(BENCH_IDLE_SECONDS)" BENCH_SKIP_DUMP="$(BENCH_SKIP_DUMP)" node --import tsx bench/conntrack/run.ts

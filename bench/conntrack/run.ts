@@ -10,6 +10,9 @@
  *   BENCH_SIZES=10000,100000   table sizes (default 10k, 100k, 250k, 1M); a
  *                              run of other sizes prints but does not write
  *   BENCH_IDLE_SECONDS=60      length of the idle CPU window
+ *   BENCH_SKIP_DUMP=1          events mode only: no dump-mode exporter (its
+ *                              rows print as NaN); with BENCH_IDLE_SECONDS=0
+ *                              too, a quick look at memory and bursts
  *
  * The one change outside the namespaces: nf_conntrack_max and
  * nf_conntrack_buckets are raised for the run and restored (sysctls.ts).
@@ -46,6 +49,7 @@ const SIZES = (process.env.BENCH_SIZES || DEFAULT_SIZES.join(','))
   .split(',')
   .map((size) => Number(size.trim()));
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS || 60);
+const SKIP_DUMP = process.env.BENCH_SKIP_DUMP === '1';
 const HOSTS = 1000;
 const BURST = 100_000;
 const SCRAPE_INTERVAL_MS = 15_000;
@@ -64,6 +68,8 @@ const median = (values: readonly number[]): number => {
   const middle = sorted.length >> 1;
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 };
+
+const NOT_MEASURED = { scrapeMs: NaN, rssStartMB: NaN, rssScrapedMB: NaN, rssGrowthMB: NaN };
 
 /** Fewer runs where each one takes seconds. */
 function runsFor(entries: number): { timed: number; repeated: number } {
@@ -205,26 +211,27 @@ async function measureSize(entries: number): Promise<SizeResult> {
       exporters.push(exporter);
       return exporter;
     };
-    const dumpExporter = await start(DUMP_PORT, ['--mode', 'dump']);
-    const dump = await measureMode(bench, dumpExporter, entries, 'dump');
+    const dumpExporter = SKIP_DUMP ? undefined : await start(DUMP_PORT, ['--mode', 'dump']);
+    const dump = dumpExporter && (await measureMode(bench, dumpExporter, entries, 'dump'));
     const eventsExporter = await start(EVENTS_PORT, ['--mode', 'events']);
     const events = await measureMode(bench, eventsExporter, entries, 'events');
 
     log(`  idle for ${IDLE_SECONDS} s, scraped every ${SCRAPE_INTERVAL_MS / 1000} s`);
-    const [dumpIdle = NaN, eventsIdle = NaN] = await idleCpuPerMinute(
-      bench.ns,
-      [
-        {
-          pid: dumpExporter.process.pid!,
-          url: `${dumpExporter.url}/metrics`,
-          offsetMs: SCRAPE_INTERVAL_MS / 2,
-        },
-        { pid: eventsExporter.process.pid!, url: `${eventsExporter.url}/metrics`, offsetMs: 0 },
-      ],
-      IDLE_SECONDS,
-      SCRAPE_INTERVAL_MS,
-    );
-    await dumpExporter.stop();
+    const idleSubjects = [
+      { pid: eventsExporter.process.pid!, url: `${eventsExporter.url}/metrics`, offsetMs: 0 },
+    ];
+    if (dumpExporter) {
+      idleSubjects.push({
+        pid: dumpExporter.process.pid!,
+        url: `${dumpExporter.url}/metrics`,
+        offsetMs: SCRAPE_INTERVAL_MS / 2,
+      });
+    }
+    const [eventsIdle = NaN, dumpIdle = NaN] =
+      IDLE_SECONDS > 0
+        ? await idleCpuPerMinute(bench.ns, idleSubjects, IDLE_SECONDS, SCRAPE_INTERVAL_MS)
+        : [];
+    await dumpExporter?.stop();
 
     const resync = await measureResync(bench, eventsExporter);
     const inserts = await burst(bench, eventsExporter, 'create', entries, entries + BURST);
@@ -247,7 +254,7 @@ async function measureSize(entries: number): Promise<SizeResult> {
       entries,
       fillPerSecond,
       listMs,
-      dump: { ...dump, idleCpuPerMinute: dumpIdle },
+      dump: { ...(dump ?? NOT_MEASURED), idleCpuPerMinute: dumpIdle },
       events: { ...events, idleCpuPerMinute: eventsIdle },
       resyncScrapeMs: resync.ms,
       resyncCpuSeconds: resync.cpu,
@@ -297,7 +304,7 @@ async function main(): Promise<void> {
   } finally {
     limits.restore();
   }
-  const full = SIZES.join(',') === DEFAULT_SIZES.join(',');
+  const full = SIZES.join(',') === DEFAULT_SIZES.join(',') && !SKIP_DUMP && IDLE_SECONDS > 0;
   const command = full ? 'make bench' : `make bench BENCH_SIZES=${SIZES.join(',')}`;
   const body = [
     `Command: \`${command}\` (bench/conntrack/run.ts), ${new Date().toISOString().slice(0, 10)}.`,
@@ -318,7 +325,7 @@ async function main(): Promise<void> {
   ].join('\n');
   process.stdout.write(`\n${body}`);
   if (full) writeSection('BENCHMARKS.md', 'Conntrack exporter', body);
-  else log('BENCHMARKS.md not written: it holds the full run (make bench without BENCH_SIZES)');
+  else log('BENCHMARKS.md not written: it holds the full run (make bench without BENCH_* settings)');
 }
 
 main().catch((error: unknown) => {
