@@ -3,7 +3,7 @@
  * of the native addon. Read-only: nothing here can change the table.
  */
 import { loadAddon } from './addon';
-import { decodeRecords, RECORD_SIZE } from './record';
+import { decodeRecords, RECORD_SIZE, RecordList } from './record';
 import { ConntrackEntry } from './types';
 
 export * from './types';
@@ -34,6 +34,15 @@ export function addon() {
 export async function dump(): Promise<ConntrackEntry[]> {
   const buffer = await addon().dump();
   return decodeRecords(buffer);
+}
+
+/**
+ * The same entries as dump(), decoded one at a time as they are iterated:
+ * for a reader that keeps only a little of each (the live table), so a
+ * large table never exists as objects all at once.
+ */
+export async function readTable(): Promise<RecordList> {
+  return new RecordList(await addon().dump());
 }
 
 /** Version of the system libnetfilter_conntrack the addon was built against. */

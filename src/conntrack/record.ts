@@ -44,20 +44,46 @@ export class RecordFormatError extends Error {}
  * Pure: tested on recorded buffers without a kernel.
  */
 export function decodeRecords(buffer: ArrayBuffer): ConntrackEntry[] {
-  if (buffer.byteLength % RECORD_SIZE !== 0) {
-    throw new RecordFormatError(
-      `buffer of ${buffer.byteLength} bytes is not a whole number of ${RECORD_SIZE}-byte records`,
-    );
+  return new RecordList(buffer).toArray();
+}
+
+/**
+ * Packed records decoded one at a time, as they are iterated. Whoever
+ * keeps a little of each entry (the live table) then never holds the whole
+ * table as objects: each one dies young, where an array of them would live
+ * long enough to be copied into the old generation, and the heap would keep
+ * that size after the array is gone.
+ */
+export class RecordList implements Iterable<ConntrackEntry> {
+  readonly length: number;
+  private readonly bytes: Uint8Array;
+  private readonly view: DataView;
+
+  constructor(buffer: ArrayBuffer) {
+    if (buffer.byteLength % RECORD_SIZE !== 0) {
+      throw new RecordFormatError(
+        `buffer of ${buffer.byteLength} bytes is not a whole number of ${RECORD_SIZE}-byte records`,
+      );
+    }
+    this.bytes = new Uint8Array(buffer);
+    this.view = new DataView(buffer);
+    this.length = buffer.byteLength / RECORD_SIZE;
   }
-  const bytes = new Uint8Array(buffer);
-  const view = new DataView(buffer);
-  const names = new AddressNames(bytes, view);
-  const count = buffer.byteLength / RECORD_SIZE;
-  const entries = new Array<ConntrackEntry>(count);
-  for (let i = 0; i < count; i++) {
-    entries[i] = decodeRecord(bytes, view, i * RECORD_SIZE, names);
+
+  /** All at once: a plain loop, cheaper than iterating when every entry is kept anyway. */
+  toArray(): ConntrackEntry[] {
+    const { bytes, view, length } = this;
+    const names = new AddressNames(bytes, view);
+    const entries = new Array<ConntrackEntry>(length);
+    for (let i = 0; i < length; i++) entries[i] = decodeRecord(bytes, view, i * RECORD_SIZE, names);
+    return entries;
   }
-  return entries;
+
+  *[Symbol.iterator](): Iterator<ConntrackEntry> {
+    const { bytes, view, length } = this;
+    const names = new AddressNames(bytes, view);
+    for (let i = 0; i < length; i++) yield decodeRecord(bytes, view, i * RECORD_SIZE, names);
+  }
 }
 
 /** The text of an IPv6 address, with the three words of it that its key leaves out. */

@@ -11,6 +11,9 @@ import { Logger } from '../log';
 import { HostGroup } from '../model/aggregate';
 import { LiveTable, LiveTableOptions } from '../model/live-table';
 
+/** A read of the table: an array, or records decoded as they are iterated (readTable()). */
+export type TableRead = Iterable<ConntrackEntry> & { readonly length: number };
+
 /** Why the table was read again. */
 export type ResyncReason = 'start' | 'overflow' | 'interval' | 'addresses' | 'silent_entries';
 
@@ -33,7 +36,8 @@ export type EventSource = EventEmitter<ConntrackEventStreamEvents> & { close(): 
 
 export interface LiveSyncOptions {
   stream: EventSource;
-  dump: () => Promise<ConntrackEntry[]>;
+  /** Reads the whole table; it may decode entries only as they are iterated. */
+  dump: () => Promise<TableRead>;
   /** This host's addresses, read at each resync and each scrape. */
   localAddresses: () => ReadonlySet<string>;
   classify: Omit<LiveTableOptions, 'localAddresses'>;
@@ -216,7 +220,7 @@ export class LiveSync {
     );
   }
 
-  private finish(job: Job, entries: ConntrackEntry[], addresses: ReadonlySet<string>): void {
+  private finish(job: Job, entries: TableRead, addresses: ReadonlySet<string>): void {
     this.running = undefined;
     if (this.closed) return;
     if (job.spoiled) {

@@ -1,6 +1,6 @@
 import { readNetFile } from '../conntrack/netns';
 
-import { ConntrackError, dump } from '../conntrack';
+import { ConntrackError, readTable } from '../conntrack';
 import { ConntrackEventStream, openEvents } from '../conntrack/events';
 import { Logger } from '../log';
 import { countedFlow } from '../model/classify';
@@ -73,7 +73,7 @@ export async function startEventsMode(
   const format = config.logEvents;
   const live: LiveSync = new LiveSync({
     stream,
-    dump,
+    dump: readTable,
     localAddresses,
     classify,
     resyncIntervalMs: config.resyncIntervalMs,
