@@ -1,5 +1,5 @@
 import { ConntrackEntry } from '../conntrack/types';
-import { Direction, viewFlow } from './flow';
+import { Direction, portDirectionKey, viewFlow } from './flow';
 import { HostFilter } from './host-filter';
 import { ConnectionPhase, phaseOf } from './tcp-state';
 
@@ -18,9 +18,6 @@ export interface AggregateOptions {
   ownPort?: number;
   ignore?: HostFilter;
 }
-
-const DIRECTION_INDEX: Record<Direction, number> = { outbound: 0, inbound: 1, forwarded: 2 };
-const DIRECTIONS = 3;
 
 /**
  * Groups TCP entries by remote host, service port and direction, counting
@@ -48,7 +45,7 @@ export function aggregate(
       hostGroups = new Map();
       byRemote.set(flow.remote, hostGroups);
     }
-    const portKey = flow.port * DIRECTIONS + DIRECTION_INDEX[flow.direction];
+    const portKey = portDirectionKey(flow.port, flow.direction);
     let group = hostGroups.get(portKey);
     if (group === undefined) {
       group = {

@@ -1,6 +1,7 @@
 import type { ConntrackEvent } from '../conntrack/events';
 import { ConntrackEntry, TcpState } from '../conntrack/types';
 import { AggregateOptions, HostGroup } from './aggregate';
+import { FlowView, portDirectionKey } from './flow';
 import { countedFlow } from './classify';
 import { GroupLabels, groupKey, LifecycleCounts, LifecycleSeries } from './lifecycle-counts';
 import { LongtermCandidate } from './longterm';
@@ -49,6 +50,49 @@ export interface ResyncResult {
 
 const DEFAULT_COUNTER_RETENTION_MS = 3_600_000;
 
+/**
+ * The groups of one table, by their key (what the snapshot and the tallies
+ * use), and found by remote host, then by port and direction as one number.
+ * Finding a connection's group is done for every entry of every read of the
+ * table; a key string made and hashed anew each time cost more than the rest
+ * of it, where the host string is shared by all the entries of one read and
+ * hashed once.
+ */
+class Groups {
+  readonly byKey = new Map<string, LiveGroup>();
+  private readonly byHost = new Map<string, Map<number, LiveGroup>>();
+
+  /** The group of a flow, made if it is new. */
+  of(flow: FlowView): LiveGroup {
+    let hostGroups = this.byHost.get(flow.remote);
+    if (hostGroups === undefined) {
+      hostGroups = new Map();
+      this.byHost.set(flow.remote, hostGroups);
+    }
+    const portKey = portDirectionKey(flow.port, flow.direction);
+    let group = hostGroups.get(portKey);
+    if (group === undefined) {
+      const labels = { host: flow.remote, port: flow.port, direction: flow.direction };
+      group = {
+        ...labels,
+        key: groupKey(labels),
+        entries: 0,
+        counts: { opening: 0, open: 0, closing: 0, closed: 0 },
+      };
+      hostGroups.set(portKey, group);
+      this.byKey.set(group.key, group);
+    }
+    return group;
+  }
+
+  delete(group: LiveGroup): void {
+    this.byKey.delete(group.key);
+    const hostGroups = this.byHost.get(group.host);
+    hostGroups?.delete(portDirectionKey(group.port, group.direction));
+    if (hostGroups?.size === 0) this.byHost.delete(group.host);
+  }
+}
+
 /** The original tuple and zone: what the kernel itself tells entries apart by. */
 export function entryKey(entry: ConntrackEntry): string {
   const { original } = entry;
@@ -73,7 +117,7 @@ export function entryKey(entry: ConntrackEntry): string {
  */
 export class LiveTable {
   private entries = new Map<string, Connection>();
-  private groups = new Map<string, LiveGroup>();
+  private groups = new Groups();
   private options: AggregateOptions;
   private readonly counts: LifecycleCounts;
   private readonly tallyOpened: Tally;
@@ -146,7 +190,7 @@ export class LiveTable {
     trackSilent = false,
   ): ResyncResult {
     const entries = new Map<string, Connection>();
-    const groups = new Map<string, LiveGroup>();
+    const groups = new Groups();
     for (const entry of read) {
       insert(entries, groups, options, this.now, entryKey(entry), entry);
     }
@@ -182,7 +226,7 @@ export class LiveTable {
   /** A copy of the groups with at least one counted connection, as dump mode's aggregate gives them. */
   snapshot(): Map<string, HostGroup> {
     const copy = new Map<string, HostGroup>();
-    for (const [key, group] of this.groups) {
+    for (const [key, group] of this.groups.byKey) {
       const { host, port, direction, counts } = group;
       if (counts.opening + counts.open + counts.closing + counts.closed === 0) continue;
       copy.set(key, { host, port, direction, counts: { ...counts } });
@@ -211,7 +255,7 @@ export class LiveTable {
 
   /** The opened/closed tallies to export; forgets those idle past their retention. */
   lifecycle(): LifecycleSeries[] {
-    return this.counts.series((key) => this.groups.has(key));
+    return this.counts.series((key) => this.groups.byKey.has(key));
   }
 }
 
@@ -226,7 +270,7 @@ interface Tallies {
  */
 function applyEvent(
   entries: Map<string, Connection>,
-  groups: Map<string, LiveGroup>,
+  groups: Groups,
   options: AggregateOptions,
   now: () => number,
   { type, entry }: ConntrackEvent,
@@ -268,29 +312,15 @@ function applyEvent(
 
 function insert(
   entries: Map<string, Connection>,
-  groups: Map<string, LiveGroup>,
+  groups: Groups,
   options: AggregateOptions,
   now: () => number,
   key: string,
   entry: ConntrackEntry,
 ): Connection {
   const flow = countedFlow(entry, options);
-  let group: LiveGroup | undefined;
-  if (flow) {
-    const labels = { host: flow.remote, port: flow.port, direction: flow.direction };
-    const id = groupKey(labels);
-    group = groups.get(id);
-    if (group === undefined) {
-      group = {
-        ...labels,
-        key: id,
-        entries: 0,
-        counts: { opening: 0, open: 0, closing: 0, closed: 0 },
-      };
-      groups.set(id, group);
-    }
-    group.entries++;
-  }
+  const group = flow && groups.of(flow);
+  if (group) group.entries++;
   const connection: Connection = {
     id: entry.id,
     state: undefined,
@@ -306,7 +336,7 @@ function insert(
 
 function remove(
   entries: Map<string, Connection>,
-  groups: Map<string, LiveGroup>,
+  groups: Groups,
   key: string,
   connection: Connection,
 ): void {
@@ -314,7 +344,7 @@ function remove(
   const { group } = connection;
   if (group === undefined) return;
   move(group, phaseOf(connection.state), undefined);
-  if (--group.entries === 0) groups.delete(group.key);
+  if (--group.entries === 0) groups.delete(group);
 }
 
 function setState(connection: Connection, state: TcpState | undefined): void {
