@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -96,6 +97,17 @@ void EventStream::Open(Napi::Env env, int receive_buffer_bytes) {
     Shutdown();
     throw SystemError{context, errnum}.ToJs(env);
   };
+
+  // TCP events only, chosen in the kernel (a BPF filter on the socket): the
+  // others would be dropped here anyway, and in the meantime they would fill
+  // the receive buffer and cost a wakeup and a parse each.
+  nfct_filter* filter = nfct_filter_create();
+  if (filter == nullptr) fail("nfct_filter_create", ENOMEM);
+  nfct_filter_add_attr_u32(filter, NFCT_FILTER_L4PROTO, IPPROTO_TCP);
+  const int attached = nfct_filter_attach(fd, filter);
+  const int attach_errno = errno;
+  nfct_filter_destroy(filter);
+  if (attached < 0) fail("nfct_filter_attach", attach_errno);
 
   const int flags = fcntl(fd, F_GETFL);
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) fail("fcntl(O_NONBLOCK)", errno);

@@ -33,7 +33,8 @@ export interface EventStreamOptions {
   /**
    * Size of the socket's receive buffer: how many bytes of events the kernel
    * holds for a busy reader before it drops some and reports an overflow.
-   * About 1 KiB per event. Default 8 MiB; 4 KiB to 1 GiB.
+   * About 1 KiB per event. Default 64 MiB; 4 KiB to 1 GiB. It is kernel
+   * memory, used only while events wait to be read.
    */
   receiveBufferBytes?: number;
 }
@@ -52,7 +53,11 @@ export interface ConntrackEventStreamEvents {
   close: [];
 }
 
-export const DEFAULT_RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024;
+// Room for a burst of about 100,000 events (the kernel doubles the size
+// asked for, and an event takes about 1 KiB of it): with 8 MiB, bursts the
+// exporter keeps up with on average overflowed, and each cost a re-read of
+// the whole table, several times the CPU of the events themselves.
+export const DEFAULT_RECEIVE_BUFFER_BYTES = 64 * 1024 * 1024;
 export const MIN_RECEIVE_BUFFER_BYTES = 4096;
 export const MAX_RECEIVE_BUFFER_BYTES = 1024 * 1024 * 1024;
 

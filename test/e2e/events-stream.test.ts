@@ -71,6 +71,43 @@ test('openEvents delivers typed new, update and destroy events, then closes', as
   assert.equal(program.lines.at(-1), 'closed');
 });
 
+test('only TCP events reach the socket: a flood of UDP ones does not fill a tiny buffer', async (t) => {
+  const ns = await createNamespace(t);
+  // The program stops reading for a while: whatever the kernel queues for
+  // it meanwhile must fit in 4 KiB, or the kernel drops events and says so.
+  const program = runProgram(
+    ns,
+    `
+    const stream = api.openEvents({ receiveBufferBytes: 4096 });
+    stream.ref();
+    let overflows = 0;
+    let events = 0;
+    stream.on('overflow', () => overflows++);
+    stream.on('events', (batch) => (events += batch.length));
+    console.log('ready');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+    setTimeout(() => {
+      console.log(JSON.stringify({ overflows, events }));
+      stream.close();
+    }, 500);
+  `,
+  );
+  await waitFor(() => program.lines[0] === 'ready', 10_000, 'ready');
+  // 500 events of several hundred bytes each: far more than 4 KiB.
+  const lines = Array.from(
+    { length: 500 },
+    (_, i) =>
+      `-I -p udp -s 192.0.2.7 -d 192.0.2.${(i % 200) + 10} --sport ${1000 + i} --dport 53 --timeout 100\n`,
+  );
+  const file = `/tmp/cte-udp-${process.pid}`;
+  await ns.exec(['sh', '-c', `printf '%s' "$1" > ${file}`, 'sh', lines.join('')]);
+  const loaded = await ns.exec(['conntrack', '--load-file', file]);
+  await ns.exec(['rm', '-f', file]);
+  assert.equal(loaded.code, 0, loaded.stderr);
+  assert.equal(await program.exit, 0, program.stderr());
+  assert.deepEqual(JSON.parse(program.lines[1]!), { overflows: 0, events: 0 });
+});
+
 test('a program exits on its own with a stream left open, also from a worker thread', async (t) => {
   const ns = await createNamespace(t);
   // The worker even keeps its stream referenced, then ends: teardown closes it.
