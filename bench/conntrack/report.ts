@@ -5,6 +5,8 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
+import { DEFAULT_RESYNC_INTERVAL_S } from '../../src/events/options';
+
 export interface Burst {
   events: number;
   /** Entries a second the helper made or removed in the kernel (the offered rate). */
@@ -51,7 +53,8 @@ interface Row {
   original?: string;
 }
 
-export const RESYNC_INTERVAL_S = 300;
+// The exporter's default, which the idle figure with re-reads is about.
+export const RESYNC_INTERVAL_S = DEFAULT_RESYNC_INTERVAL_S;
 /** The receive buffer the second pair of bursts is absorbed with. */
 export const LARGE_BUFFER = '256M';
 

@@ -325,7 +325,8 @@ async function main(): Promise<void> {
   ].join('\n');
   process.stdout.write(`\n${body}`);
   if (full) writeSection('BENCHMARKS.md', 'Conntrack exporter', body);
-  else log('BENCHMARKS.md not written: it holds the full run (make bench without BENCH_* settings)');
+  else
+    log('BENCHMARKS.md not written: it holds the full run (make bench without BENCH_* settings)');
 }
 
 main().catch((error: unknown) => {
