@@ -64,24 +64,6 @@ export async function startExporter(
 ): Promise<RunningExporter> {
   // A mistake in the file is bad input: refused before anything else.
   const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
-  const excessPrivilege = ownExcessPrivilegeWarning(
-    config.listenPort,
-    // Entering another namespace, and finding one by /proc/PID, take these.
-    watchedNetworkNamespace() === undefined ? [] : ['CAP_SYS_ADMIN', 'CAP_SYS_PTRACE'],
-  );
-  if (excessPrivilege !== undefined) log.warn(excessPrivilege);
-  const table = await readTableUsage();
-  if (table === undefined) {
-    log.warn(
-      'cannot read /proc/sys/net/netfilter/nf_conntrack_{count,max}; table size metrics are off',
-    );
-  } else if (table.entries === 0) {
-    log.info(
-      'the conntrack table is empty: the kernel only tracks connections once a firewall rule uses ' +
-        'conntrack (e.g. an nftables "ct state" rule, or iptables -m conntrack)',
-    );
-  }
-
   const ownPort = config.includeOwnPort ? undefined : config.listenPort;
   // A missing privilege or module must be one message at start, not a
   // failing scrape later. Events mode's first read of the table tells that
@@ -101,6 +83,24 @@ export async function startExporter(
       throw new EnvironmentError(explainReadError(error as ConntrackError));
     }
   }
+  const excessPrivilege = ownExcessPrivilegeWarning(
+    config.listenPort,
+    // Entering another namespace, and finding one by /proc/PID, take these.
+    watchedNetworkNamespace() === undefined ? [] : ['CAP_SYS_ADMIN', 'CAP_SYS_PTRACE'],
+  );
+  if (excessPrivilege !== undefined) log.warn(excessPrivilege);
+  const table = await readTableUsage();
+  if (table === undefined) {
+    log.warn(
+      'cannot read /proc/sys/net/netfilter/nf_conntrack_{count,max}; table size metrics are off',
+    );
+  } else if (table.entries === 0) {
+    log.info(
+      'the conntrack table is empty: the kernel only tracks connections once a firewall rule uses ' +
+        'conntrack (e.g. an nftables "ct state" rule, or iptables -m conntrack)',
+    );
+  }
+
   const longterm = config.longterm && {
     minAgeSeconds: config.longterm.minAgeSeconds,
     port: config.longterm.port,
