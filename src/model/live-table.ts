@@ -197,17 +197,12 @@ export class LiveTable {
     for (const event of during) applyEvent(entries, groups, options, this.now, event);
 
     const result: ResyncResult = { appeared: 0, vanished: 0 };
-    for (const [key, old] of this.entries) {
-      const fresh = entries.get(key);
-      if (fresh === undefined || fresh.id !== old.id) {
-        result.vanished++;
-        if (old.group) this.tallyClosed(old.group.key, old.group);
-      }
-    }
     const silent = new Set<string>();
+    let kept = 0;
     for (const [key, fresh] of entries) {
       const old = this.entries.get(key);
       if (old !== undefined && old.id === fresh.id) {
+        kept++;
         fresh.sinceSeconds = old.sinceSeconds;
         if (this.silent.has(key)) silent.add(key);
         continue;
@@ -215,6 +210,17 @@ export class LiveTable {
       result.appeared++;
       if (fresh.group) this.tallyOpened(fresh.group.key, fresh.group);
       if (trackSilent) silent.add(key);
+    }
+    // Usually every connection held is still there: then none vanished, and
+    // the held ones need no second pass of lookups over the whole table.
+    if (kept < this.entries.size) {
+      for (const [key, old] of this.entries) {
+        const fresh = entries.get(key);
+        if (fresh === undefined || fresh.id !== old.id) {
+          result.vanished++;
+          if (old.group) this.tallyClosed(old.group.key, old.group);
+        }
+      }
     }
     this.entries = entries;
     this.groups = groups;
