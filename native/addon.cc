@@ -9,9 +9,19 @@
 
 namespace {
 
+// releaseRecords(buffer): frees a dump's records now rather than when the
+// garbage collector gets to the buffer, which for a buffer that lived
+// through a long read of the table can be minutes later.
+Napi::Value ReleaseRecords(const Napi::CallbackInfo& info) {
+  Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
+  if (buffer.ByteLength() > 0) buffer.Detach();
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dump", Napi::Function::New(env, conntrack::Dump, "dump"));
   exports.Set("EventStream", conntrack::EventStream::Define(env));
+  exports.Set("releaseRecords", Napi::Function::New(env, ReleaseRecords, "releaseRecords"));
   exports.Set("useNetns", Napi::Function::New(env, conntrack::UseNetns, "useNetns"));
   exports.Set("interfaceAddresses",
               Napi::Function::New(env, conntrack::InterfaceAddresses, "interfaceAddresses"));

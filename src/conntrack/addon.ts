@@ -11,6 +11,8 @@ export interface NativeEventStream {
 /** The native addon's interface (native/addon.cc). */
 export interface NativeAddon {
   dump(): Promise<ArrayBuffer>;
+  /** Frees a dump's records at once; the buffer is detached (empty) afterwards. */
+  releaseRecords(records: ArrayBuffer): void;
   EventStream: new (
     receiveBufferBytes: number,
     onBatch: (records: ArrayBuffer, drained: boolean) => void,

@@ -39,10 +39,13 @@ export async function dump(): Promise<ConntrackEntry[]> {
 /**
  * The same entries as dump(), decoded one at a time as they are iterated:
  * for a reader that keeps only a little of each (the live table), so a
- * large table never exists as objects all at once.
+ * large table never exists as objects all at once. Call release() on it
+ * once read.
  */
 export async function readTable(): Promise<RecordList> {
-  return new RecordList(await addon().dump());
+  const native = addon();
+  const buffer = await native.dump();
+  return new RecordList(buffer, () => native.releaseRecords(buffer));
 }
 
 /** Version of the system libnetfilter_conntrack the addon was built against. */

@@ -11,8 +11,11 @@ import { Logger } from '../log';
 import { HostGroup } from '../model/aggregate';
 import { LiveTable, LiveTableOptions } from '../model/live-table';
 
-/** A read of the table: an array, or records decoded as they are iterated (readTable()). */
-export type TableRead = Iterable<ConntrackEntry> & { readonly length: number };
+/**
+ * A read of the table: an array, or records decoded as they are iterated
+ * (readTable()), released once the table has taken them.
+ */
+export type TableRead = Iterable<ConntrackEntry> & { readonly length: number; release?(): void };
 
 /** Why the table was read again. */
 export type ResyncReason = 'start' | 'overflow' | 'interval' | 'addresses' | 'silent_entries';
@@ -215,7 +218,13 @@ export class LiveSync {
     this.running = job;
     const addresses = this.options.localAddresses();
     this.options.dump().then(
-      (entries) => this.finish(job, entries, addresses),
+      (entries) => {
+        try {
+          this.finish(job, entries, addresses);
+        } finally {
+          entries.release?.();
+        }
+      },
       (error: Error) => this.fail(job, error),
     );
   }

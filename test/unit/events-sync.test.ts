@@ -102,6 +102,28 @@ test('events during the first read are applied on top of it, none lost or double
   assert.deepEqual(sync.stats.events, { new: 1, update: 0, destroy: 1 });
 });
 
+test('a read is released once the table has it, and also when it is thrown away', async () => {
+  const released: string[] = [];
+  const read = (name: string, entries: ConntrackEntry[]) =>
+    Object.assign([...entries], { release: () => released.push(name) });
+  const { stream, fake, sync } = setUp();
+  const started = sync.start();
+  fake.resolve(read('first', [conn(1, 40000)]));
+  await started;
+  assert.deepEqual(released, ['first']);
+  assert.equal(sync.table.size, 1);
+
+  const again = sync.resync('interval');
+  stream.emit('overflow');
+  fake.resolve(read('spoiled', []));
+  await tick();
+  assert.deepEqual(released, ['first', 'spoiled']);
+  stream.send([], true);
+  fake.resolve(read('repair', [conn(1, 40000)]));
+  await again;
+  assert.deepEqual(released, ['first', 'spoiled', 'repair']);
+});
+
 test('after an overflow the repair read waits until the socket has drained', async () => {
   const { stream, fake, sync } = setUp();
   const started = sync.start();
