@@ -10,6 +10,8 @@
  *   BENCH_SIZES=10000,100000   table sizes (default 10k, 100k, 250k, 1M); a
  *                              run of other sizes prints but does not write
  *   BENCH_IDLE_SECONDS=60      length of the idle CPU window
+ *   BENCH_ONLY=events-scrape   only the events-mode scrape latency per size
+ *                              (minutes instead of ten; prints, never writes)
  *
  * The one change outside the namespaces: nf_conntrack_max and
  * nf_conntrack_buckets are raised for the run and restored (sysctls.ts).
@@ -46,6 +48,10 @@ const SIZES = (process.env.BENCH_SIZES || DEFAULT_SIZES.join(','))
   .split(',')
   .map((size) => Number(size.trim()));
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS || 60);
+const ONLY = process.env.BENCH_ONLY || undefined;
+if (ONLY !== undefined && ONLY !== 'events-scrape') {
+  throw new Error(`BENCH_ONLY=${ONLY}: the only part that runs alone is events-scrape`);
+}
 const HOSTS = 1000;
 const BURST = 100_000;
 const SCRAPE_INTERVAL_MS = 15_000;
@@ -261,6 +267,29 @@ async function measureSize(entries: number): Promise<SizeResult> {
   }
 }
 
+/**
+ * Only the events-mode scrape latency: what a change to the scrape path
+ * needs to see, without the dump-mode, idle and burst runs around it.
+ */
+async function measureEventsScrape(entries: number): Promise<void> {
+  log(`${sizeLabel(entries)} entries`);
+  const bench = await BenchTable.create();
+  let exporter: ExporterProcess | undefined;
+  try {
+    await bench.change('create', entries, { offset: 0, hosts: HOSTS });
+    const count = await bench.count();
+    if (count !== entries) throw new Error(`the table holds ${count} entries, not ${entries}`);
+    exporter = await startExporter(bench.ns, [...COMMON_ARGS, '--mode', 'events'], {
+      port: EVENTS_PORT,
+      startTimeoutMs: START_TIMEOUT_MS,
+    });
+    await measureMode(bench, exporter, entries, 'events');
+  } finally {
+    await exporter?.stop();
+    await bench.destroy();
+  }
+}
+
 /** Other benchmarks on the same two cores would make every figure meaningless. */
 function warnAboutOtherBenchmarks(): void {
   let found = '';
@@ -293,10 +322,14 @@ async function main(): Promise<void> {
   log(limits.note);
   const results: SizeResult[] = [];
   try {
-    for (const entries of SIZES) results.push(await measureSize(entries));
+    for (const entries of SIZES) {
+      if (ONLY === 'events-scrape') await measureEventsScrape(entries);
+      else results.push(await measureSize(entries));
+    }
   } finally {
     limits.restore();
   }
+  if (ONLY !== undefined) return;
   const full = SIZES.join(',') === DEFAULT_SIZES.join(',');
   const command = full ? 'make bench' : `make bench BENCH_SIZES=${SIZES.join(',')}`;
   const body = [
