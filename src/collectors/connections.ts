@@ -1,8 +1,13 @@
-import { Gauge, Registry } from 'prom-client';
-
 import { Series } from '../model/series';
 import { ConnectionPhase, PHASES } from '../model/tcp-state';
 import { SeriesSource } from './series-source';
+import {
+  escapeLabelValue,
+  familyHeader,
+  formatValue,
+  groupLabels,
+  TextCollector,
+} from './text-format';
 
 const HELP: Record<ConnectionPhase, string> = {
   opening:
@@ -14,6 +19,13 @@ const HELP: Record<ConnectionPhase, string> = {
     'TCP connections recently closed or reset (CLOSE), per remote host, service port and direction.',
 };
 
+/** One label set and its count per phase. */
+interface Row {
+  /** The label set as written, braces included. */
+  labels: string;
+  counts: Record<ConnectionPhase, number>;
+}
+
 /**
  * Per-phase gauges: conntrack_<phase>_connections{host,port,direction}, or
  * with `legacy`, the original conntrack_exporter's names
@@ -21,44 +33,52 @@ const HELP: Record<ConnectionPhase, string> = {
  * Values come from one snapshot per scrape, named and bounded by the
  * SeriesSource; every series present in it gets all four phases (zeros
  * included), and series gone from it disappear.
+ *
+ * Written as text, not with prom-client gauges: these are the families that
+ * grow with the hosts (see Exposition). Each label set is written once per
+ * scrape and used by all four phases.
  */
-export function registerConnectionGauges(
-  registry: Registry,
-  source: SeriesSource,
+export function connectionGauges(
+  source: Pick<SeriesSource, 'get'>,
   legacy: boolean,
-): void {
-  for (const phase of PHASES) {
-    new Gauge({
-      name: legacy ? `conntrack_${phase}_connections_total` : `conntrack_${phase}_connections`,
-      help: HELP[phase],
-      labelNames: legacy ? ['host'] : ['host', 'port', 'direction'],
-      registers: [registry],
-      async collect() {
-        const { series } = await source.get();
-        // No await from here on: the family is replaced in one step.
-        this.reset();
-        if (series === undefined) return;
-        if (legacy) {
-          for (const [host, count] of sumPerHost(series, phase)) {
-            this.set({ host }, count);
-          }
-        } else {
-          for (const group of series) {
-            this.set(
-              { host: group.host, port: String(group.port), direction: group.direction },
-              group.counts[phase],
-            );
-          }
-        }
-      },
-    });
-  }
+): TextCollector {
+  const families = PHASES.map((phase) => {
+    const name = legacy ? `conntrack_${phase}_connections_total` : `conntrack_${phase}_connections`;
+    return { phase, name, header: familyHeader(name, HELP[phase], 'gauge') };
+  });
+  return {
+    async render() {
+      const { series } = await source.get();
+      const rows = series === undefined ? [] : legacy ? perHost(series) : perSeries(series);
+      return families
+        .map(({ phase, name, header }) => {
+          let text = header;
+          for (const row of rows)
+            text += `\n${name}${row.labels} ${formatValue(row.counts[phase])}`;
+          return text;
+        })
+        .join('\n\n');
+    },
+  };
 }
 
-function sumPerHost(groups: Iterable<Series>, phase: ConnectionPhase): Map<string, number> {
-  const sums = new Map<string, number>();
-  for (const group of groups) {
-    sums.set(group.host, (sums.get(group.host) ?? 0) + group.counts[phase]);
+function perSeries(series: readonly Series[]): Row[] {
+  return series.map(({ host, port, direction, counts }) => ({
+    labels: groupLabels(host, port, direction),
+    counts,
+  }));
+}
+
+/** Sums per host label, in the order the hosts first appear. */
+function perHost(series: readonly Series[]): Row[] {
+  const sums = new Map<string, Record<ConnectionPhase, number>>();
+  for (const { host, counts } of series) {
+    const sum = sums.get(host);
+    if (sum === undefined) sums.set(host, { ...counts });
+    else for (const phase of PHASES) sum[phase] += counts[phase];
   }
-  return sums;
+  return [...sums].map(([host, counts]) => ({
+    labels: `{host="${escapeLabelValue(host)}"}`,
+    counts,
+  }));
 }

@@ -3,7 +3,8 @@ import test from 'node:test';
 
 import { Registry } from 'prom-client';
 
-import { registerConnectionGauges } from '../../src/collectors/connections';
+import { connectionGauges } from '../../src/collectors/connections';
+import { Exposition } from '../../src/collectors/exposition';
 import { registerHostMetrics } from '../../src/collectors/hosts';
 import { SeriesSource } from '../../src/collectors/series-source';
 import { Snapshot, SnapshotSource } from '../../src/collectors/snapshot';
@@ -41,13 +42,14 @@ function exporter(
     names,
   );
   const registry = new Registry();
-  registerConnectionGauges(registry, series, options.legacy ?? false);
+  const exposition = new Exposition(registry);
+  exposition.add(connectionGauges(series, options.legacy ?? false));
   registerHostMetrics(registry, series, names);
-  return registry;
+  return exposition;
 }
 
 /** The sample lines of `metric` in one scrape (or in `text`), without HELP and TYPE. */
-async function samples(registry: Registry, metric: string, text?: string): Promise<string[]> {
+async function samples(registry: Exposition, metric: string, text?: string): Promise<string[]> {
   return (text ?? (await registry.metrics()))
     .split('\n')
     .filter((line) => line.startsWith(`${metric}{`) || line.startsWith(`${metric} `))
