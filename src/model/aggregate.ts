@@ -22,6 +22,11 @@ export interface AggregateOptions {
 const DIRECTION_INDEX: Record<Direction, number> = { outbound: 0, inbound: 1, forwarded: 2 };
 const DIRECTIONS = 3;
 
+/** A (port, direction) pair as one number, for maps that would otherwise key on a string. */
+export function portSlot(port: number, direction: Direction): number {
+  return port * DIRECTIONS + DIRECTION_INDEX[direction];
+}
+
 /**
  * Groups TCP entries by remote host, service port and direction, counting
  * each phase. Entries with no TCP state are skipped.
@@ -48,7 +53,7 @@ export function aggregate(
       hostGroups = new Map();
       byRemote.set(flow.remote, hostGroups);
     }
-    const portKey = flow.port * DIRECTIONS + DIRECTION_INDEX[flow.direction];
+    const portKey = portSlot(flow.port, flow.direction);
     let group = hostGroups.get(portKey);
     if (group === undefined) {
       group = {
