@@ -6,10 +6,14 @@
  *
  *   node --import tsx bench/conntrack/scrape.ts [hosts] [ports-per-host] [scrapes]
  *   node --cpu-prof --import tsx bench/conntrack/scrape.ts   (a profile too)
+ *   SCRAPE_HTTP=1 ...   through the metrics server, timed by curl as make bench does
  *
  * Defaults mirror `make bench`: 1,000 hosts, one in four IPv6, every one
  * with its own series (--max-hosts 1000, no DNS).
  */
+import { execFile } from 'node:child_process';
+import { AddressInfo } from 'node:net';
+
 import { Registry } from 'prom-client';
 
 import { connectionGauges } from '../../src/collectors/connections';
@@ -20,6 +24,7 @@ import { lifecycleCounters } from '../../src/collectors/lifecycle';
 import { registerSelfMetrics } from '../../src/collectors/self';
 import { SeriesSource } from '../../src/collectors/series-source';
 import { SnapshotSource } from '../../src/collectors/snapshot';
+import { createMetricsServer, listen } from '../../src/http/server';
 import { HostGroup } from '../../src/model/aggregate';
 import { Direction } from '../../src/model/flow';
 import { HostFilter } from '../../src/model/host-filter';
@@ -81,21 +86,39 @@ registerEventMetrics(registry, snapshots, 'events');
 exposition.add(lifecycleCounters(snapshots, () => lifecycle));
 const render = (): Promise<string> => exposition.metrics();
 
+/** curl's time_total for one GET of the server in this process. */
+function curl(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'curl',
+      ['-sS', '--fail', '-o', '/dev/null', '-w', '%{time_total}', url],
+      (error, stdout) => (error ? reject(error) : resolve(Number(stdout) * 1000)),
+    );
+  });
+}
+
 async function main(): Promise<void> {
   const body = await render();
-  for (let i = 0; i < 20; i++) await render();
-  const times: number[] = [];
-  for (let i = 0; i < scrapes; i++) {
+  let once = async (): Promise<number> => {
     const start = performance.now();
     await render();
-    times.push(performance.now() - start);
+    return performance.now() - start;
+  };
+  if (process.env.SCRAPE_HTTP === '1') {
+    const server = createMetricsServer({ registry: exposition, path: '/metrics', title: 'bench' });
+    await listen(server, 0, '127.0.0.1');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
+    once = () => curl(url);
   }
+  for (let i = 0; i < 20; i++) await once();
+  const times: number[] = [];
+  for (let i = 0; i < scrapes; i++) times.push(await once());
   times.sort((a, b) => a - b);
   const at = (q: number): string => times[Math.floor(q * (times.length - 1))]!.toFixed(2);
   process.stdout.write(
     `${groups.size} groups, ${body.split('\n').length} lines, ${(body.length / 1024).toFixed(0)} KiB${legacy ? ' (legacy)' : ''}: ` +
-      `render median ${at(0.5)} ms, p90 ${at(0.9)} ms, min ${at(0)} ms over ${scrapes}\n`,
+      `${process.env.SCRAPE_HTTP === '1' ? 'curl' : 'render'} median ${at(0.5)} ms, p90 ${at(0.9)} ms, min ${at(0)} ms over ${scrapes}\n`,
   );
 }
 
-void main();
+void main().then(() => process.exit(0));

@@ -50,14 +50,11 @@ export function connectionGauges(
     async render() {
       const { series } = await source.get();
       const rows = series === undefined ? [] : legacy ? perHost(series) : perSeries(series);
-      return families
-        .map(({ phase, name, header }) => {
-          let text = header;
-          for (const row of rows)
-            text += `\n${name}${row.labels} ${formatValue(row.counts[phase])}`;
-          return text;
-        })
-        .join('\n\n');
+      return families.map(({ phase, name, header }) => {
+        let text = header;
+        for (const row of rows) text += `\n${name}${row.labels} ${formatValue(row.counts[phase])}`;
+        return text;
+      });
     },
   };
 }

@@ -43,7 +43,12 @@ export class Exposition {
       this.registry.getMetricsAsArray().length > 0 ? this.registry.metrics() : Promise.resolve(''),
       ...this.text.map((collector) => collector.render()),
     ]);
-    const parts = registered === '' ? rendered : [registered.slice(0, -1), ...rendered];
-    return `${parts.filter((part) => part !== '').join('\n\n')}\n`;
+    const families = rendered.flat();
+    // Without the newline that ends prom-client's text: it ends the whole.
+    if (registered !== '') families.unshift(registered.slice(0, -1));
+    if (families.length === 0) return '\n';
+    // On the last family, not on the joined text, which would be copied again to add it.
+    families[families.length - 1] += '\n';
+    return families.join('\n\n');
   }
 }

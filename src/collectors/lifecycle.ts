@@ -34,15 +34,13 @@ export function lifecycleCounters(
       await source.get();
       const tallies = lifecycle();
       const labels = tallies.map(({ host, port, direction }) => groupLabels(host, port, direction));
-      return families
-        .map(({ kind, name, header }) => {
-          let text = header;
-          for (let i = 0; i < tallies.length; i++) {
-            text += `\n${name}${labels[i]} ${formatValue(tallies[i]![kind])}`;
-          }
-          return text;
-        })
-        .join('\n\n');
+      return families.map(({ kind, name, header }) => {
+        let text = header;
+        for (let i = 0; i < tallies.length; i++) {
+          text += `\n${name}${labels[i]} ${formatValue(tallies[i]![kind])}`;
+        }
+        return text;
+      });
     },
   };
 }

@@ -7,11 +7,11 @@
 /** A collector that renders its families straight to exposition text. */
 export interface TextCollector {
   /**
-   * One or more complete families, separated by a blank line, with no
-   * trailing newline; HELP and TYPE lines even for a family without
-   * samples, as prom-client writes them.
+   * Complete families, each with no trailing newline; HELP and TYPE lines
+   * even for a family without samples, as prom-client writes them. Joined
+   * only once, by the Exposition: each join copies the whole text.
    */
-  render(): Promise<string>;
+  render(): Promise<string[]>;
 }
 
 export type MetricType = 'gauge' | 'counter';
