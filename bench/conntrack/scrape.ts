@@ -84,7 +84,7 @@ registerHostMetrics(registry, series, undefined);
 registerSelfMetrics(registry, snapshots, { version: 'bench', libnetfilterConntrack: 'x' }, true);
 registerEventMetrics(registry, snapshots, 'events');
 exposition.add(lifecycleCounters(snapshots, () => lifecycle));
-const render = (): Promise<string> => exposition.metrics();
+const render = (): Promise<Buffer> => exposition.metrics();
 
 /** curl's time_total for one GET of the server in this process. */
 function curl(url: string): Promise<number> {
@@ -98,7 +98,7 @@ function curl(url: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const body = await render();
+  const body = (await render()).toString();
   let once = async (): Promise<number> => {
     const start = performance.now();
     await render();

@@ -2,11 +2,12 @@ import { Series } from '../model/series';
 import { ConnectionPhase, PHASES } from '../model/tcp-state';
 import { SeriesSource } from './series-source';
 import {
+  encodeEach,
   escapeLabelValue,
   familyHeader,
-  formatValue,
   groupLabels,
   TextCollector,
+  TextWriter,
 } from './text-format';
 
 const HELP: Record<ConnectionPhase, string> = {
@@ -21,10 +22,13 @@ const HELP: Record<ConnectionPhase, string> = {
 
 /** One label set and its count per phase. */
 interface Row {
-  /** The label set as written, braces included. */
-  labels: string;
+  /** The label set as written, braces included, in UTF-8. */
+  labels: Buffer;
   counts: Record<ConnectionPhase, number>;
 }
+
+// A sample line is about this long; a good guess saves growing the buffer.
+const BYTES_PER_SAMPLE = 96;
 
 /**
  * Per-phase gauges: conntrack_<phase>_connections{host,port,direction}, or
@@ -35,35 +39,37 @@ interface Row {
  * included), and series gone from it disappear.
  *
  * Written as text, not with prom-client gauges: these are the families that
- * grow with the hosts (see Exposition). Each label set is written once per
+ * grow with the hosts (see Exposition). Each label set is encoded once per
  * scrape and used by all four phases.
  */
 export function connectionGauges(
   source: Pick<SeriesSource, 'get'>,
   legacy: boolean,
 ): TextCollector {
-  const families = PHASES.map((phase) => {
+  const families = PHASES.map((phase, index) => {
     const name = legacy ? `conntrack_${phase}_connections_total` : `conntrack_${phase}_connections`;
-    return { phase, name, header: familyHeader(name, HELP[phase], 'gauge') };
+    const header = familyHeader(name, HELP[phase], 'gauge');
+    return { phase, name: Buffer.from(name), header: `${index > 0 ? '\n\n' : ''}${header}` };
   });
   return {
     async render() {
       const { series } = await source.get();
       const rows = series === undefined ? [] : legacy ? perHost(series) : perSeries(series);
-      return families.map(({ phase, name, header }) => {
-        let text = header;
-        for (const row of rows) text += `\n${name}${row.labels} ${formatValue(row.counts[phase])}`;
-        return text;
-      });
+      const text = new TextWriter(1024 + rows.length * PHASES.length * BYTES_PER_SAMPLE);
+      for (const { phase, name, header } of families) {
+        text.text(header);
+        for (const row of rows) text.sample(name, row.labels, row.counts[phase]);
+      }
+      return text.done();
     },
   };
 }
 
 function perSeries(series: readonly Series[]): Row[] {
-  return series.map(({ host, port, direction, counts }) => ({
-    labels: groupLabels(host, port, direction),
-    counts,
-  }));
+  const labels = encodeEach(
+    series.map(({ host, port, direction }) => groupLabels(host, port, direction)),
+  );
+  return series.map(({ counts }, i) => ({ labels: labels[i]!, counts }));
 }
 
 /** Sums per host label, in the order the hosts first appear. */
@@ -74,8 +80,6 @@ function perHost(series: readonly Series[]): Row[] {
     if (sum === undefined) sums.set(host, { ...counts });
     else for (const phase of PHASES) sum[phase] += counts[phase];
   }
-  return [...sums].map(([host, counts]) => ({
-    labels: `{host="${escapeLabelValue(host)}"}`,
-    counts,
-  }));
+  const labels = encodeEach([...sums.keys()].map((host) => `{host="${escapeLabelValue(host)}"}`));
+  return [...sums.values()].map((counts, i) => ({ labels: labels[i]!, counts }));
 }

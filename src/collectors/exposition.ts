@@ -2,6 +2,8 @@ import { PrometheusContentType, Registry } from 'prom-client';
 
 import { TextCollector } from './text-format';
 
+const NEWLINE = Buffer.from('\n');
+
 /**
  * Everything a scrape serves: the prom-client registry, which holds the
  * small families (self metrics, counters of the event stream, DNS), then
@@ -34,21 +36,21 @@ export class Exposition {
     this.text.push(collector);
   }
 
-  /** The whole exposition: families separated by a blank line, ending in a newline, as prom-client's. */
-  async metrics(): Promise<string> {
+  /** The whole exposition as UTF-8: families separated by a blank line, ending in a newline, as prom-client's. */
+  async metrics(): Promise<Buffer> {
     if (this.registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE) {
       throw new Error(`unsupported content type ${this.registry.contentType}`);
     }
-    const [registered, ...rendered] = await Promise.all([
+    const [registered, rendered] = await Promise.all([
       this.registry.getMetricsAsArray().length > 0 ? this.registry.metrics() : Promise.resolve(''),
-      ...this.text.map((collector) => collector.render()),
+      Promise.all(this.text.map((collector) => collector.render())),
     ]);
-    const families = rendered.flat();
-    // Without the newline that ends prom-client's text: it ends the whole.
-    if (registered !== '') families.unshift(registered.slice(0, -1));
-    if (families.length === 0) return '\n';
-    // On the last family, not on the joined text, which would be copied again to add it.
-    families[families.length - 1] += '\n';
-    return families.join('\n\n');
+    // prom-client's text already ends in a newline: one more makes the blank line.
+    const parts: Buffer[] = registered === '' ? [] : [Buffer.from(registered)];
+    for (const part of rendered) {
+      if (parts.length > 0) parts.push(NEWLINE);
+      parts.push(part, NEWLINE);
+    }
+    return parts.length === 0 ? Buffer.from('\n') : Buffer.concat(parts);
   }
 }

@@ -1,8 +1,10 @@
 import { LifecycleSeries } from '../model/lifecycle-counts';
 import { SnapshotSource } from './snapshot';
-import { familyHeader, formatValue, groupLabels, TextCollector } from './text-format';
+import { encodeEach, familyHeader, groupLabels, TextCollector, TextWriter } from './text-format';
 
 const KINDS = ['opened', 'closed'] as const;
+// A sample line is about this long; a good guess saves growing the buffer.
+const BYTES_PER_SAMPLE = 96;
 
 const HELP = {
   opened:
@@ -23,9 +25,10 @@ export function lifecycleCounters(
   source: SnapshotSource,
   lifecycle: () => LifecycleSeries[],
 ): TextCollector {
-  const families = KINDS.map((kind) => {
+  const families = KINDS.map((kind, index) => {
     const name = `conntrack_connections_${kind}_total`;
-    return { kind, name, header: familyHeader(name, HELP[kind], 'counter') };
+    const header = familyHeader(name, HELP[kind], 'counter');
+    return { kind, name: Buffer.from(name), header: `${index > 0 ? '\n\n' : ''}${header}` };
   });
   return {
     async render() {
@@ -33,14 +36,15 @@ export function lifecycleCounters(
       // both families come from one reading of the tallies, so they agree.
       await source.get();
       const tallies = lifecycle();
-      const labels = tallies.map(({ host, port, direction }) => groupLabels(host, port, direction));
-      return families.map(({ kind, name, header }) => {
-        let text = header;
-        for (let i = 0; i < tallies.length; i++) {
-          text += `\n${name}${labels[i]} ${formatValue(tallies[i]![kind])}`;
-        }
-        return text;
-      });
+      const labels = encodeEach(
+        tallies.map(({ host, port, direction }) => groupLabels(host, port, direction)),
+      );
+      const text = new TextWriter(1024 + tallies.length * KINDS.length * BYTES_PER_SAMPLE);
+      for (const { kind, name, header } of families) {
+        text.text(header);
+        for (let i = 0; i < tallies.length; i++) text.sample(name, labels[i]!, tallies[i]![kind]);
+      }
+      return text.done();
     },
   };
 }

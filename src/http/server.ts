@@ -15,7 +15,8 @@ export type MetricsServer = http.Server | https.Server;
 
 /** What the metrics path serves: a prom-client Registry, or the exporter's Exposition. */
 export interface MetricsSource {
-  metrics(): Promise<string>;
+  /** The text, or the text already encoded in UTF-8. */
+  metrics(): Promise<string | Buffer>;
   readonly contentType: string;
 }
 

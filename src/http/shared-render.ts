@@ -23,12 +23,12 @@ export interface Rendered {
 export class SharedRender {
   private inFlight: Promise<Rendered> | undefined;
 
-  constructor(private readonly render: () => Promise<string>) {}
+  constructor(private readonly render: () => Promise<string | Buffer>) {}
 
   get(): Promise<Rendered> {
     this.inFlight ??= this.render()
       .then((text): Rendered => {
-        const body = Buffer.from(text);
+        const body = typeof text === 'string' ? Buffer.from(text) : text;
         let compressed: Promise<Buffer> | undefined;
         // Off the JS thread (zlib runs in the thread pool).
         return { body, gzipped: () => (compressed ??= gzipAsync(body)) };

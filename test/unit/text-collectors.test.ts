@@ -127,7 +127,7 @@ test('connection gauges: the same text as prom-client, legacy or not, read faile
     fc.asyncProperty(view, fc.boolean(), async (data, legacy) => {
       const exposition = new Exposition(new Registry());
       exposition.add(connectionGauges({ get: async () => data }, legacy));
-      const text = await exposition.metrics();
+      const text = (await exposition.metrics()).toString();
       const reference = new Registry();
       referenceGauges(reference, data, legacy, helpTexts(text));
       assert.equal(text, await reference.metrics());
@@ -152,7 +152,7 @@ test('lifecycle counters: the same text as prom-client', async () => {
       const exposition = new Exposition(new Registry());
       const snapshots = new SnapshotSource(async () => ({ durationSeconds: 0 }));
       exposition.add(lifecycleCounters(snapshots, () => list));
-      const text = await exposition.metrics();
+      const text = (await exposition.metrics()).toString();
       const reference = new Registry();
       referenceCounters(reference, list, helpTexts(text));
       assert.equal(text, await reference.metrics());
@@ -192,7 +192,7 @@ test('the exposition: registry families first, then the text families, as one pr
       exposition.add(
         lifecycleCounters(new SnapshotSource(async () => ({ durationSeconds: 0 })), () => tallies),
       );
-      const text = await exposition.metrics();
+      const text = (await exposition.metrics()).toString();
       const reference = new Registry();
       small(reference);
       referenceGauges(reference, data, legacy, helpTexts(text));
@@ -204,7 +204,10 @@ test('the exposition: registry families first, then the text families, as one pr
 });
 
 test('an exposition with nothing in it is what an empty registry gives', async () => {
-  assert.equal(await new Exposition(new Registry()).metrics(), await new Registry().metrics());
+  assert.equal(
+    (await new Exposition(new Registry()).metrics()).toString(),
+    await new Registry().metrics(),
+  );
 });
 
 test('a registry switched to OpenMetrics is refused: the text families are Prometheus text only', async () => {
