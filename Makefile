@@ -108,7 +108,8 @@ bench-proxy: build
 # table and writes it to the "Conntrack exporter" section of BENCHMARKS.md.
 # Only this benchmark: the proxy's is `make bench-proxy`. About 10 minutes;
 # root. Raises nf_conntrack_max and nf_conntrack_buckets for the run and
-# restores them. BENCH_SIZES=10000 for a quick try (printed, not written).
+# restores them. BENCH_SIZES=10000 for a quick try (printed, not written);
+# BENCH_ONLY=events-scrape measures only the events-mode scrape latency.
 CONNTRACK_FILL := .bench/conntrack-fill
 $(CONNTRACK_FILL): bench/conntrack/fill.c
 	@mkdir -p $(@D)
@@ -117,4 +118,5 @@ $(CONNTRACK_FILL): bench/conntrack/fill.c
 .PHONY: bench
 bench: build $(CONNTRACK_FILL)
 	@scripts/ensure-packages.sh conntrack iproute2 nftables curl procps
-	BENCH_SIZES="$(BENCH_SIZES)" BENCH_IDLE_SECONDS="$(BENCH_IDLE_SECONDS)" BENCH_SKIP_DUMP="$(BENCH_SKIP_DUMP)" node --import tsx bench/conntrack/run.ts
+	BENCH_SIZES="$(BENCH_SIZES)" BENCH_IDLE_SECONDS="$(BENCH_IDLE_SECONDS)" BENCH_SKIP_DUMP="$(BENCH_SKIP_DUMP)" \
+		BENCH_ONLY="$(BENCH_ONLY)" node --import tsx bench/conntrack/run.ts

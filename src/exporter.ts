@@ -1,9 +1,10 @@
 import { Registry } from 'prom-client';
 
-import { registerConnectionGauges } from './collectors/connections';
+import { connectionGauges } from './collectors/connections';
 import { registerEventMetrics } from './collectors/events';
 import { registerHostMetrics } from './collectors/hosts';
-import { registerLifecycleCounters } from './collectors/lifecycle';
+import { Exposition } from './collectors/exposition';
+import { lifecycleCounters } from './collectors/lifecycle';
 import { LongtermConfig, registerLongterm } from './collectors/longterm';
 import { registerSelfMetrics } from './collectors/self';
 import { SeriesSource } from './collectors/series-source';
@@ -147,12 +148,13 @@ export async function startExporter(
   const series = new SeriesSource(source, config.hosts, config.ignoreHosts, names);
 
   const registry = new Registry();
+  const exposition = new Exposition(registry);
   if (config.longterm) {
     const ageSource = (await kernelTimestampsOn()) ? 'kernel-timestamp' : 'first-seen';
     registerLongterm(registry, source, config.longterm, ageSource);
   }
   if (!config.longtermOnly) {
-    registerConnectionGauges(registry, series, config.legacyMetricNames);
+    exposition.add(connectionGauges(series, config.legacyMetricNames));
     registerHostMetrics(registry, series, names);
     registerSelfMetrics(
       registry,
@@ -167,11 +169,11 @@ export async function startExporter(
       events?.live,
       events?.eventLog,
     );
-    if (events) registerLifecycleCounters(registry, source, () => events.live.table.lifecycle());
+    if (events) exposition.add(lifecycleCounters(source, () => events.live.table.lifecycle()));
   }
 
   const server = createMetricsServer({
-    registry,
+    registry: exposition,
     path: config.listenPath,
     title: 'conntrack-exporter',
     settings,

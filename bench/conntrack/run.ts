@@ -13,6 +13,8 @@
  *   BENCH_SKIP_DUMP=1          events mode only: no dump-mode exporter (its
  *                              rows print as NaN); with BENCH_IDLE_SECONDS=0
  *                              too, a quick look at memory and bursts
+ *   BENCH_ONLY=events-scrape   only the events-mode scrape latency per size
+ *                              (minutes instead of ten; prints, never writes)
  *
  * The one change outside the namespaces: nf_conntrack_max and
  * nf_conntrack_buckets are raised for the run and restored (sysctls.ts).
@@ -50,6 +52,10 @@ const SIZES = (process.env.BENCH_SIZES || DEFAULT_SIZES.join(','))
   .map((size) => Number(size.trim()));
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS || 60);
 const SKIP_DUMP = process.env.BENCH_SKIP_DUMP === '1';
+const ONLY = process.env.BENCH_ONLY || undefined;
+if (ONLY !== undefined && ONLY !== 'events-scrape') {
+  throw new Error(`BENCH_ONLY=${ONLY}: the only part that runs alone is events-scrape`);
+}
 const HOSTS = 1000;
 const BURST = 100_000;
 const SCRAPE_INTERVAL_MS = 15_000;
@@ -268,6 +274,29 @@ async function measureSize(entries: number): Promise<SizeResult> {
   }
 }
 
+/**
+ * Only the events-mode scrape latency: what a change to the scrape path
+ * needs to see, without the dump-mode, idle and burst runs around it.
+ */
+async function measureEventsScrape(entries: number): Promise<void> {
+  log(`${sizeLabel(entries)} entries`);
+  const bench = await BenchTable.create();
+  let exporter: ExporterProcess | undefined;
+  try {
+    await bench.change('create', entries, { offset: 0, hosts: HOSTS });
+    const count = await bench.count();
+    if (count !== entries) throw new Error(`the table holds ${count} entries, not ${entries}`);
+    exporter = await startExporter(bench.ns, [...COMMON_ARGS, '--mode', 'events'], {
+      port: EVENTS_PORT,
+      startTimeoutMs: START_TIMEOUT_MS,
+    });
+    await measureMode(bench, exporter, entries, 'events');
+  } finally {
+    await exporter?.stop();
+    await bench.destroy();
+  }
+}
+
 /** Other benchmarks on the same two cores would make every figure meaningless. */
 function warnAboutOtherBenchmarks(): void {
   let found = '';
@@ -300,10 +329,14 @@ async function main(): Promise<void> {
   log(limits.note);
   const results: SizeResult[] = [];
   try {
-    for (const entries of SIZES) results.push(await measureSize(entries));
+    for (const entries of SIZES) {
+      if (ONLY === 'events-scrape') await measureEventsScrape(entries);
+      else results.push(await measureSize(entries));
+    }
   } finally {
     limits.restore();
   }
+  if (ONLY !== undefined) return;
   const full = SIZES.join(',') === DEFAULT_SIZES.join(',') && !SKIP_DUMP && IDLE_SECONDS > 0;
   const command = full ? 'make bench' : `make bench BENCH_SIZES=${SIZES.join(',')}`;
   const body = [

@@ -1,8 +1,14 @@
-import { Gauge, Registry } from 'prom-client';
-
 import { Series } from '../model/series';
 import { ConnectionPhase, PHASES } from '../model/tcp-state';
 import { SeriesSource } from './series-source';
+import {
+  encodeEach,
+  escapeLabelValue,
+  familyHeader,
+  groupLabels,
+  TextCollector,
+  TextWriter,
+} from './text-format';
 
 const HELP: Record<ConnectionPhase, string> = {
   opening:
@@ -14,6 +20,16 @@ const HELP: Record<ConnectionPhase, string> = {
     'TCP connections recently closed or reset (CLOSE), per remote host, service port and direction.',
 };
 
+/** One label set and its count per phase. */
+interface Row {
+  /** The label set as written, braces included, in UTF-8. */
+  labels: Buffer;
+  counts: Record<ConnectionPhase, number>;
+}
+
+// A sample line is about this long; a good guess saves growing the buffer.
+const BYTES_PER_SAMPLE = 96;
+
 /**
  * Per-phase gauges: conntrack_<phase>_connections{host,port,direction}, or
  * with `legacy`, the original conntrack_exporter's names
@@ -21,44 +37,49 @@ const HELP: Record<ConnectionPhase, string> = {
  * Values come from one snapshot per scrape, named and bounded by the
  * SeriesSource; every series present in it gets all four phases (zeros
  * included), and series gone from it disappear.
+ *
+ * Written as text, not with prom-client gauges: these are the families that
+ * grow with the hosts (see Exposition). Each label set is encoded once per
+ * scrape and used by all four phases.
  */
-export function registerConnectionGauges(
-  registry: Registry,
-  source: SeriesSource,
+export function connectionGauges(
+  source: Pick<SeriesSource, 'get'>,
   legacy: boolean,
-): void {
-  for (const phase of PHASES) {
-    new Gauge({
-      name: legacy ? `conntrack_${phase}_connections_total` : `conntrack_${phase}_connections`,
-      help: HELP[phase],
-      labelNames: legacy ? ['host'] : ['host', 'port', 'direction'],
-      registers: [registry],
-      async collect() {
-        const { series } = await source.get();
-        // No await from here on: the family is replaced in one step.
-        this.reset();
-        if (series === undefined) return;
-        if (legacy) {
-          for (const [host, count] of sumPerHost(series, phase)) {
-            this.set({ host }, count);
-          }
-        } else {
-          for (const group of series) {
-            this.set(
-              { host: group.host, port: String(group.port), direction: group.direction },
-              group.counts[phase],
-            );
-          }
-        }
-      },
-    });
-  }
+): TextCollector {
+  const families = PHASES.map((phase, index) => {
+    const name = legacy ? `conntrack_${phase}_connections_total` : `conntrack_${phase}_connections`;
+    const header = familyHeader(name, HELP[phase], 'gauge');
+    return { phase, name: Buffer.from(name), header: `${index > 0 ? '\n\n' : ''}${header}` };
+  });
+  return {
+    async render() {
+      const { series } = await source.get();
+      const rows = series === undefined ? [] : legacy ? perHost(series) : perSeries(series);
+      const text = new TextWriter(1024 + rows.length * PHASES.length * BYTES_PER_SAMPLE);
+      for (const { phase, name, header } of families) {
+        text.text(header);
+        for (const row of rows) text.sample(name, row.labels, row.counts[phase]);
+      }
+      return text.done();
+    },
+  };
 }
 
-function sumPerHost(groups: Iterable<Series>, phase: ConnectionPhase): Map<string, number> {
-  const sums = new Map<string, number>();
-  for (const group of groups) {
-    sums.set(group.host, (sums.get(group.host) ?? 0) + group.counts[phase]);
+function perSeries(series: readonly Series[]): Row[] {
+  const labels = encodeEach(
+    series.map(({ host, port, direction }) => groupLabels(host, port, direction)),
+  );
+  return series.map(({ counts }, i) => ({ labels: labels[i]!, counts }));
+}
+
+/** Sums per host label, in the order the hosts first appear. */
+function perHost(series: readonly Series[]): Row[] {
+  const sums = new Map<string, Record<ConnectionPhase, number>>();
+  for (const { host, counts } of series) {
+    const sum = sums.get(host);
+    if (sum === undefined) sums.set(host, { ...counts });
+    else for (const phase of PHASES) sum[phase] += counts[phase];
   }
-  return sums;
+  const labels = encodeEach([...sums.keys()].map((host) => `{host="${escapeLabelValue(host)}"}`));
+  return [...sums.values()].map((counts, i) => ({ labels: labels[i]!, counts }));
 }

@@ -1,7 +1,10 @@
-import { Counter, Registry } from 'prom-client';
-
 import { LifecycleSeries } from '../model/lifecycle-counts';
 import { SnapshotSource } from './snapshot';
+import { encodeEach, familyHeader, groupLabels, TextCollector, TextWriter } from './text-format';
+
+const KINDS = ['opened', 'closed'] as const;
+// A sample line is about this long; a good guess saves growing the buffer.
+const BYTES_PER_SAMPLE = 96;
 
 const HELP = {
   opened:
@@ -14,28 +17,34 @@ const HELP = {
  * conntrack_connections_{opened,closed}_total{host,port,direction}: every
  * connection that appeared and ended, seen through events, so a connection
  * that lived between two scrapes still counts. Events mode only.
+ *
+ * Written as text, like the connection gauges: one series per group the
+ * table has seen, so these grow with the hosts too (see Exposition).
  */
-export function registerLifecycleCounters(
-  registry: Registry,
+export function lifecycleCounters(
   source: SnapshotSource,
   lifecycle: () => LifecycleSeries[],
-): void {
-  for (const kind of ['opened', 'closed'] as const) {
-    new Counter({
-      name: `conntrack_connections_${kind}_total`,
-      help: HELP[kind],
-      labelNames: ['host', 'port', 'direction'],
-      registers: [registry],
-      async collect() {
-        // After this scrape's snapshot, which may re-read the table first.
-        // Both families resume in the same microtask run, so they agree.
-        await source.get();
-        this.reset();
-        for (const series of lifecycle()) {
-          const { host, port, direction } = series;
-          this.inc({ host, port: String(port), direction }, series[kind]);
-        }
-      },
-    });
-  }
+): TextCollector {
+  const families = KINDS.map((kind, index) => {
+    const name = `conntrack_connections_${kind}_total`;
+    const header = familyHeader(name, HELP[kind], 'counter');
+    return { kind, name: Buffer.from(name), header: `${index > 0 ? '\n\n' : ''}${header}` };
+  });
+  return {
+    async render() {
+      // After this scrape's snapshot, which may re-read the table first;
+      // both families come from one reading of the tallies, so they agree.
+      await source.get();
+      const tallies = lifecycle();
+      const labels = encodeEach(
+        tallies.map(({ host, port, direction }) => groupLabels(host, port, direction)),
+      );
+      const text = new TextWriter(1024 + tallies.length * KINDS.length * BYTES_PER_SAMPLE);
+      for (const { kind, name, header } of families) {
+        text.text(header);
+        for (let i = 0; i < tallies.length; i++) text.sample(name, labels[i]!, tallies[i]![kind]);
+      }
+      return text.done();
+    },
+  };
 }

@@ -3,8 +3,6 @@ import https from 'node:https';
 import type net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 
-import { Registry } from 'prom-client';
-
 import { EnvironmentError, UsageError } from '../errors';
 import { BasicAuth } from './basic-auth';
 import { landingPage } from './landing';
@@ -15,8 +13,15 @@ import { WebConfig } from './web-config';
 
 export type MetricsServer = http.Server | https.Server;
 
+/** What the metrics path serves: a prom-client Registry, or the exporter's Exposition. */
+export interface MetricsSource {
+  /** The text, or the text already encoded in UTF-8. */
+  metrics(): Promise<string | Buffer>;
+  readonly contentType: string;
+}
+
 export interface MetricsServerOptions {
-  registry: Registry;
+  registry: MetricsSource;
   /** Path of the metrics, e.g. "/metrics". */
   path: string;
   title: string;

@@ -5,7 +5,11 @@ const gzipAsync = promisify(gzip);
 
 /** One rendering of the metrics, served to every request that asked while it was made. */
 export interface Rendered {
-  body: string;
+  /**
+   * UTF-8, encoded once for every request. Also cheaper to send than the
+   * string: Node prepends the headers to a string body, copying all of it.
+   */
+  body: Buffer;
   /** The body gzipped, compressed once however many clients ask for it. */
   gzipped(): Promise<Buffer>;
 }
@@ -19,11 +23,12 @@ export interface Rendered {
 export class SharedRender {
   private inFlight: Promise<Rendered> | undefined;
 
-  constructor(private readonly render: () => Promise<string>) {}
+  constructor(private readonly render: () => Promise<string | Buffer>) {}
 
   get(): Promise<Rendered> {
     this.inFlight ??= this.render()
-      .then((body): Rendered => {
+      .then((text): Rendered => {
+        const body = typeof text === 'string' ? Buffer.from(text) : text;
         let compressed: Promise<Buffer> | undefined;
         // Off the JS thread (zlib runs in the thread pool).
         return { body, gzipped: () => (compressed ??= gzipAsync(body)) };

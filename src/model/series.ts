@@ -1,4 +1,5 @@
 import { HostGroup } from './aggregate';
+import { portDirectionKey } from './flow';
 import { Direction } from './flow';
 import { GroupBy, networkOf } from './network';
 import { ConnectionPhase, PHASES } from './tcp-state';
@@ -62,20 +63,40 @@ export function toSeries(groups: Iterable<HostGroup>, options: SeriesOptions): S
     if (name === undefined || !ignoreName?.(name, group.port)) kept.push(group);
   }
   const hostOf = hostKey(groupBy);
-  const ranked = rankHosts(kept, hostOf);
-  const own = new Set(ranked.slice(0, options.maxHosts));
+  const totals = hostTotals(kept, hostOf);
+  // Ranking sorts every host; when all of them keep their label it changes nothing.
+  const own = totals.size <= options.maxHosts ? undefined : ownHosts(totals, options.maxHosts);
   const labelOf = (host: string): string => {
-    if (!own.has(host)) return OTHER;
+    if (own !== undefined && !own.has(host)) return OTHER;
     return groupBy === undefined ? (nameOf?.(host) ?? host) : host;
   };
 
-  const merged = new Map<string, Series>();
+  // Per host label, then per (port, direction) as one number: no key string
+  // per group, and the series of a label are already together for capPorts.
+  const byLabel = new Map<string, Map<number, Series>>();
   for (const group of kept) {
-    addTo(merged, labelOf(hostOf(group.host)), group.port, group.direction, group.counts);
+    const label = labelOf(hostOf(group.host));
+    let ports = byLabel.get(label);
+    if (ports === undefined) {
+      ports = new Map();
+      byLabel.set(label, ports);
+    }
+    const slot = portDirectionKey(group.port, group.direction);
+    const one = ports.get(slot);
+    if (one === undefined) {
+      ports.set(slot, {
+        host: label,
+        port: group.port,
+        direction: group.direction,
+        counts: copyCounts(group.counts),
+      });
+    } else {
+      addCounts(one.counts, group.counts);
+    }
   }
   return {
-    series: capPorts(merged.values(), options.maxPortsPerHost),
-    foldedHosts: Math.max(0, ranked.length - options.maxHosts),
+    series: capPorts(byLabel, options.maxPortsPerHost),
+    foldedHosts: Math.max(0, totals.size - options.maxHosts),
   };
 }
 
@@ -89,7 +110,7 @@ export function addressesToName(groups: Iterable<HostGroup>, options: SeriesOpti
   const all = [...groups];
   if (options.ignoreName !== undefined) return [...new Set(all.map((group) => group.host))];
   if (options.groupBy !== undefined) return [];
-  return rankHosts(all, (address) => address).slice(0, options.maxHosts);
+  return rankHosts(hostTotals(all, (address) => address)).slice(0, options.maxHosts);
 }
 
 export function totalOf(counts: Record<ConnectionPhase, number>): number {
@@ -112,61 +133,80 @@ function hostKey(groupBy: GroupBy | undefined): (address: string) => string {
   };
 }
 
-/** Distinct hosts, most connections first; ties in host text order. */
-function rankHosts(groups: readonly HostGroup[], hostOf: (address: string) => string): string[] {
+/** Connections per host (all ports, directions and phases). */
+function hostTotals(
+  groups: readonly HostGroup[],
+  hostOf: (address: string) => string,
+): Map<string, number> {
   const totals = new Map<string, number>();
   for (const group of groups) {
     const host = hostOf(group.host);
     totals.set(host, (totals.get(host) ?? 0) + totalOf(group.counts));
   }
+  return totals;
+}
+
+/** Distinct hosts, most connections first; ties in host text order. */
+function rankHosts(totals: ReadonlyMap<string, number>): string[] {
   return [...totals]
     .sort(([a, totalA], [b, totalB]) => totalB - totalA || compareText(a, b))
     .map(([host]) => host);
 }
 
-function capPorts(series: Iterable<Series>, maxPorts: number): Series[] {
-  const byHost = new Map<string, Series[]>();
-  for (const one of series) {
-    const list = byHost.get(one.host);
-    if (list === undefined) byHost.set(one.host, [one]);
-    else list.push(one);
-  }
+function ownHosts(totals: ReadonlyMap<string, number>, maxHosts: number): Set<string> {
+  return new Set(rankHosts(totals).slice(0, maxHosts));
+}
+
+function capPorts(
+  byLabel: ReadonlyMap<string, ReadonlyMap<number, Series>>,
+  maxPorts: number,
+): Series[] {
   const result: Series[] = [];
-  for (const list of byHost.values()) {
-    if (list.length <= maxPorts) {
-      result.push(...list);
+  for (const [host, ports] of byLabel) {
+    if (ports.size <= maxPorts) {
+      for (const one of ports.values()) result.push(one);
       continue;
     }
-    list.sort(
+    const list = [...ports.values()].sort(
       (a, b) =>
         totalOf(b.counts) - totalOf(a.counts) ||
         compareText(a.direction, b.direction) ||
         Number(a.port) - Number(b.port),
     );
     result.push(...list.slice(0, maxPorts));
-    const folded = new Map<string, Series>();
+    const folded = new Map<Direction, Series>();
     for (const one of list.slice(maxPorts)) {
-      addTo(folded, one.host, OTHER, one.direction, one.counts);
+      const other = folded.get(one.direction);
+      if (other === undefined) {
+        folded.set(one.direction, {
+          host,
+          port: OTHER,
+          direction: one.direction,
+          counts: copyCounts(one.counts),
+        });
+      } else {
+        addCounts(other.counts, one.counts);
+      }
     }
     result.push(...folded.values());
   }
   return result;
 }
 
-function addTo(
-  series: Map<string, Series>,
-  host: string,
-  port: number | typeof OTHER,
-  direction: Direction,
+function copyCounts(counts: Record<ConnectionPhase, number>): Record<ConnectionPhase, number> {
+  return {
+    opening: counts.opening,
+    open: counts.open,
+    closing: counts.closing,
+    closed: counts.closed,
+  };
+}
+
+function addCounts(
+  sum: Record<ConnectionPhase, number>,
   counts: Record<ConnectionPhase, number>,
 ): void {
-  const key = `${direction}|${host}|${port}`;
-  let one = series.get(key);
-  if (one === undefined) {
-    one = { host, port, direction, counts: { opening: 0, open: 0, closing: 0, closed: 0 } };
-    series.set(key, one);
-  }
-  for (const phase of PHASES) one.counts[phase] += counts[phase];
+  for (const phase of PHASES) sum[phase] += counts[phase];
 }
 
 function compareText(a: string, b: string): number {

@@ -3,7 +3,8 @@ import test from 'node:test';
 
 import { Registry } from 'prom-client';
 
-import { registerConnectionGauges } from '../../src/collectors/connections';
+import { connectionGauges } from '../../src/collectors/connections';
+import { Exposition } from '../../src/collectors/exposition';
 import { registerHostMetrics } from '../../src/collectors/hosts';
 import { SeriesSource } from '../../src/collectors/series-source';
 import { Snapshot, SnapshotSource } from '../../src/collectors/snapshot';
@@ -41,14 +42,15 @@ function exporter(
     names,
   );
   const registry = new Registry();
-  registerConnectionGauges(registry, series, options.legacy ?? false);
+  const exposition = new Exposition(registry);
+  exposition.add(connectionGauges(series, options.legacy ?? false));
   registerHostMetrics(registry, series, names);
-  return registry;
+  return exposition;
 }
 
 /** The sample lines of `metric` in one scrape (or in `text`), without HELP and TYPE. */
-async function samples(registry: Registry, metric: string, text?: string): Promise<string[]> {
-  return (text ?? (await registry.metrics()))
+async function samples(registry: Exposition, metric: string, text?: string): Promise<string[]> {
+  return (text ?? (await registry.metrics()).toString())
     .split('\n')
     .filter((line) => line.startsWith(`${metric}{`) || line.startsWith(`${metric} `))
     .sort();
@@ -65,7 +67,7 @@ test('a scrape labels hosts by address until their names are known, then by name
     'conntrack_open_connections{host="198.51.100.1",port="5432",direction="outbound"} 2',
   ]);
   answer?.(['db-1.internal.']);
-  const text = await registry.metrics();
+  const text = (await registry.metrics()).toString();
   assert.deepEqual(await samples(registry, 'conntrack_open_connections', text), [
     'conntrack_open_connections{host="db-1.internal",port="5432",direction="outbound"} 2',
   ]);
@@ -116,7 +118,7 @@ test('legacy names sum the bounded series per host', async () => {
     'conntrack_open_connections_total{host="198.51.100.1"} 4',
     'conntrack_open_connections_total{host="other"} 1',
   ]);
-  const text = await registry.metrics();
+  const text = (await registry.metrics()).toString();
   assert.doesNotMatch(text, /dns_/, 'no DNS metrics with --no-resolve-hosts');
 });
 
