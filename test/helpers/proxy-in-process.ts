@@ -15,7 +15,7 @@ export interface InProcessProxy {
 export async function startInProcessProxy(
   t: TestContext,
   targetPort: number,
-  { dialTimeoutMs = 10_000, targetHost = '127.0.0.1' } = {},
+  { dialTimeoutMs = 10_000, targetHost = '127.0.0.1', listenHost = '127.0.0.1' } = {},
 ): Promise<InProcessProxy> {
   const traffic = new ProxyTraffic();
   const warnings: string[] = [];
@@ -31,7 +31,7 @@ export async function startInProcessProxy(
     traffic,
     log,
   });
-  const { port } = await proxy.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = await proxy.listen({ host: listenHost, port: 0 });
   t.after(() => {
     proxy.stopAccepting();
     proxy.resetAll();
