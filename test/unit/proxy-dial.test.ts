@@ -103,5 +103,8 @@ test('a client that leaves during the dial takes the dial with it, uncounted', a
   assert.ok(Date.now() - started < 2_000);
   assert.equal(proxy.traffic.activeInbound, 0);
   assert.equal(proxy.traffic.dialed, 0);
-  assert.equal(Object.values(proxy.traffic.dialFailures).reduce((a, b) => a + b, 0), 0);
+  assert.equal(
+    Object.values(proxy.traffic.dialFailures).reduce((a, b) => a + b, 0),
+    0,
+  );
 });

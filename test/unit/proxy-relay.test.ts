@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
-import test, { type TestContext } from 'node:test';
+import test from 'node:test';
 
 import { startInProcessProxy } from '../helpers/proxy-in-process';
 import {
