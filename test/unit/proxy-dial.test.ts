@@ -4,6 +4,7 @@
  * dial, or a name that does not resolve, does to it.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import test, { type TestContext } from 'node:test';
@@ -107,4 +108,21 @@ test('a client that leaves during the dial takes the dial with it, uncounted', a
     Object.values(proxy.traffic.dialFailures).reduce((a, b) => a + b, 0),
     0,
   );
+});
+
+test('TCP keep-alive (15 s) on both of the proxy’s sockets', async (t) => {
+  const targetPort = await echoOn(t, '127.0.0.1');
+  const proxy = await startInProcessProxy(t, targetPort);
+  const client = net.connect({ host: '127.0.0.1', port: proxy.port });
+  t.after(() => client.destroy());
+  client.write('x');
+  await within(once(client, 'data'), 'the echo');
+  // The proxy's ends: the accepted one (source port = listen port) and the
+  // dialed one (destination port = target port). The test's own are not.
+  const filter = `( sport = :${proxy.port} or dport = :${targetPort} )`;
+  const lines = execFileSync('ss', ['-tnoH', 'state', 'established', filter], { encoding: 'utf8' })
+    .trim()
+    .split('\n');
+  assert.equal(lines.length, 2, lines.join('\n'));
+  for (const line of lines) assert.match(line, /timer:\(keepalive,1[45]sec,0\)/);
 });
