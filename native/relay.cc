@@ -368,7 +368,7 @@ void TcpRelay::HandleEvent(Side* side, uint32_t events) {
   if (c->state == Connection::State::kClosed || side->fd < 0) return;
   if (c->state != Connection::State::kRelaying) {
     if (side == &c->target) {
-      OnConnectDone(c);
+      OnConnectDone(c, events);
     } else if (events & (EPOLLERR | EPOLLHUP)) {
       // The client left while the dial was pending: the dial goes with it.
       CloseSide(c->client, false);
@@ -536,8 +536,9 @@ void TcpRelay::ConnectNext(Connection* c, int last_error) {
              "connect " + ErrnoName(errnum) + " " + target_host_ + ":" + target_service_);
 }
 
-void TcpRelay::OnConnectDone(Connection* c) {
-  const int error = PendingError(c->target.fd);
+void TcpRelay::OnConnectDone(Connection* c, uint32_t events) {
+  // A failed connect always raises EPOLLERR: without it, no need to ask.
+  const int error = (events & (EPOLLERR | EPOLLHUP)) != 0 ? PendingError(c->target.fd) : 0;
   if (error == 0) {
     Connected(c);
     return;
@@ -639,8 +640,10 @@ bool TcpRelay::Pump(Connection* c, Direction& d) {
     if (static_cast<size_t>(n) < kBufferBytes && !d.from->hung_up) break;
   }
   if (d.eof && d.pending_length == 0 && !d.shut) {
-    // Half-close: the FIN goes on once everything before it has.
-    shutdown(d.to->fd, SHUT_WR);
+    // Half-close: the FIN goes on once everything before it has. When the
+    // other way has ended already, the close that follows sends it.
+    const Direction& other = &d == &c->up ? c->down : c->up;
+    if (!other.shut) shutdown(d.to->fd, SHUT_WR);
     d.shut = true;
   }
   return true;

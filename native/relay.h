@@ -86,7 +86,7 @@ class TcpRelay : public Napi::ObjectWrap<TcpRelay> {
   void PauseAccepting(int errnum);
   void StartDial(Connection* c);
   void ConnectNext(Connection* c, int last_error);
-  void OnConnectDone(Connection* c);
+  void OnConnectDone(Connection* c, uint32_t events);
   void Connected(Connection* c);
   void DialFailed(Connection* c, const std::string& code, const std::string& message);
   bool Pump(Connection* c, Direction& d);
