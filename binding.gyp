@@ -8,7 +8,10 @@
         "native/errors.cc",
         "native/netns.cc",
         "native/events.cc",
-        "native/record.cc"
+        "native/record.cc",
+        "native/relay.cc",
+        "native/relay-connection.cc",
+        "native/relay-dial.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

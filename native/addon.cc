@@ -6,6 +6,7 @@
 #include "events.h"
 #include "netns.h"
 #include "record.h"
+#include "relay.h"
 
 namespace {
 
@@ -26,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("interfaceAddresses",
               Napi::Function::New(env, conntrack::InterfaceAddresses, "interfaceAddresses"));
   exports.Set("readNetnsFile", Napi::Function::New(env, conntrack::ReadNetnsFile, "readNetnsFile"));
+  conntrack::TcpRelay::Export(env, exports);
   exports.Set("recordSize", Napi::Number::New(env, conntrack::kRecordSize));
   exports.Set("libraryVersion", Napi::String::New(env, LIBNETFILTER_CONNTRACK_VERSION));
   return exports;

@@ -3,161 +3,24 @@ import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
 import { withConfigLayers, withOrigin } from './config/command';
-import { watchNetworkNamespace } from './conntrack/netns';
 import { exitWithError, UsageError, UserError } from './errors';
-import { describeEvents, EventsArgs, eventsConfig, eventsOptions } from './events/options';
-import { ExporterConfig, RunningExporter, startExporter } from './exporter';
-import { formatDuration, HostArgs, hostLabelConfig, hostOptions } from './host-options';
-import { createLogger } from './log';
-import { LongtermArgs, longtermConfig, longtermOptions } from './longterm-options';
-import { HostFilter } from './model/host-filter';
-import { checkBindAddress, checkPath, checkPort, listOf } from './options';
+import type * as ExporterCommand from './exporter-command';
 import { proxyCommand } from './proxy/command';
-
-const proxyBuilder = proxyCommand.builder as (y: Argv) => Argv;
 import { VERSION } from './version';
 
-const PROGRAM = 'conntrack-exporter';
-
-async function runExporter(
-  argv: {
-    listenPort: number;
-    bindAddress: string;
-    listenPath: string;
-    ignoreHosts?: string | string[];
-    includeOwnPort: boolean;
-    legacyMetricNames: boolean;
-    debug: boolean;
-    'web.config.file'?: string;
-    netns?: string;
-  } & HostArgs &
-    EventsArgs &
-    LongtermArgs,
-): Promise<void> {
-  const ignoreHosts = listOf(argv.ignoreHosts);
-  const ignoreFilter = HostFilter.parse(ignoreHosts);
-  const events = eventsConfig(argv);
-  const config: ExporterConfig = {
-    listenPort: argv.listenPort,
-    bindAddress: checkBindAddress(argv.bindAddress, '--bind-address'),
-    listenPath: checkPath(argv.listenPath, '--listen-path'),
-    ignoreHosts: ignoreFilter,
-    includeOwnPort: argv.includeOwnPort,
-    legacyMetricNames: argv.legacyMetricNames,
-    hosts: hostLabelConfig(argv, ignoreFilter),
-    events,
-    // Empty means none, as in exporter-toolkit.
-    webConfigFile: argv['web.config.file'] || undefined,
-    longterm: longtermConfig(argv),
-  };
-  const { dns, groupBy } = config.hosts;
-  const log = createLogger(PROGRAM, argv.debug);
-  const started = handleSignals(log);
-  // Before anything reads the table: every later socket is opened there.
-  if (argv.netns !== undefined) watchNetworkNamespace(argv.netns);
-  const exporter = await startExporter(config, log, {
-    'listen port': config.listenPort,
-    'bind address': config.bindAddress,
-    'metrics path': config.listenPath,
-    'ignored hosts': ignoreHosts.length === 0 ? 'none' : ignoreHosts,
-    'own port counted': config.includeOwnPort,
-    'legacy metric names': config.legacyMetricNames,
-    'host names': dns
-      ? `reverse DNS: TTL ${formatDuration(dns.ttlMs)}, negative TTL ${formatDuration(dns.negativeTtlMs)}, ` +
-        `timeout ${formatDuration(dns.timeoutMs)}, budget ${formatDuration(dns.budgetMs)}, ` +
-        `${dns.maxInFlight} lookups at once`
-      : 'addresses (--no-resolve-hosts)',
-    'hosts grouped by': groupBy ? `/${groupBy.ipv4} (IPv4), /${groupBy.ipv6} (IPv6)` : 'no',
-    'max hosts': config.hosts.maxHosts,
-    'max ports per host': config.hosts.maxPortsPerHost,
-    ...describeEvents(events),
-    'web config file': config.webConfigFile ?? 'none',
-    'network namespace watched': argv.netns ?? "the exporter's own",
-    'long-term connections': config.longterm
-      ? `established at least ${config.longterm.minAgeSeconds} s` +
-        `${config.longterm.port === undefined ? '' : `, port ${config.longterm.port}`}` +
-        `${config.longterm.includeIPv6 ? '' : ', IPv4 only'}${config.longterm.simple ? ', one total' : ''}`
-      : 'off (--longterm)',
-  });
-  started(exporter);
-}
+const proxyBuilder = proxyCommand.builder as (y: Argv) => Argv;
 
 /**
- * Signal handling, installed before start-up so that a signal during it
- * (e.g. right after "serving metrics" is logged) is handled too. SIGTERM and
- * SIGINT stop the exporter within a bound (a second one stops at once, by
- * the default action); SIGHUP re-reads what can be re-read.
+ * The default command's modules, loaded on first use: the exporter (the
+ * collectors, prom-client, the event decoder's tables) is memory that
+ * `conntrack-exporter proxy` would otherwise hold for nothing.
  */
-function handleSignals(log: ReturnType<typeof createLogger>): (exporter: RunningExporter) => void {
-  let running: RunningExporter | undefined;
-  const stop = (signal: string) => {
-    log.info(`${signal} received, stopping`);
-    // A scrape in progress may hold the server open; do not wait for ever.
-    setTimeout(() => process.exit(0), 5_000).unref();
-    if (running === undefined) process.exit(0);
-    void running.close().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  // Without a handler, SIGHUP would end the process.
-  process.on('SIGHUP', () => {
-    if (running) running.reload();
-    else log.info('SIGHUP during start-up ignored');
-  });
-  return (exporter) => {
-    running = exporter;
-  };
+function exporterCommand(): typeof ExporterCommand {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./exporter-command') as typeof ExporterCommand;
 }
 
-function exporterOptions(y: Argv) {
-  return y
-    .option('listen-port', {
-      alias: 'listen',
-      default: 9318,
-      requiresArg: true,
-      // Checked here rather than with type: 'number', which turns "http" into NaN.
-      coerce: (value: unknown) => checkPort(value, '--listen-port'),
-      describe: 'port to serve metrics on',
-    })
-    .option('bind-address', {
-      type: 'string',
-      default: '0.0.0.0',
-      describe: 'address to serve metrics on (IPv4 or IPv6, e.g. ::)',
-    })
-    .option('listen-path', {
-      type: 'string',
-      default: '/metrics',
-      describe: 'URL path of the metrics',
-    })
-    .option('ignore-hosts', {
-      type: 'string',
-      describe:
-        'comma-separated IPs, ip:port pairs, CIDR networks and host names (db-1.internal, *.internal) to leave out',
-    })
-    .option('include-own-port', {
-      type: 'boolean',
-      default: false,
-      describe: "count connections to the exporter's own listen port too",
-    })
-    .option('legacy-metric-names', {
-      type: 'boolean',
-      default: false,
-      describe:
-        "emit the original conntrack_exporter's metric names (conntrack_*_connections_total{host})",
-    })
-    .option('debug', { type: 'boolean', default: false, describe: 'log debug messages' })
-    .option('netns', {
-      type: 'string',
-      requiresArg: true,
-      describe:
-        "watch another network namespace's table: /var/run/netns/NAME or /proc/PID/ns/net (needs CAP_SYS_ADMIN)",
-    })
-    .option('web.config.file', {
-      type: 'string',
-      requiresArg: true,
-      describe: 'exporter-toolkit web config (YAML): TLS, basic auth, headers; re-read on SIGHUP',
-    });
-}
+const PROGRAM = 'conntrack-exporter';
 
 /**
  * yargs names an unknown option twice, as given and camel-cased
@@ -199,14 +62,14 @@ async function parse(
       '$0',
       'serve connection metrics per remote host (the default)',
       (y) =>
-        withConfigLayers(longtermOptions(eventsOptions(hostOptions(exporterOptions(y)))), {
+        withConfigLayers(exporterCommand().exporterCommandOptions(y), {
           args,
           env,
           prefix: ENV_PREFIX,
           otherPrefixes: [PROXY_ENV_PREFIX],
           origins,
         }),
-      (argv) => runExporter(argv),
+      (argv) => exporterCommand().runExporter(argv),
     )
     .command({
       ...proxyCommand,

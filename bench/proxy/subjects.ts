@@ -112,7 +112,7 @@ export const OURS: Subject = {
     ).then((process) => listening(process, listenPort)),
 };
 
-/** The drop-in, which loads only the proxy (the main CLI also loads the exporter). */
+/** The drop-in: the Go flags and names on the same proxy, which both load without the exporter. */
 export const DROP_IN: Subject = {
   name: 'tcp-metrics-proxy',
   start: (listenPort, targetPort) =>

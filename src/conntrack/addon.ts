@@ -8,6 +8,32 @@ export interface NativeEventStream {
   readonly receiveBufferBytes: number;
 }
 
+/**
+ * The proxy's native data path (native/relay.h): accepts, dials and copies
+ * bytes without JS per connection. Checked and wrapped by src/proxy/tcp-proxy.ts.
+ */
+export interface NativeTcpRelay {
+  /** host: '' (every interface) or an IP literal. Throws the system error (EADDRINUSE, ...). */
+  listen(host: string, port: number): { address: string; port: number; family: string };
+  stopAccepting(): void;
+  readonly openConnections: number;
+  /** Calls onIdle once no connection is open (at once if none is). */
+  notifyWhenIdle(): void;
+  resetAll(): void;
+  close(): void;
+}
+
+export type NativeTcpRelayConstructor = new (
+  targetHost: string,
+  targetPort: number,
+  dialTimeoutMs: number,
+  countBytes: boolean,
+  counters: Float64Array,
+  onDialFailure: (code: string, message: string) => void,
+  onAcceptError: (code: string, message: string) => void,
+  onIdle: () => void,
+) => NativeTcpRelay;
+
 /** The native addon's interface (native/addon.cc). */
 export interface NativeAddon {
   dump(): Promise<ArrayBuffer>;
@@ -25,6 +51,11 @@ export interface NativeAddon {
   readNetnsFile(path: string): string;
   readonly recordSize: number;
   readonly libraryVersion: string;
+  TcpRelay: NativeTcpRelayConstructor;
+  /** The order of the relay's counters in its Float64Array. */
+  readonly relayCounterNames: readonly string[];
+  /** The most bytes one direction of a connection holds in the proxy. */
+  readonly relayBufferBytes: number;
 }
 
 const ADDON_PATH = path.join(__dirname, '..', '..', 'build', 'Release', 'conntrack.node');

@@ -1,104 +1,120 @@
+import dns from 'node:dns/promises';
 import net from 'node:net';
+import { loadAddon, type NativeTcpRelay } from '../conntrack/addon';
 import { formatHostPort, type HostPort } from './address';
 import type { Logger } from '../log';
 import { LogThrottle } from './log-throttle';
-import { ReadBuffers } from './read-buffers';
-import { Relay, type RelayContext } from './relay';
-import type { DialFailureReason, ProxyTraffic } from './traffic';
+import { classifyDialError, TRAFFIC_COUNTERS, type ProxyTraffic } from './traffic';
 
 export interface TcpProxyOptions {
   target: HostPort;
   dialTimeoutMs: number;
   traffic: ProxyTraffic;
   log: Logger;
+  /** Off only to measure what counting costs (bench/proxy/core-proxy.ts). */
   countBytes?: boolean;
-  adoptSockets?: boolean;
-  largeReadBytes?: number;
 }
 
 const LOG_INTERVAL_MS = 10_000;
 
-/** Accepts connections and relays each to the target; knows which are still open. */
+/**
+ * Accepts connections and relays each to the target; knows which are still
+ * open. The data path is the addon's TcpRelay (native/relay.h): with a
+ * net.Socket pair per connection, JS could not get past half haproxy's
+ * connection rate. This class checks what it is given, resolves the listen
+ * address, and turns the relay's reports into counts and log lines.
+ */
 export class TcpProxy {
-  private readonly server: net.Server;
-  private readonly relays = new Set<Relay>();
-  private readonly context: RelayContext;
+  private readonly relay: NativeTcpRelay;
   private idleWaiters: Array<() => void> = [];
   private readonly dialLog = new LogThrottle(LOG_INTERVAL_MS);
   private readonly acceptLog = new LogThrottle(LOG_INTERVAL_MS);
 
   constructor(options: TcpProxyOptions) {
-    const { log, target } = options;
-    this.context = {
-      target,
-      dialTimeoutMs: options.dialTimeoutMs,
-      traffic: options.traffic,
-      buffers: new ReadBuffers(options.largeReadBytes),
-      countBytes: options.countBytes ?? true,
-      adoptSockets: options.adoptSockets ?? true,
-      onDialFailure: (reason: DialFailureReason, error: Error) => {
+    const { log, target, traffic, dialTimeoutMs } = options;
+    if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535) {
+      throw new RangeError(`target port ${target.port} is out of range 1-65535`);
+    }
+    if (!Number.isInteger(dialTimeoutMs) || dialTimeoutMs <= 0) {
+      throw new RangeError(`dial timeout ${dialTimeoutMs} ms must be a positive integer`);
+    }
+    const addon = loadAddon();
+    if (addon.relayCounterNames.join() !== TRAFFIC_COUNTERS.join()) {
+      throw new Error(
+        `the addon's relay counters (${addon.relayCounterNames.join()}) do not match ` +
+          `${TRAFFIC_COUNTERS.join()}; rebuild the addon ('npm rebuild conntrack-exporter')`,
+      );
+    }
+    this.relay = new addon.TcpRelay(
+      target.host,
+      target.port,
+      dialTimeoutMs,
+      options.countBytes ?? true,
+      traffic.counts,
+      (code, message) => {
+        const reason = classifyDialError(code);
+        traffic.dialFailures[reason]++;
         const suppressed = this.dialLog.admit();
         if (suppressed === undefined) return;
         const more = suppressed > 0 ? ` (${suppressed} more since the last report)` : '';
         log.warn(
-          `cannot connect to target ${formatHostPort(target)} (${reason}: ${error.message}); ` +
+          `cannot connect to target ${formatHostPort(target)} (${reason}: ${message}); ` +
             `client reset${more}`,
         );
       },
-      onFinished: (relay: Relay) => {
-        this.relays.delete(relay);
-        if (this.relays.size === 0) this.notifyIdle();
+      (_code, message) => {
+        // Such as EMFILE: the relay pauses accepting briefly and goes on.
+        const suppressed = this.acceptLog.admit();
+        if (suppressed !== undefined) log.warn(`accepting a connection failed: ${message}`);
       },
-    };
-    this.server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
-    this.server.on('connection', (socket: net.Socket) => {
-      this.relays.add(new Relay(socket, this.context));
-    });
-    this.server.on('error', (error: Error) => {
-      // Errors while listening are the listen() caller's; later ones come
-      // from accept (such as EMFILE) and must not end the proxy.
-      if (!this.server.listening) return;
-      const suppressed = this.acceptLog.admit();
-      if (suppressed !== undefined) log.warn(`accepting a connection failed: ${error.message}`);
-    });
+      () => {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const resolve of waiters) resolve();
+      },
+    );
   }
 
-  /** Binds the listening socket; rejects with the system error (EADDRINUSE, …). */
-  listen(address: HostPort): Promise<net.AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(
-        { host: address.host === '' ? undefined : address.host, port: address.port },
-        () => {
-          this.server.off('error', reject);
-          resolve(this.server.address() as net.AddressInfo);
-        },
-      );
-    });
+  /**
+   * Binds the listening socket; rejects with the system error (EADDRINUSE,
+   * ENOTFOUND for a name that does not resolve, ...). A name is resolved
+   * here, to its first address, as net.Server.listen does.
+   */
+  async listen(address: HostPort): Promise<net.AddressInfo> {
+    if (!Number.isInteger(address.port) || address.port < 0 || address.port > 65535) {
+      throw new RangeError(`listen port ${address.port} is out of range 0-65535`);
+    }
+    const host =
+      address.host === '' || net.isIP(address.host) !== 0
+        ? address.host
+        : (await dns.lookup(address.host)).address;
+    return this.relay.listen(host, address.port);
   }
 
   /** Closes the listening socket: new connections are refused, open ones go on. */
   stopAccepting(): void {
-    this.server.close();
+    this.relay.stopAccepting();
   }
 
   get openConnections(): number {
-    return this.relays.size;
+    return this.relay.openConnections;
   }
 
   /** Resolves once no connection is open (at once if none is). */
   whenIdle(): Promise<void> {
-    if (this.relays.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    if (this.relay.openConnections === 0) return Promise.resolve();
+    const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    this.relay.notifyWhenIdle();
+    return idle;
   }
 
+  /** Cuts every connection with an RST, so neither side mistakes the cut for an orderly end. */
   resetAll(): void {
-    for (const relay of this.relays) relay.reset();
+    this.relay.resetAll();
   }
 
-  private notifyIdle(): void {
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const resolve of waiters) resolve();
+  /** Stops everything at once (resets what is open) and frees the relay. */
+  close(): void {
+    this.relay.close();
   }
 }

@@ -1,6 +1,6 @@
 /**
- * The proxy's counts, as plain numbers. The data path adds to them directly
- * (a property add per chunk costs nothing measurable) and the metrics read
+ * The proxy's counts. The native relay adds to them in place, in a
+ * Float64Array it shares with us (exact to 2^53 bytes), and the metrics read
  * them at scrape time, so a scrape always sees every byte moved so far.
  */
 
@@ -9,6 +9,19 @@ export interface DirectionBytes {
   read: number;
   written: number;
 }
+
+/** The relay's counters, in the order of native/relay.h (checked when it is created). */
+export const TRAFFIC_COUNTERS = [
+  'accepted',
+  'dialed',
+  'activeInbound',
+  'activeOutbound',
+  'clientReceived',
+  'targetSent',
+  'targetReceived',
+  'clientSent',
+] as const;
+export type TrafficCounter = (typeof TRAFFIC_COUNTERS)[number];
 
 export const DIAL_FAILURE_REASONS = [
   'refused',
@@ -20,10 +33,9 @@ export const DIAL_FAILURE_REASONS = [
 export type DialFailureReason = (typeof DIAL_FAILURE_REASONS)[number];
 
 export class ProxyTraffic {
-  activeInbound = 0;
-  activeOutbound = 0;
-  accepted = 0;
-  dialed = 0;
+  /** Written by the native relay; read through the getters below. */
+  readonly counts = new Float64Array(TRAFFIC_COUNTERS.length);
+  /** Counted in TS: a failed dial reaches JS anyway, to be logged. */
   readonly dialFailures: Record<DialFailureReason, number> = {
     refused: 0,
     timeout: 0,
@@ -31,23 +43,35 @@ export class ProxyTraffic {
     resolve: 0,
     other: 0,
   };
-  /** Client to target: read = received from clients, written = sent to the target. */
-  readonly upstream: DirectionBytes = { read: 0, written: 0 };
-  /** Target to client: read = received from the target, written = sent to clients. */
-  readonly downstream: DirectionBytes = { read: 0, written: 0 };
-}
 
-/** Raised by the proxy itself when the target does not answer in time. */
-export class DialTimeoutError extends Error {
-  readonly code = 'ETIMEDOUT';
-  constructor(timeoutMs: number) {
-    super(`no answer within ${timeoutMs} ms`);
-    this.name = 'DialTimeoutError';
+  get(counter: TrafficCounter): number {
+    return this.counts[TRAFFIC_COUNTERS.indexOf(counter)] ?? 0;
+  }
+
+  get activeInbound(): number {
+    return this.get('activeInbound');
+  }
+  get activeOutbound(): number {
+    return this.get('activeOutbound');
+  }
+  get accepted(): number {
+    return this.get('accepted');
+  }
+  get dialed(): number {
+    return this.get('dialed');
+  }
+  /** Client to target: read = received from clients, written = sent to the target. */
+  get upstream(): DirectionBytes {
+    return { read: this.get('clientReceived'), written: this.get('targetSent') };
+  }
+  /** Target to client: read = received from the target, written = sent to clients. */
+  get downstream(): DirectionBytes {
+    return { read: this.get('targetReceived'), written: this.get('clientSent') };
   }
 }
 
-export function classifyDialError(error: unknown): DialFailureReason {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+/** The reason a dial failed, from the error code the relay reports (Node's names). */
+export function classifyDialError(code: string | undefined): DialFailureReason {
   switch (code) {
     case 'ECONNREFUSED':
     case 'ECONNRESET':

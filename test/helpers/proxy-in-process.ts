@@ -15,7 +15,7 @@ export interface InProcessProxy {
 export async function startInProcessProxy(
   t: TestContext,
   targetPort: number,
-  { dialTimeoutMs = 10_000, adoptSockets = true } = {},
+  { dialTimeoutMs = 10_000, targetHost = '127.0.0.1', listenHost = '127.0.0.1' } = {},
 ): Promise<InProcessProxy> {
   const traffic = new ProxyTraffic();
   const warnings: string[] = [];
@@ -26,16 +26,16 @@ export async function startInProcessProxy(
     error: (message) => warnings.push(message),
   };
   const proxy = new TcpProxy({
-    target: { host: '127.0.0.1', port: targetPort },
+    target: { host: targetHost, port: targetPort },
     dialTimeoutMs,
     traffic,
     log,
-    adoptSockets,
   });
-  const { port } = await proxy.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = await proxy.listen({ host: listenHost, port: 0 });
   t.after(() => {
     proxy.stopAccepting();
     proxy.resetAll();
+    proxy.close();
   });
   return { proxy, traffic, port, warnings };
 }

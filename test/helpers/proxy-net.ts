@@ -198,3 +198,29 @@ export function spawnNode(t: TestContext, script: string, args: readonly string[
       ),
   };
 }
+
+/**
+ * A listener whose accept queue is full never answers a SYN: the way to
+ * make a dial time out on loopback. Python, because Node always accepts.
+ */
+export async function unansweringPort(t: TestContext): Promise<number> {
+  const script = [
+    'import socket, sys',
+    's = socket.socket()',
+    "s.bind(('127.0.0.1', 0))",
+    's.listen(0)',
+    'print(s.getsockname()[1], flush=True)',
+    'sys.stdin.read()',
+  ].join('\n');
+  const child = spawn('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  const [line] = (await within(once(child.stdout, 'data'), 'the python listener')) as [Buffer];
+  const port = Number(line.toString().trim());
+  // Fill the queue of one (backlog 0) and then some; these never get accepted.
+  for (let i = 0; i < 2; i++) {
+    const filler = net.connect({ host: '127.0.0.1', port });
+    filler.on('error', () => {});
+    t.after(() => filler.destroy());
+  }
+  return port;
+}

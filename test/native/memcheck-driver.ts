@@ -5,7 +5,7 @@
  * buffer, so that events overflow), streams closed twice, dropped without
  * close, and, with "denied", every failure path without CAP_NET_ADMIN.
  *
- *   node memcheck-driver.ts ADDON_PATH full|denied
+ *   node memcheck-driver.ts ADDON_PATH full|denied|relay
  *
  * Exits 0 when the addon behaved; the sanitizer decides about memory.
  */
@@ -14,6 +14,7 @@ import net from 'node:net';
 
 import type { NativeAddon, NativeEventStream } from '../../src/conntrack/addon';
 import { decodeRecords } from '../../src/conntrack/record';
+import { relayMemcheck } from './memcheck-relay';
 
 const [addonPath = '', mode = 'full'] = process.argv.slice(2);
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -135,7 +136,8 @@ async function denied(): Promise<void> {
 }
 
 void (async () => {
-  await (mode === 'denied' ? denied() : full());
+  if (mode === 'relay') await relayMemcheck(addon);
+  else await (mode === 'denied' ? denied() : full());
   // Collect what JS dropped, so that what is still allocated at exit is a leak.
   for (let i = 0; i < 5; i++) {
     gc?.();

@@ -2,10 +2,11 @@
 # Builds the addon with AddressSanitizer, LeakSanitizer and UBSan into
 # build-asan/ (the normal build is untouched), runs
 # test/native/memcheck-driver.ts with it inside a throwaway network
-# namespace (a real dump and event stream, then every failure path without
-# CAP_NET_ADMIN), and fails on any invalid access, undefined behaviour, or
-# leak whose stack passes through our code or the netfilter libraries it
-# calls. Node and V8 are not instrumented and leave memory behind at exit
+# namespace (a real dump and event stream; every failure path without
+# CAP_NET_ADMIN; the proxy's relay through a few hundred connections ended
+# every way, test/native/memcheck-relay.ts), and fails on any invalid
+# access, undefined behaviour, or leak whose stack passes through our code
+# or the netfilter libraries it calls. Node and V8 are not instrumented and leave memory behind at exit
 # by design: those leaks are counted, not failed on.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -54,6 +55,7 @@ run() {
 
 status=0
 run full || { echo "memcheck: the driver failed (full)"; status=1; }
+run relay || { echo "memcheck: the driver failed (relay)"; status=1; }
 run denied setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all \
   || { echo "memcheck: the driver failed (denied)"; status=1; }
 

@@ -10,7 +10,7 @@ import type net from 'node:net';
 import { createInterface } from 'node:readline';
 import test from 'node:test';
 
-import { LARGE_READ_BYTES } from '../../src/proxy/read-buffers';
+import { loadAddon } from '../../src/conntrack/addon';
 import { startInProcessProxy } from '../helpers/proxy-in-process';
 import { connect, randomBytes, readAll, sha256, startServer, within } from '../helpers/proxy-net';
 
@@ -69,7 +69,7 @@ test('a slow reader as target: the client is held back, the proxy holds at most 
   const received = await within(arrived, 'every byte at the target', 60_000);
   assert.equal(received.length, data.length);
   assert.equal(sha256(received), sha256(data));
-  assert.ok(mostHeld <= LARGE_READ_BYTES, `the proxy held ${mostHeld} bytes at once`);
+  assert.ok(mostHeld <= loadAddon().relayBufferBytes, `the proxy held ${mostHeld} bytes at once`);
   await within(done, 'the FIN back at the client');
   await within(proxy.whenIdle(), 'the proxy to be idle');
 });
@@ -129,4 +129,37 @@ test('a target slow to accept: the bytes wait in TCP buffers and all arrive', as
   assert.equal((await within(answer, 'the answer')).toString(), 'done');
   assert.equal(await line(1), `${sha256(data)} ${data.length}`);
   assert.equal(traffic.upstream.written, data.length);
+});
+
+test('a slow reader as client: the target is held back, the proxy holds at most one read', async (t) => {
+  const data = randomBytes(16 * 1024 * 1024);
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const target = await startServer(t, (socket) => {
+    void writeFeelingBackPressure(socket, data, release);
+  });
+  const { proxy, traffic, port } = await startInProcessProxy(t, target.port);
+  const client = await connect(t, port);
+  client.pause();
+  // Reads nothing until the target has felt back-pressure, then reads in sips.
+  await within(released, 'the target to feel back-pressure');
+  const chunks: Buffer[] = [];
+  let mostHeld = 0;
+  const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+  client.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    // read - written is what sits in the proxy's own memory.
+    const { read, written } = traffic.downstream;
+    mostHeld = Math.max(mostHeld, read - written);
+    client.pause();
+    setImmediate(() => client.resume());
+  });
+  client.resume();
+  await within(ended, 'every byte at the client', 60_000);
+  const received = Buffer.concat(chunks);
+  assert.equal(received.length, data.length);
+  assert.equal(sha256(received), sha256(data));
+  assert.ok(mostHeld <= loadAddon().relayBufferBytes, `the proxy held ${mostHeld} bytes at once`);
+  client.end();
+  await within(proxy.whenIdle(), 'the proxy to be idle');
 });

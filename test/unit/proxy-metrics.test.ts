@@ -11,16 +11,25 @@ import {
   startMetricsServer,
   type ScrapeInstruments,
 } from '../../src/proxy/metrics-server';
-import { ProxyTraffic } from '../../src/proxy/traffic';
+import { ProxyTraffic, TRAFFIC_COUNTERS, type TrafficCounter } from '../../src/proxy/traffic';
 import { httpGet, parseMetrics } from '../helpers/proxy-net';
 
 function busyTraffic(): ProxyTraffic {
   const traffic = new ProxyTraffic();
-  Object.assign(traffic, { activeInbound: 3, activeOutbound: 2, accepted: 10, dialed: 8 });
+  // As the native relay writes them.
+  const counts: Record<TrafficCounter, number> = {
+    activeInbound: 3,
+    activeOutbound: 2,
+    accepted: 10,
+    dialed: 8,
+    clientReceived: 1000,
+    targetSent: 900,
+    targetReceived: 5000,
+    clientSent: 4990,
+  };
+  for (const [index, name] of TRAFFIC_COUNTERS.entries()) traffic.counts[index] = counts[name];
   traffic.dialFailures.refused = 1;
   traffic.dialFailures.timeout = 1;
-  Object.assign(traffic.upstream, { read: 1000, written: 900 });
-  Object.assign(traffic.downstream, { read: 5000, written: 4990 });
   return traffic;
 }
 

@@ -4,10 +4,9 @@
  * answer (see proxy-backpressure for slow targets).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
-import test, { type TestContext } from 'node:test';
+import test from 'node:test';
 
 import { startInProcessProxy } from '../helpers/proxy-in-process';
 import {
@@ -17,6 +16,7 @@ import {
   readAll,
   sha256,
   startServer,
+  unansweringPort,
   unusedPort,
   within,
   writeAll,
@@ -30,7 +30,7 @@ function sizeFor(index: number): number {
   return sizes[index % sizes.length] ?? 0;
 }
 
-async function randomBothWays(t: TestContext, adoptSockets: boolean): Promise<void> {
+test('100 concurrent connections: random bytes arrive intact both ways and are counted exactly', async (t) => {
   const toTarget = Array.from({ length: CONNECTIONS }, (_, i) => randomBytes(sizeFor(i)));
   const toClient = Array.from({ length: CONNECTIONS }, (_, i) => randomBytes(sizeFor(i + 4)));
   const arrivedAtTarget = new Map<number, string>();
@@ -55,7 +55,7 @@ async function randomBothWays(t: TestContext, adoptSockets: boolean): Promise<vo
       }),
     );
   });
-  const { proxy, traffic, port } = await startInProcessProxy(t, target.port, { adoptSockets });
+  const { proxy, traffic, port } = await startInProcessProxy(t, target.port);
 
   const clients = toTarget.map(async (data, index) => {
     const socket = await connect(t, port);
@@ -84,13 +84,7 @@ async function randomBothWays(t: TestContext, adoptSockets: boolean): Promise<vo
   assert.equal(traffic.dialed, CONNECTIONS);
   assert.equal(traffic.activeInbound, 0);
   assert.equal(traffic.activeOutbound, 0);
-}
-
-test('100 concurrent connections: random bytes arrive intact both ways and are counted exactly', (t) =>
-  randomBothWays(t, true));
-
-test('the same through plain stream sockets (the fallback when adoption is unavailable)', (t) =>
-  randomBothWays(t, false));
+});
 
 test('half-close: each side can keep sending after the other sent FIN', async (t) => {
   const target = await startServer(t, (socket) => {
@@ -163,32 +157,6 @@ test('a target that refuses: the client is reset promptly and the failure counte
   assert.equal(traffic.activeInbound, 0);
   assert.match(warnings.join('\n'), /cannot connect to target 127\.0\.0\.1:\d+ \(refused: /);
 });
-
-/**
- * A listener whose accept queue is full never answers a SYN: the way to
- * make a dial time out on loopback. Python, because Node always accepts.
- */
-async function unansweringPort(t: TestContext): Promise<number> {
-  const script = [
-    'import socket, sys',
-    's = socket.socket()',
-    "s.bind(('127.0.0.1', 0))",
-    's.listen(0)',
-    'print(s.getsockname()[1], flush=True)',
-    'sys.stdin.read()',
-  ].join('\n');
-  const child = spawn('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
-  t.after(() => child.kill('SIGKILL'));
-  const [line] = (await within(once(child.stdout, 'data'), 'the python listener')) as [Buffer];
-  const port = Number(line.toString().trim());
-  // Fill the queue of one (backlog 0) and then some; these never get accepted.
-  for (let i = 0; i < 2; i++) {
-    const filler = net.connect({ host: '127.0.0.1', port });
-    filler.on('error', () => {});
-    t.after(() => filler.destroy());
-  }
-  return port;
-}
 
 test('a target that does not answer: the dial times out, the client is reset, counted', async (t) => {
   const port = await unansweringPort(t);

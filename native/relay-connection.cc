@@ -1,0 +1,189 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "relay-connection.h"
+
+namespace conntrack {
+
+namespace {
+
+// Reads of one direction per wakeup, so that one bulk stream cannot hold
+// the loop; epoll is level-triggered and reports the rest next time.
+constexpr int kReadsPerPump = 8;
+// Go's default, which the original proxy had: dead peers do not hold
+// connections, or a drain, open for ever.
+constexpr int kKeepAliveSeconds = 15;
+
+}  // namespace
+
+std::string ErrnoName(int errnum) {
+  const char* name = strerrorname_np(errnum);
+  return name != nullptr ? name : "EUNKNOWN";
+}
+
+// TCP_NODELAY so small writes are not held back, keep-alive so a vanished
+// peer is noticed. Failures are harmless (the socket works without them).
+void TuneSocket(int fd) {
+  const int on = 1;
+  const int seconds = kKeepAliveSeconds;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &seconds, sizeof seconds);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &seconds, sizeof seconds);
+}
+
+// An RST rather than a FIN: neither peer may take a cut connection for a
+// complete one. close() removes the socket from the epoll set.
+void CloseSide(Side& side, bool reset) {
+  if (side.fd < 0) return;
+  if (reset) {
+    const linger abort_on_close{1, 0};
+    setsockopt(side.fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
+  }
+  close(side.fd);
+  side.fd = -1;
+  side.watched = false;
+}
+
+int PendingError(int fd) {
+  int error = 0;
+  socklen_t length = sizeof error;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0) return errno;
+  return error;
+}
+
+// Moves what it can one way. False when the connection has ended (an error
+// on either socket), so the caller stops touching it.
+bool TcpRelay::Pump(Connection* c, Direction& d) {
+  if (d.pending_length > 0) {
+    const size_t length = d.pending_length;
+    d.pending_length = 0;
+    if (!Send(c, d, d.pending.get() + d.pending_offset, length)) return false;
+    if (d.pending_length > 0) return true;
+  }
+  for (int reads = 0; !d.eof && d.from->fd >= 0; reads++) {
+    // A hung-up socket is out of the epoll set: read it to the end now.
+    if (reads >= kReadsPerPump && !d.from->hung_up) break;
+    const ssize_t n = recv(d.from->fd, scratch_.get(), kBufferBytes, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      Fail(c, *d.from);
+      return false;
+    }
+    if (n == 0) {
+      d.eof = true;
+      break;
+    }
+    Count(d.read_counter, static_cast<double>(n));
+    if (!Send(c, d, scratch_.get(), static_cast<size_t>(n))) return false;
+    if (d.pending_length > 0) break;
+    // A short read emptied the socket; epoll says when there is more.
+    if (static_cast<size_t>(n) < kBufferBytes && !d.from->hung_up) break;
+  }
+  if (d.eof && d.pending_length == 0 && !d.shut) {
+    // Half-close: the FIN goes on once everything before it has. When the
+    // other way has ended already, the close that follows sends it.
+    const Direction& other = &d == &c->up ? c->down : c->up;
+    if (!other.shut) shutdown(d.to->fd, SHUT_WR);
+    d.shut = true;
+  }
+  return true;
+}
+
+// Writes what the receiver takes now and keeps the rest in `pending`.
+// `data` is either the shared scratch buffer or the direction's own pending bytes.
+bool TcpRelay::Send(Connection* c, Direction& d, const char* data, size_t length) {
+  ssize_t sent;
+  do {
+    sent = send(d.to->fd, data, length, MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      Fail(c, *d.to);
+      return false;
+    }
+    sent = 0;
+  }
+  Count(d.written_counter, static_cast<double>(sent));
+  const size_t rest = length - static_cast<size_t>(sent);
+  if (rest == 0) {
+    d.pending.reset();
+    d.pending_offset = 0;
+  } else if (data != scratch_.get()) {
+    d.pending_offset += static_cast<size_t>(sent);
+  } else {
+    // Leaving the shared buffer: only now does the connection get memory.
+    d.pending.reset(new char[rest]);
+    std::memcpy(d.pending.get(), data + sent, rest);
+    d.pending_offset = 0;
+  }
+  d.pending_length = rest;
+  return true;
+}
+
+// An error or RST on one socket: the other gets an RST too.
+void TcpRelay::Fail(Connection* c, Side& failed) {
+  Side& other = &failed == &c->client ? c->target : c->client;
+  CloseSide(failed, true);
+  CloseSide(other, true);
+  Finish(c);
+}
+
+void TcpRelay::Finish(Connection* c) {
+  if (c->state == Connection::State::kClosed) return;
+  if (c->state == Connection::State::kRelaying) counters_[kActiveOutbound] -= 1;
+  counters_[kActiveInbound] -= 1;
+  c->state = Connection::State::kClosed;
+  CloseSide(c->client, false);
+  CloseSide(c->target, false);
+  RemoveFromDialQueue(c);
+  if (c->resolving != nullptr) {
+    // The request frees itself in its callback, which now only cleans up.
+    c->resolving->connection = nullptr;
+    uv_cancel(reinterpret_cast<uv_req_t*>(&c->resolving->request));
+    c->resolving = nullptr;
+  }
+  if (c->owns_addresses) uv_freeaddrinfo(c->addresses);
+  c->addresses = c->next_address = nullptr;
+  c->up.pending.reset();
+  c->down.pending.reset();
+  open_.erase(c);
+  // Freed after the batch: later events of this batch may still point at it.
+  finished_.push_back(c);
+}
+
+void TcpRelay::UpdateInterest(Connection* c, Side& side) {
+  if (side.fd < 0 || side.hung_up) return;
+  const bool is_client = &side == &c->client;
+  const Direction& out = is_client ? c->up : c->down;
+  const Direction& in = is_client ? c->down : c->up;
+  uint32_t events = 0;
+  if (!out.eof && out.pending_length == 0) events |= EPOLLIN;
+  if (in.pending_length > 0) events |= EPOLLOUT;
+  if (events != side.events || !side.watched) Watch(side, events);
+}
+
+void TcpRelay::Watch(Side& side, uint32_t events) {
+  epoll_event event{};
+  event.events = events;
+  event.data.ptr = &side;
+  if (epoll_ctl(epoll_fd_, side.watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, side.fd, &event) == 0) {
+    side.events = events;
+    side.watched = true;
+  }
+}
+
+void TcpRelay::Count(int counter, double amount) {
+  // Connection counts are always kept: the gauges and drain depend on them.
+  if (count_bytes_ || counter == kAccepted || counter == kDialed) counters_[counter] += amount;
+}
+
+}  // namespace conntrack

@@ -1,0 +1,91 @@
+#pragma once
+// What the relay keeps per connection, shared by its three files:
+// relay.cc (the JS object, listening, accepting, the loop), relay-dial.cc
+// (reaching the target) and relay-connection.cc (moving the bytes).
+
+#include <netdb.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "relay.h"
+
+namespace conntrack {
+
+// One socket of a connection, or the listening socket (connection null).
+struct Side {
+  int fd = -1;
+  uint32_t events = 0;   // what epoll is asked to report now
+  bool watched = false;  // in the epoll set
+  // EPOLLHUP seen: both ways are shut on this socket, which epoll would
+  // then report on every wait. It leaves the set; what is left to read is
+  // read without waiting, since a read can no longer block.
+  bool hung_up = false;
+  Connection* connection = nullptr;
+};
+
+// Bytes one way: read from `from`, written to `to`. Bytes the receiver did
+// not take at once wait in `pending`, and `from` is not read meanwhile:
+// that is the back-pressure, and the bound on memory.
+struct Direction {
+  Direction(Side* source, Side* sink, int read, int written)
+      : from(source), to(sink), read_counter(read), written_counter(written) {}
+  Side* from;
+  Side* to;
+  int read_counter;
+  int written_counter;
+  std::unique_ptr<char[]> pending;
+  size_t pending_offset = 0;
+  size_t pending_length = 0;
+  bool eof = false;   // FIN read from `from`
+  bool shut = false;  // FIN passed on to `to`
+};
+
+struct ResolveRequest {
+  uv_getaddrinfo_t request;
+  TcpRelay* relay;
+  Connection* connection;  // null once the connection no longer waits for it
+};
+
+struct Connection {
+  enum class State { kResolving, kConnecting, kRelaying, kClosed };
+  Side client;
+  Side target;
+  Direction up{&client, &target, TcpRelay::kClientReceived, TcpRelay::kTargetSent};
+  Direction down{&target, &client, TcpRelay::kTargetReceived, TcpRelay::kClientSent};
+  State state = State::kResolving;
+  // Dials are queued in the order they started; with one timeout for all,
+  // that is also the order of their deadlines, so one timer serves them.
+  uint64_t dial_deadline = 0;
+  Connection* dial_previous = nullptr;
+  Connection* dial_next = nullptr;
+  bool dialing = false;
+  addrinfo* addresses = nullptr;  // owned when resolved, borrowed for a literal
+  bool owns_addresses = false;
+  addrinfo* next_address = nullptr;
+  ResolveRequest* resolving = nullptr;
+};
+
+// Owned by libuv once started: freed in the close callbacks, after the relay
+// may be gone.
+struct RelayHandles {
+  uv_poll_t poll;
+  uv_timer_t dial_timer;
+  uv_timer_t accept_timer;
+  TcpRelay* owner = nullptr;
+  int open_handles = 0;
+  napi_async_cleanup_hook_handle hook = nullptr;
+};
+
+// Node's name of an errno value ("ECONNREFUSED").
+std::string ErrnoName(int errnum);
+// TCP_NODELAY and keep-alive, as the original Go proxy had them.
+void TuneSocket(int fd);
+// Closes one socket, with an RST when `reset`.
+void CloseSide(Side& side, bool reset);
+// The error a socket reports (SO_ERROR), taking it.
+int PendingError(int fd);
+
+}  // namespace conntrack
