@@ -112,7 +112,8 @@ async function main(): Promise<void> {
   }
   const cold: number[] = [];
   for (let i = 0; i < 20; i++) cold.push(await once());
-  if (process.env.SCRAPE_COLD === "1") console.log("first scrapes", cold.map((t) => t.toFixed(1)).join(" "));
+  if (process.env.SCRAPE_COLD === '1')
+    console.log('first scrapes', cold.map((t) => t.toFixed(1)).join(' '));
   const times: number[] = [];
   for (let i = 0; i < scrapes; i++) times.push(await once());
   times.sort((a, b) => a - b);
