@@ -2,10 +2,9 @@ import { Series } from '../model/series';
 import { ConnectionPhase, PHASES } from '../model/tcp-state';
 import { SeriesSource } from './series-source';
 import {
-  encodeEach,
   escapeLabelValue,
   familyHeader,
-  groupLabels,
+  LabelCache,
   TextCollector,
   TextWriter,
 } from './text-format';
@@ -39,8 +38,8 @@ const BYTES_PER_SAMPLE = 96;
  * included), and series gone from it disappear.
  *
  * Written as text, not with prom-client gauges: these are the families that
- * grow with the hosts (see Exposition). Each label set is encoded once per
- * scrape and used by all four phases.
+ * grow with the hosts (see Exposition). Each label set is encoded once,
+ * kept for the next scrapes, and used by all four phases.
  */
 export function connectionGauges(
   source: Pick<SeriesSource, 'get'>,
@@ -51,25 +50,30 @@ export function connectionGauges(
     const header = familyHeader(name, HELP[phase], 'gauge');
     return { phase, name: Buffer.from(name), header: `${index > 0 ? '\n\n' : ''}${header}` };
   });
+  const labels = new LabelCache();
   return {
-    async render() {
+    async collect() {
       const { series } = await source.get();
-      const rows = series === undefined ? [] : legacy ? perHost(series) : perSeries(series);
-      const text = new TextWriter(1024 + rows.length * PHASES.length * BYTES_PER_SAMPLE);
-      for (const { phase, name, header } of families) {
-        text.text(header);
-        for (const row of rows) text.sample(name, row.labels, row.counts[phase]);
-      }
-      return text.done();
+      const rows = series === undefined ? [] : legacy ? perHost(series) : perSeries(series, labels);
+      return {
+        expectedBytes: 1024 + rows.length * PHASES.length * BYTES_PER_SAMPLE,
+        write(out) {
+          for (const { phase, name, header } of families) {
+            out.text(header);
+            for (const row of rows) out.sample(name, row.labels, row.counts[phase]);
+          }
+        },
+      };
     },
   };
 }
 
-function perSeries(series: readonly Series[]): Row[] {
-  const labels = encodeEach(
-    series.map(({ host, port, direction }) => groupLabels(host, port, direction)),
-  );
-  return series.map(({ counts }, i) => ({ labels: labels[i]!, counts }));
+function perSeries(series: readonly Series[], labels: LabelCache): Row[] {
+  labels.startScrape();
+  return series.map(({ host, port, direction, counts }) => ({
+    labels: labels.get(host, port, direction),
+    counts,
+  }));
 }
 
 /** Sums per host label, in the order the hosts first appear. */
@@ -80,6 +84,8 @@ function perHost(series: readonly Series[]): Row[] {
     if (sum === undefined) sums.set(host, { ...counts });
     else for (const phase of PHASES) sum[phase] += counts[phase];
   }
-  const labels = encodeEach([...sums.keys()].map((host) => `{host="${escapeLabelValue(host)}"}`));
-  return [...sums.values()].map((counts, i) => ({ labels: labels[i]!, counts }));
+  return [...sums].map(([host, counts]) => ({
+    labels: Buffer.from(`{host="${escapeLabelValue(host)}"}`),
+    counts,
+  }));
 }

@@ -1,8 +1,6 @@
 import { PrometheusContentType, Registry } from 'prom-client';
 
-import { TextCollector } from './text-format';
-
-const NEWLINE = Buffer.from('\n');
+import { TextCollector, TextWriter } from './text-format';
 
 /**
  * Everything a scrape serves: the prom-client registry, which holds the
@@ -41,16 +39,20 @@ export class Exposition {
     if (this.registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE) {
       throw new Error(`unsupported content type ${this.registry.contentType}`);
     }
-    const [registered, rendered] = await Promise.all([
+    const [registered, parts] = await Promise.all([
       this.registry.getMetricsAsArray().length > 0 ? this.registry.metrics() : Promise.resolve(''),
-      Promise.all(this.text.map((collector) => collector.render())),
+      Promise.all(this.text.map((collector) => collector.collect())),
     ]);
+    if (registered === '' && parts.length === 0) return Buffer.from('\n');
+    const expected = parts.reduce((sum, part) => sum + part.expectedBytes + 2, registered.length);
+    const out = new TextWriter(expected);
     // prom-client's text already ends in a newline: one more makes the blank line.
-    const parts: Buffer[] = registered === '' ? [] : [Buffer.from(registered)];
-    for (const part of rendered) {
-      if (parts.length > 0) parts.push(NEWLINE);
-      parts.push(part, NEWLINE);
-    }
-    return parts.length === 0 ? Buffer.from('\n') : Buffer.concat(parts);
+    out.text(registered);
+    parts.forEach((part, i) => {
+      if (i > 0 || registered !== '') out.text('\n');
+      part.write(out);
+      out.text('\n');
+    });
+    return out.done();
   }
 }

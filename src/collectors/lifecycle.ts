@@ -1,6 +1,6 @@
 import { LifecycleSeries } from '../model/lifecycle-counts';
 import { SnapshotSource } from './snapshot';
-import { encodeEach, familyHeader, groupLabels, TextCollector, TextWriter } from './text-format';
+import { familyHeader, LabelCache, TextCollector } from './text-format';
 
 const KINDS = ['opened', 'closed'] as const;
 // A sample line is about this long; a good guess saves growing the buffer.
@@ -18,8 +18,9 @@ const HELP = {
  * connection that appeared and ended, seen through events, so a connection
  * that lived between two scrapes still counts. Events mode only.
  *
- * Written as text, like the connection gauges: one series per group the
- * table has seen, so these grow with the hosts too (see Exposition).
+ * Written as text, like the connection gauges, label sets kept between
+ * scrapes: one series per group the table has seen, so these grow with the
+ * hosts too (see Exposition).
  */
 export function lifecycleCounters(
   source: SnapshotSource,
@@ -30,21 +31,24 @@ export function lifecycleCounters(
     const header = familyHeader(name, HELP[kind], 'counter');
     return { kind, name: Buffer.from(name), header: `${index > 0 ? '\n\n' : ''}${header}` };
   });
+  const labels = new LabelCache();
   return {
-    async render() {
+    async collect() {
       // After this scrape's snapshot, which may re-read the table first;
       // both families come from one reading of the tallies, so they agree.
       await source.get();
       const tallies = lifecycle();
-      const labels = encodeEach(
-        tallies.map(({ host, port, direction }) => groupLabels(host, port, direction)),
-      );
-      const text = new TextWriter(1024 + tallies.length * KINDS.length * BYTES_PER_SAMPLE);
-      for (const { kind, name, header } of families) {
-        text.text(header);
-        for (let i = 0; i < tallies.length; i++) text.sample(name, labels[i]!, tallies[i]![kind]);
-      }
-      return text.done();
+      labels.startScrape();
+      const rows = tallies.map(({ host, port, direction }) => labels.get(host, port, direction));
+      return {
+        expectedBytes: 1024 + tallies.length * KINDS.length * BYTES_PER_SAMPLE,
+        write(out) {
+          for (const { kind, name, header } of families) {
+            out.text(header);
+            for (let i = 0; i < tallies.length; i++) out.sample(name, rows[i]!, tallies[i]![kind]);
+          }
+        },
+      };
     },
   };
 }

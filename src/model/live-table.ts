@@ -234,8 +234,10 @@ export class LiveTable {
     const copy = new Map<string, HostGroup>();
     for (const [key, group] of this.groups.byKey) {
       const { host, port, direction, counts } = group;
-      if (counts.opening + counts.open + counts.closing + counts.closed === 0) continue;
-      copy.set(key, { host, port, direction, counts: { ...counts } });
+      const { opening, open, closing, closed } = counts;
+      if (opening + open + closing + closed === 0) continue;
+      // Named fields, not a spread: this runs per group per scrape.
+      copy.set(key, { host, port, direction, counts: { opening, open, closing, closed } });
     }
     return copy;
   }

@@ -13,6 +13,7 @@ import { Counter, Gauge, PrometheusContentType, Registry } from 'prom-client';
 import { connectionGauges } from '../../src/collectors/connections';
 import { Exposition } from '../../src/collectors/exposition';
 import { lifecycleCounters } from '../../src/collectors/lifecycle';
+import { LabelCache } from '../../src/collectors/text-format';
 import { SeriesView } from '../../src/collectors/series-source';
 import { SnapshotSource } from '../../src/collectors/snapshot';
 import { Direction } from '../../src/model/flow';
@@ -134,6 +135,51 @@ test('connection gauges: the same text as prom-client, legacy or not, read faile
     }),
     { numRuns: 300 },
   );
+});
+
+test('connection gauges: one collector over changing scrapes writes what prom-client writes each time', async () => {
+  // Label sets are kept between scrapes: series that come, go and come back.
+  await fc.assert(
+    fc.asyncProperty(fc.array(view, { minLength: 2, maxLength: 6 }), async (views) => {
+      let current: SeriesView = {};
+      const exposition = new Exposition(new Registry());
+      exposition.add(connectionGauges({ get: async () => current }, false));
+      for (const data of views) {
+        current = data;
+        const text = (await exposition.metrics()).toString();
+        const reference = new Registry();
+        referenceGauges(reference, data, false, helpTexts(text));
+        assert.equal(text, await reference.metrics());
+      }
+    }),
+    { numRuns: 100 },
+  );
+});
+
+test('label cache: the same bytes for the same labels, and label sets no longer asked for are dropped', () => {
+  const cache = new LabelCache();
+  const scrape = (first: number, count: number) => {
+    cache.startScrape();
+    for (let i = first; i < first + count; i++) {
+      const bytes = cache.get(`198.51.100.${i % 250}`, i, i % 2 === 0 ? 'inbound' : 'outbound');
+      assert.equal(
+        bytes.toString(),
+        `{host="198.51.100.${i % 250}",port="${i}",direction="${i % 2 === 0 ? 'inbound' : 'outbound'}"}`,
+      );
+    }
+  };
+  scrape(0, 1000);
+  assert.equal(cache.size, 1000);
+  const again = cache.get('198.51.100.1', 1, 'outbound');
+  assert.equal(cache.get('198.51.100.1', 1, 'outbound'), again, 'not encoded anew');
+  assert.equal(
+    cache.get('198.51.100.1', OTHER, 'outbound').toString(),
+    '{host="198.51.100.1",port="other",direction="outbound"}',
+  );
+  // Ever new series (a server with ever new clients): the cache stays near
+  // twice what one scrape uses instead of growing with every series seen.
+  for (let round = 1; round <= 20; round++) scrape(round * 100_000, 100);
+  assert.ok(cache.size <= 2 * 100 + 64 + 100, `${cache.size} label sets held`);
 });
 
 test('lifecycle counters: the same text as prom-client', async () => {
