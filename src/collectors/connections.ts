@@ -1,13 +1,7 @@
 import { Series } from '../model/series';
 import { ConnectionPhase, PHASES } from '../model/tcp-state';
 import { SeriesSource } from './series-source';
-import {
-  escapeLabelValue,
-  familyHeader,
-  LabelCache,
-  TextCollector,
-  TextWriter,
-} from './text-format';
+import { escapeLabelValue, familyHeader, LabelCache, TextCollector } from './text-format';
 
 const HELP: Record<ConnectionPhase, string> = {
   opening:
