@@ -2,6 +2,8 @@ import { PrometheusContentType, Registry } from 'prom-client';
 
 import { TextCollector, TextWriter } from './text-format';
 
+const MIN_RECYCLED = 64 * 1024;
+
 /**
  * Everything a scrape serves: the prom-client registry, which holds the
  * small families (self metrics, counters of the event stream, DNS), then
@@ -20,6 +22,8 @@ import { TextCollector, TextWriter } from './text-format';
  */
 export class Exposition {
   private readonly text: TextCollector[] = [];
+  // A body no response reads any more (see recycle).
+  private spare: Buffer | undefined;
 
   // The text collectors write the Prometheus text format only, not
   // OpenMetrics (no "# EOF", counters named differently): the type keeps an
@@ -34,6 +38,19 @@ export class Exposition {
     this.text.push(collector);
   }
 
+  /**
+   * Takes back a body that metrics() returned, once nothing reads it: the
+   * next scrape writes into the same memory. A fresh half-megabyte buffer
+   * per scrape cost more than a millisecond of page faults here (1,000
+   * hosts), a third of writing the text.
+   */
+  recycle(body: Buffer): void {
+    // Buffers this large are never slices of Node's shared pool (which
+    // serves allocations under 4 KiB): the memory is the body's alone.
+    if (body.byteOffset !== 0 || body.buffer.byteLength < MIN_RECYCLED) return;
+    this.spare = Buffer.from(body.buffer, 0, body.buffer.byteLength);
+  }
+
   /** The whole exposition as UTF-8: families separated by a blank line, ending in a newline, as prom-client's. */
   async metrics(): Promise<Buffer> {
     if (this.registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE) {
@@ -45,7 +62,12 @@ export class Exposition {
     ]);
     if (registered === '' && parts.length === 0) return Buffer.from('\n');
     const expected = parts.reduce((sum, part) => sum + part.expectedBytes + 2, registered.length);
-    const out = new TextWriter(expected);
+    const spare = this.spare;
+    this.spare = undefined;
+    const out = new TextWriter(
+      expected,
+      spare !== undefined && spare.length >= expected ? spare : undefined,
+    );
     // prom-client's text already ends in a newline: one more makes the blank line.
     out.text(registered);
     parts.forEach((part, i) => {

@@ -147,8 +147,9 @@ export class TextWriter {
   private buffer: Buffer;
   private length = 0;
 
-  constructor(expectedBytes = 4096) {
-    this.buffer = Buffer.allocUnsafe(expectedBytes);
+  /** `into`: memory to write into, if it is free (see Exposition.recycle). */
+  constructor(expectedBytes = 4096, into?: Buffer) {
+    this.buffer = into ?? Buffer.allocUnsafe(expectedBytes);
   }
 
   text(text: string): void {

@@ -17,6 +17,8 @@ export type MetricsServer = http.Server | https.Server;
 export interface MetricsSource {
   /** The text, or the text already encoded in UTF-8. */
   metrics(): Promise<string | Buffer>;
+  /** Takes back a body `metrics()` gave once no response reads it any more. */
+  recycle?(body: Buffer): void;
   readonly contentType: string;
 }
 
@@ -56,7 +58,10 @@ export function createMetricsServer(options: MetricsServerOptions): MetricsServe
   const { registry, path } = options;
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const landing = landingPage(options.title, path, options.settings ?? {});
-  const render = new SharedRender(() => registry.metrics());
+  const render = new SharedRender(
+    () => registry.metrics(),
+    registry.recycle && ((body) => registry.recycle?.(body)),
+  );
   const endpoint = { state: webState(options.web) };
   let active = 0;
 
@@ -108,6 +113,11 @@ export function createMetricsServer(options: MetricsServerOptions): MetricsServe
       send(response, 500, TEXT, `Error collecting metrics: ${(error as Error).message}\n`);
       return;
     }
+    // Once the response is over (sent, or the client gone), this request no
+    // longer reads the body; see SharedRender.
+    const taken = rendered;
+    if (response.destroyed) taken.release();
+    else response.once('close', () => taken.release());
     response.setHeader('Vary', 'Accept-Encoding');
     if (acceptsGzip(request.headers['accept-encoding'])) {
       response.setHeader('Content-Encoding', 'gzip');

@@ -12,6 +12,8 @@ export interface Rendered {
   body: Buffer;
   /** The body gzipped, compressed once however many clients ask for it. */
   gzipped(): Promise<Buffer>;
+  /** Each request that got this rendering calls it once, when its response is over. */
+  release(): void;
 }
 
 /**
@@ -19,23 +21,54 @@ export interface Rendered {
  * share one read of the table, and this also shares the serialisation and
  * the compression, so a burst of scrapes costs about as much as one.
  * A request that arrives after a render finished gets a new one.
+ *
+ * Once every request that got a rendering has released it (its response
+ * finished or was cut off, and the compression, if any, is done), nothing
+ * reads the body any more and it goes to `recycle`, which may write the
+ * next scrape into the same memory.
  */
 export class SharedRender {
   private inFlight: Promise<Rendered> | undefined;
+  // Requests given the render in flight; a new counter per render.
+  private users = { count: 0 };
 
-  constructor(private readonly render: () => Promise<string | Buffer>) {}
+  constructor(
+    private readonly render: () => Promise<string | Buffer>,
+    private readonly recycle?: (body: Buffer) => void,
+  ) {}
 
   get(): Promise<Rendered> {
-    this.inFlight ??= this.render()
-      .then((text): Rendered => {
-        const body = typeof text === 'string' ? Buffer.from(text) : text;
-        let compressed: Promise<Buffer> | undefined;
-        // Off the JS thread (zlib runs in the thread pool).
-        return { body, gzipped: () => (compressed ??= gzipAsync(body)) };
-      })
-      .finally(() => {
-        this.inFlight = undefined;
-      });
+    if (this.inFlight === undefined) {
+      const users = { count: 0 };
+      this.users = users;
+      this.inFlight = this.render()
+        .then((text): Rendered => {
+          const body = typeof text === 'string' ? Buffer.from(text) : text;
+          let compressed: Promise<Buffer> | undefined;
+          return {
+            body,
+            // Off the JS thread (zlib runs in the thread pool).
+            gzipped: () => (compressed ??= gzipAsync(body)),
+            release: () => {
+              if (--users.count > 0 || this.recycle === undefined || typeof text === 'string') {
+                return;
+              }
+              const recycle = this.recycle;
+              // zlib may still be reading the body.
+              if (compressed === undefined) recycle(body);
+              else
+                void compressed.then(
+                  () => recycle(body),
+                  () => recycle(body),
+                );
+            },
+          };
+        })
+        .finally(() => {
+          this.inFlight = undefined;
+        });
+    }
+    this.users.count++;
     return this.inFlight;
   }
 }

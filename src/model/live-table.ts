@@ -85,6 +85,35 @@ class Groups {
     return group;
   }
 
+  /**
+   * Makes every group anew, one right after the other, and points the
+   * connections at the copies. Groups made while reading the table lie
+   * scattered between its connections, about one per memory page, and a
+   * scrape reads every group while little of the heap is in the CPU's
+   * caches: at 100k entries and 1,000 groups, reading them took 1.4 ms
+   * scattered and 0.35 ms side by side (the snapshot, in make bench's
+   * table). Costs one lookup per connection, once per read of the table.
+   */
+  compact(connections: Iterable<Connection>): void {
+    const copies = new Map<LiveGroup, LiveGroup>();
+    for (const [key, group] of this.byKey) {
+      const copy: LiveGroup = {
+        host: group.host,
+        port: group.port,
+        direction: group.direction,
+        key: group.key,
+        entries: group.entries,
+        counts: { ...group.counts },
+      };
+      copies.set(group, copy);
+      this.byKey.set(key, copy);
+      this.byHost.get(group.host)?.set(portDirectionKey(group.port, group.direction), copy);
+    }
+    for (const connection of connections) {
+      if (connection.group !== undefined) connection.group = copies.get(connection.group);
+    }
+  }
+
   delete(group: LiveGroup): void {
     this.byKey.delete(group.key);
     const hostGroups = this.byHost.get(group.host);
@@ -195,6 +224,7 @@ export class LiveTable {
       insert(entries, groups, options, this.now, entryKey(entry), entry);
     }
     for (const event of during) applyEvent(entries, groups, options, this.now, event);
+    groups.compact(entries.values());
 
     const result: ResyncResult = { appeared: 0, vanished: 0 };
     const silent = new Set<string>();

@@ -248,3 +248,24 @@ test('idle tallies of groups without connections are forgotten after the retenti
   now += 60_001;
   assert.deepEqual(lifecycleOf(table), ['outbound 198.51.100.6:80 +1 -0']);
 });
+
+test('after a read of the table, events move the counts of the groups it made', () => {
+  // The read makes its groups anew side by side (compact); a connection
+  // still pointing at a group from before the copy would count in neither.
+  const table = new LiveTable(OPTIONS);
+  const a = db(1, 40001);
+  const b = db(2, 40002);
+  table.replace([a, b], []);
+  table.apply(ev('update', withState(a, TcpState.TimeWait)));
+  table.apply(ev('new', db(3, 40003, TcpState.SynSent)));
+  assert.deepEqual([...table.snapshot().values()][0]?.counts, {
+    opening: 1,
+    open: 1,
+    closing: 1,
+    closed: 0,
+  });
+  table.apply(ev('destroy', withState(a, undefined)));
+  table.apply(ev('destroy', withState(b, undefined)));
+  table.apply(ev('destroy', db(3, 40003, undefined)));
+  assert.deepEqual(table.snapshot(), new Map());
+});
