@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
+import fc from 'fast-check';
+
 import { HostGroup } from '../../src/model/aggregate';
 import { Direction } from '../../src/model/flow';
 import { networkOf } from '../../src/model/network';
@@ -229,4 +231,35 @@ test(`a host named "${OTHER}" is merged into the folded hosts rather than export
     nameOf: (address) => (address === '198.51.100.1' ? OTHER : undefined),
   });
   assert.deepEqual(labels(series), ['outbound other:80=6']);
+});
+
+test('without names or networks, the series are the same whether groups are merged or taken as they are', () => {
+  // toSeries takes each group as its own series when no host is folded and
+  // none has too many ports; a nameOf that knows no name gives the same
+  // labels through the general path, which merges and caps.
+  const counts = fc.record({
+    opening: fc.nat(5),
+    open: fc.nat(50),
+    closing: fc.nat(5),
+    closed: fc.nat(5),
+  });
+  const groups = fc.uniqueArray(
+    fc.record({
+      host: fc.constantFrom('198.51.100.1', '198.51.100.2', '2001:db8::1', '203.0.113.9'),
+      port: fc.integer({ min: 1, max: 12 }),
+      direction: fc.constantFrom<Direction>('outbound', 'inbound', 'forwarded'),
+      counts,
+    }),
+    { selector: (g) => `${g.direction}|${g.host}|${g.port}`, maxLength: 40 },
+  );
+  fc.assert(
+    fc.property(groups, fc.nat(5), fc.nat(8), (list, maxHosts, maxPortsPerHost) => {
+      const direct = toSeries(list, { maxHosts, maxPortsPerHost });
+      const general = toSeries(list, { maxHosts, maxPortsPerHost, nameOf: () => undefined });
+      assert.deepEqual(labels(direct.series), labels(general.series));
+      assert.equal(direct.foldedHosts, general.foldedHosts);
+      assert.equal(total(direct.series), total(list));
+    }),
+    { numRuns: 500 },
+  );
 });
