@@ -7,7 +7,7 @@ import {
   DEFAULT_DRAIN_TIMEOUT,
   DEFAULT_METRICS_PATH,
 } from './config';
-import { runProxy } from './run';
+import type * as Run from './run';
 
 const PROGRAM = 'conntrack-exporter';
 
@@ -75,6 +75,11 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
         'conventional',
         '--',
       );
+      // The relay, its metrics and server are loaded only when the proxy
+      // runs: every command's parser is built at start, and the exporter
+      // would otherwise hold the proxy's modules for nothing.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { runProxy } = require('./run') as typeof Run;
       process.exit(await runProxy(config, createLogger(PROGRAM)));
     } catch (error) {
       exitWithError(PROGRAM, error);
