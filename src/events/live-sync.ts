@@ -10,6 +10,7 @@ import { ConntrackEntry } from '../conntrack/types';
 import { Logger } from '../log';
 import { HostGroup } from '../model/aggregate';
 import { LiveTable, LiveTableOptions } from '../model/live-table';
+import { withoutYoungGenerationGrowth } from './young-generation';
 
 /**
  * A read of the table: an array, or records decoded as they are iterated
@@ -239,12 +240,14 @@ export class LiveSync {
       this.startPending();
       return;
     }
-    const { appeared, vanished } = this.table.replace(
-      entries,
-      job.during,
-      { ...this.options.classify, localAddresses: addresses },
-      // Only the first read can find entries from before the subscription.
-      this.options.trackSilent && !this.synced,
+    const { appeared, vanished } = withoutYoungGenerationGrowth(() =>
+      this.table.replace(
+        entries,
+        job.during,
+        { ...this.options.classify, localAddresses: addresses },
+        // Only the first read can find entries from before the subscription.
+        this.options.trackSilent && !this.synced,
+      ),
     );
     this.synced = true;
     this.stats.resyncs[job.reason]++;
