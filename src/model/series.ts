@@ -1,6 +1,5 @@
 import { HostGroup } from './aggregate';
-import { portDirectionKey } from './flow';
-import { Direction } from './flow';
+import { Direction, portDirectionKey } from './flow';
 import { GroupBy, networkOf } from './network';
 import { ConnectionPhase, PHASES } from './tcp-state';
 
@@ -90,17 +89,7 @@ export function toSeries(groups: Iterable<HostGroup>, options: SeriesOptions): S
       byLabel.set(label, ports);
     }
     const slot = portDirectionKey(group.port, group.direction);
-    const one = ports.get(slot);
-    if (one === undefined) {
-      ports.set(slot, {
-        host: label,
-        port: group.port,
-        direction: group.direction,
-        counts: copyCounts(group.counts),
-      });
-    } else {
-      addCounts(one.counts, group.counts);
-    }
+    addTo(ports, slot, label, group.port, group.direction, group.counts);
   }
   return {
     series: capPorts(byLabel, options.maxPortsPerHost),
@@ -184,17 +173,7 @@ function capPorts(
     result.push(...list.slice(0, maxPorts));
     const folded = new Map<Direction, Series>();
     for (const one of list.slice(maxPorts)) {
-      const other = folded.get(one.direction);
-      if (other === undefined) {
-        folded.set(one.direction, {
-          host,
-          port: OTHER,
-          direction: one.direction,
-          counts: copyCounts(one.counts),
-        });
-      } else {
-        addCounts(other.counts, one.counts);
-      }
+      addTo(folded, one.direction, host, OTHER, one.direction, one.counts);
     }
     result.push(...folded.values());
   }
@@ -212,6 +191,20 @@ function unmerged(groups: readonly HostGroup[], maxPorts: number): Series[] | un
     series.push({ host, port, direction, counts: copyCounts(counts) });
   }
   return series;
+}
+
+/** Adds `counts` to the series at `key`, made with a copy of them if there is none yet. */
+function addTo<K>(
+  series: Map<K, Series>,
+  key: K,
+  host: string,
+  port: Series['port'],
+  direction: Direction,
+  counts: Record<ConnectionPhase, number>,
+): void {
+  const sum = series.get(key);
+  if (sum === undefined) series.set(key, { host, port, direction, counts: copyCounts(counts) });
+  else addCounts(sum.counts, counts);
 }
 
 function copyCounts(counts: Record<ConnectionPhase, number>): Record<ConnectionPhase, number> {
