@@ -1,7 +1,13 @@
 import { Series } from '../model/series';
 import { ConnectionPhase, PHASES } from '../model/tcp-state';
 import { SeriesSource } from './series-source';
-import { escapeLabelValue, familyHeader, LabelCache, TextCollector } from './text-format';
+import {
+  expectedBytes,
+  escapeLabelValue,
+  familyHeads,
+  LabelCache,
+  TextCollector,
+} from './text-format';
 
 const HELP: Record<ConnectionPhase, string> = {
   opening:
@@ -20,9 +26,6 @@ interface Row {
   counts: Record<ConnectionPhase, number>;
 }
 
-// A sample line is about this long; a good guess saves growing the buffer.
-const BYTES_PER_SAMPLE = 96;
-
 /**
  * Per-phase gauges: conntrack_<phase>_connections{host,port,direction}, or
  * with `legacy`, the original conntrack_exporter's names
@@ -39,20 +42,23 @@ export function connectionGauges(
   source: Pick<SeriesSource, 'get'>,
   legacy: boolean,
 ): TextCollector {
-  const families = PHASES.map((phase, index) => {
-    const name = legacy ? `conntrack_${phase}_connections_total` : `conntrack_${phase}_connections`;
-    const header = familyHeader(name, HELP[phase], 'gauge');
-    return { phase, name: Buffer.from(name), header: `${index > 0 ? '\n\n' : ''}${header}` };
-  });
+  const heads = familyHeads(
+    PHASES,
+    (phase) => ({
+      name: legacy ? `conntrack_${phase}_connections_total` : `conntrack_${phase}_connections`,
+      help: HELP[phase],
+    }),
+    'gauge',
+  );
   const labels = new LabelCache();
   return {
     async collect() {
       const { series } = await source.get();
       const rows = series === undefined ? [] : legacy ? perHost(series) : perSeries(series, labels);
       return {
-        expectedBytes: 1024 + rows.length * PHASES.length * BYTES_PER_SAMPLE,
+        expectedBytes: expectedBytes(rows.length * PHASES.length),
         write(out) {
-          for (const { phase, name, header } of families) {
+          for (const { key: phase, name, header } of heads) {
             out.text(header);
             for (const row of rows) out.sample(name, row.labels, row.counts[phase]);
           }

@@ -1,10 +1,8 @@
 import { LifecycleSeries } from '../model/lifecycle-counts';
 import { SnapshotSource } from './snapshot';
-import { familyHeader, LabelCache, TextCollector } from './text-format';
+import { expectedBytes, familyHeads, LabelCache, TextCollector } from './text-format';
 
 const KINDS = ['opened', 'closed'] as const;
-// A sample line is about this long; a good guess saves growing the buffer.
-const BYTES_PER_SAMPLE = 96;
 
 const HELP = {
   opened:
@@ -26,11 +24,11 @@ export function lifecycleCounters(
   source: SnapshotSource,
   lifecycle: () => LifecycleSeries[],
 ): TextCollector {
-  const families = KINDS.map((kind, index) => {
-    const name = `conntrack_connections_${kind}_total`;
-    const header = familyHeader(name, HELP[kind], 'counter');
-    return { kind, name: Buffer.from(name), header: `${index > 0 ? '\n\n' : ''}${header}` };
-  });
+  const heads = familyHeads(
+    KINDS,
+    (kind) => ({ name: `conntrack_connections_${kind}_total`, help: HELP[kind] }),
+    'counter',
+  );
   const labels = new LabelCache();
   return {
     async collect() {
@@ -41,9 +39,9 @@ export function lifecycleCounters(
       labels.startScrape();
       const rows = tallies.map(({ host, port, direction }) => labels.get(host, port, direction));
       return {
-        expectedBytes: 1024 + tallies.length * KINDS.length * BYTES_PER_SAMPLE,
+        expectedBytes: expectedBytes(tallies.length * KINDS.length),
         write(out) {
-          for (const { kind, name, header } of families) {
+          for (const { key: kind, name, header } of heads) {
             out.text(header);
             for (let i = 0; i < tallies.length; i++) out.sample(name, rows[i]!, tallies[i]![kind]);
           }

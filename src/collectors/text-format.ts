@@ -34,11 +34,40 @@ export function familyHeader(name: string, help: string, type: MetricType): stri
   return `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${type}`;
 }
 
+// A sample line is about this long; a good guess saves growing the buffer.
+const BYTES_PER_SAMPLE = 96;
+
+/** About how many bytes families with this many samples in all take, headers included. */
+export function expectedBytes(samples: number): number {
+  return 1024 + samples * BYTES_PER_SAMPLE;
+}
+
+/** A family as a text collector writes it: what it is of, its name in UTF-8, its header. */
+export interface FamilyHead<K> {
+  key: K;
+  name: Buffer;
+  /** HELP and TYPE, after a blank line for every family but the first. */
+  header: string;
+}
+
+/** The heads of the families that a collector writes one after another, one per key. */
+export function familyHeads<K>(
+  keys: readonly K[],
+  describe: (key: K) => { name: string; help: string },
+  type: MetricType,
+): FamilyHead<K>[] {
+  return keys.map((key, index) => {
+    const { name, help } = describe(key);
+    const header = familyHeader(name, help, type);
+    return { key, name: Buffer.from(name), header: `${index > 0 ? '\n\n' : ''}${header}` };
+  });
+}
+
 const HELP_SPECIAL = /[\\\n]/;
 const LABEL_SPECIAL = /[\\\n"]/;
 
 /** HELP text: backslash and newline escaped. */
-export function escapeHelp(text: string): string {
+function escapeHelp(text: string): string {
   if (!HELP_SPECIAL.test(text)) return text;
   return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
@@ -51,7 +80,7 @@ export function escapeLabelValue(value: string): string {
 }
 
 /** A sample value, spelled as prom-client spells it ("Nan" included). */
-export function formatValue(value: number): string {
+function formatValue(value: number): string {
   if (Number.isNaN(value)) return 'Nan';
   if (!Number.isFinite(value)) return value < 0 ? '-Inf' : '+Inf';
   return `${value}`;
@@ -155,12 +184,6 @@ export class TextWriter {
   text(text: string): void {
     this.reserve(Buffer.byteLength(text));
     this.length += this.buffer.write(text, this.length);
-  }
-
-  bytes(bytes: Uint8Array): void {
-    this.reserve(bytes.length);
-    this.buffer.set(bytes, this.length);
-    this.length += bytes.length;
   }
 
   /** `\n<name><labels> <value>`: one sample line after what is written. */
