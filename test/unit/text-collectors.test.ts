@@ -213,7 +213,9 @@ test('the exposition: registry families first, then the text families, as one pr
       const data: SeriesView = { series: list as Series[], foldedHosts: 0 };
       const tallies = list.map(({ host, port, direction }, i) => ({
         host,
-        port: typeof port === 'number' ? port : i,
+        // Tallies have numeric ports, and one each per label set: a port
+        // above any real one for "other", or it could repeat another's.
+        port: typeof port === 'number' ? port : 65536 + i,
         direction,
         opened: i,
         closed: 0,
