@@ -58,10 +58,7 @@ export function createMetricsServer(options: MetricsServerOptions): MetricsServe
   const { registry, path } = options;
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const landing = landingPage(options.title, path, options.settings ?? {});
-  const render = new SharedRender(
-    () => registry.metrics(),
-    registry.recycle && ((body) => registry.recycle?.(body)),
-  );
+  const render = new SharedRender(() => registry.metrics(), registry.recycle?.bind(registry));
   const endpoint = { state: webState(options.web) };
   let active = 0;
 

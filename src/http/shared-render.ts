@@ -28,9 +28,8 @@ export interface Rendered {
  * next scrape into the same memory.
  */
 export class SharedRender {
-  private inFlight: Promise<Rendered> | undefined;
-  // Requests given the render in flight; a new counter per render.
-  private users = { count: 0 };
+  // The render in flight, and how many requests were given it.
+  private current: { rendered: Promise<Rendered>; users: { count: number } } | undefined;
 
   constructor(
     private readonly render: () => Promise<string | Buffer>,
@@ -38,38 +37,40 @@ export class SharedRender {
   ) {}
 
   get(): Promise<Rendered> {
-    if (this.inFlight === undefined) {
+    if (this.current === undefined) {
       const users = { count: 0 };
-      this.users = users;
-      this.inFlight = this.render()
-        .then((text): Rendered => {
-          const body = typeof text === 'string' ? Buffer.from(text) : text;
-          let compressed: Promise<Buffer> | undefined;
-          return {
-            body,
-            // Off the JS thread (zlib runs in the thread pool).
-            gzipped: () => (compressed ??= gzipAsync(body)),
-            release: () => {
-              if (--users.count > 0 || this.recycle === undefined || typeof text === 'string') {
-                return;
-              }
-              const recycle = this.recycle;
-              // zlib may still be reading the body.
-              if (compressed === undefined) recycle(body);
-              else
-                void compressed.then(
-                  () => recycle(body),
-                  () => recycle(body),
-                );
-            },
-          };
-        })
-        .finally(() => {
-          this.inFlight = undefined;
-        });
+      this.current = { rendered: this.start(users), users };
     }
-    this.users.count++;
-    return this.inFlight;
+    this.current.users.count++;
+    return this.current.rendered;
+  }
+
+  /** A render whose body goes to `recycle` once `users` are down to none. */
+  private start(users: { count: number }): Promise<Rendered> {
+    return this.render()
+      .then((text): Rendered => {
+        const body = typeof text === 'string' ? Buffer.from(text) : text;
+        let compressed: Promise<Buffer> | undefined;
+        return {
+          body,
+          // Off the JS thread (zlib runs in the thread pool).
+          gzipped: () => (compressed ??= gzipAsync(body)),
+          release: () => {
+            const { recycle } = this;
+            if (--users.count > 0 || recycle === undefined || typeof text === 'string') return;
+            // zlib may still be reading the body.
+            if (compressed === undefined) recycle(body);
+            else
+              void compressed.then(
+                () => recycle(body),
+                () => recycle(body),
+              );
+          },
+        };
+      })
+      .finally(() => {
+        this.current = undefined;
+      });
   }
 }
 
