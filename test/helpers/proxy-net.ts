@@ -202,8 +202,9 @@ export function spawnNode(t: TestContext, script: string, args: readonly string[
 /**
  * A listener whose accept queue is full never answers a SYN: the way to
  * make a dial time out on loopback. Python, because Node always accepts.
+ * Returns its port and a stop; for tests without a TestContext.
  */
-export async function unansweringPort(t: TestContext): Promise<number> {
+export async function startUnansweringPort(): Promise<{ port: number; stop(): void }> {
   const script = [
     'import socket, sys',
     's = socket.socket()',
@@ -213,14 +214,32 @@ export async function unansweringPort(t: TestContext): Promise<number> {
     'sys.stdin.read()',
   ].join('\n');
   const child = spawn('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
-  t.after(() => child.kill('SIGKILL'));
-  const [line] = (await within(once(child.stdout, 'data'), 'the python listener')) as [Buffer];
+  let line: Buffer;
+  try {
+    [line] = (await within(once(child.stdout, 'data'), 'the python listener')) as [Buffer];
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
   const port = Number(line.toString().trim());
   // Fill the queue of one (backlog 0) and then some; these never get accepted.
-  for (let i = 0; i < 2; i++) {
+  const fillers = Array.from({ length: 2 }, () => {
     const filler = net.connect({ host: '127.0.0.1', port });
     filler.on('error', () => {});
-    t.after(() => filler.destroy());
-  }
+    return filler;
+  });
+  return {
+    port,
+    stop: () => {
+      for (const filler of fillers) filler.destroy();
+      child.kill('SIGKILL');
+    },
+  };
+}
+
+/** startUnansweringPort, stopped when the test ends. */
+export async function unansweringPort(t: TestContext): Promise<number> {
+  const { port, stop } = await startUnansweringPort();
+  t.after(stop);
   return port;
 }

@@ -6,12 +6,11 @@
  * without close. Bytes are checked too: a wrong copy is a memory bug here.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import net from 'node:net';
 
 import type { NativeAddon, NativeTcpRelay } from '../../src/conntrack/addon';
+import { startUnansweringPort } from '../helpers/proxy-net';
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -87,34 +86,6 @@ function exercise(port: number, index: number): Promise<void> {
   });
 }
 
-/**
- * A port whose full accept queue leaves SYNs unanswered, so dials to it
- * time out (Python: Node always accepts). Returns the port and a stop.
- */
-async function unansweringPort(): Promise<{ port: number; stop(): void }> {
-  const script = [
-    'import socket, sys',
-    's = socket.socket()',
-    "s.bind(('127.0.0.1', 0))",
-    's.listen(0)',
-    'print(s.getsockname()[1], flush=True)',
-    'sys.stdin.read()',
-  ].join('\n');
-  const child = spawn('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const [line] = (await once(child.stdout, 'data')) as [Buffer];
-  const port = Number(line.toString().trim());
-  const fillers = Array.from({ length: 2 }, () => net.connect(port, '127.0.0.1'));
-  for (const filler of fillers) filler.on('error', () => undefined);
-  await pause(100);
-  return {
-    port,
-    stop: () => {
-      for (const filler of fillers) filler.destroy();
-      child.kill('SIGKILL');
-    },
-  };
-}
-
 export async function relayMemcheck(addon: NativeAddon): Promise<void> {
   const echo = await echoServer();
   const byLiteral = startRelay(addon, '127.0.0.1', echo.port);
@@ -139,7 +110,9 @@ export async function relayMemcheck(addon: NativeAddon): Promise<void> {
   cutter.close();
   const refused = startRelay(addon, '127.0.0.1', cutterPort);
   const unresolved = startRelay(addon, 'no-such-host.invalid', 80);
-  const silent = await unansweringPort();
+  const silent = await startUnansweringPort();
+  // Let the fillers take the listener's queue before anything dials it.
+  await pause(100);
   const blackhole = startRelay(addon, '127.0.0.1', silent.port, 200);
   await Promise.all([
     ...Array.from({ length: 30 }, (_, i) => exercise(refused.port, i)),
