@@ -70,20 +70,7 @@ export async function startExporter(
   // failing scrape later. Events mode's first read of the table tells that
   // already; only dump mode (chosen, or fallen back to) reads it just to check,
   // so the table is not read, and held, twice at start.
-  const events = config.events
-    ? await startEventsMode(config.events, { ownPort, ignore: config.ignoreHosts }, log).catch(
-        (error: ConntrackError) => {
-          throw new EnvironmentError(explainReadError(error));
-        },
-      )
-    : undefined;
-  if (events === undefined) {
-    try {
-      await dump();
-    } catch (error) {
-      throw new EnvironmentError(explainReadError(error as ConntrackError));
-    }
-  }
+  const events = await startReading(config.events, { ownPort, ignore: config.ignoreHosts }, log);
   const excessPrivilege = ownExcessPrivilegeWarning(
     config.listenPort,
     // Entering another namespace, and finding one by /proc/PID, take these.
@@ -200,4 +187,19 @@ export async function startExporter(
       }),
     reload: () => reloadOnSignal(server, config.webConfigFile, log),
   };
+}
+
+/** Events mode started (its first read done), or undefined after dump mode's check read. */
+async function startReading(
+  config: EventsConfig | undefined,
+  classify: Parameters<typeof startEventsMode>[1],
+  log: Logger,
+): Promise<Awaited<ReturnType<typeof startEventsMode>>> {
+  try {
+    const events = config && (await startEventsMode(config, classify, log));
+    if (events === undefined) await dump();
+    return events;
+  } catch (error) {
+    throw new EnvironmentError(explainReadError(error as ConntrackError));
+  }
 }
