@@ -20,7 +20,8 @@ struct PollHandle;
 // loop. The socket is non-blocking, so reading it there never waits.
 //
 // - onBatch(records: ArrayBuffer, drained: boolean): packed records (see
-//   record.h) with kEventType set, one call per pass over the socket;
+//   record.h) with kEventType set, one call per pass over the socket
+//   (passes are at least a millisecond apart, so a burst comes in batches);
 //   `drained` says the socket had nothing more queued after them.
 // - onOverflow(): events were lost: the kernel dropped them (ENOBUFS), or a
 //   message was truncated or could not be decoded.
@@ -43,8 +44,10 @@ class EventStream : public Napi::ObjectWrap<EventStream> {
   Napi::Value KeepLoopAlive(const Napi::CallbackInfo& info);
   Napi::Value LetLoopExit(const Napi::CallbackInfo& info);
   Napi::Value ReceiveBufferBytes(const Napi::CallbackInfo& info);
+  void SetLoopAlive(bool alive);
 
   static void OnReadable(uv_poll_t* poll, int status, int events);
+  static void OnPauseOver(uv_timer_t* timer);
   static void OnEnvTeardown(napi_async_cleanup_hook_handle hook, void* arg);
 
   void Open(Napi::Env env, int receive_buffer_bytes);

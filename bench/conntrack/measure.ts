@@ -108,14 +108,25 @@ const GIVE_UP_MS = 120_000;
  * Watches the exporter while `producer` makes a burst of events: the time
  * from its first CPU tick or queued event to the last, and the CPU used.
  * Both are read from /proc, so watching costs the exporter nothing.
+ *
+ * With `resume`, the exporter was stopped (SIGSTOP) while the burst queued
+ * in its socket: it is continued here, and the time runs from then.
  */
-export async function watchBurst(pid: number, producer: Promise<unknown>): Promise<Absorbed> {
+export async function watchBurst(
+  pid: number,
+  producer: Promise<unknown>,
+  { resume = false } = {},
+): Promise<Absorbed> {
   const queue = eventQueueReader(pid);
   const startCpu = cpuSeconds(pid);
   const startDrops = queue().drops;
   let produced = false;
   const done = producer.then(() => (produced = true));
   let firstBusy: number | undefined;
+  if (resume) {
+    firstBusy = performance.now();
+    process.kill(pid, 'SIGCONT');
+  }
   let lastBusy = performance.now();
   let lastCpu = startCpu;
   const deadline = performance.now() + GIVE_UP_MS;
