@@ -8,6 +8,7 @@
         "native/errors.cc",
         "native/netns.cc",
         "native/events.cc",
+        "native/lookup.cc",
         "native/record.cc",
         "native/relay.cc",
         "native/relay-connection.cc",

@@ -4,6 +4,7 @@
 
 #include "dump.h"
 #include "events.h"
+#include "lookup.h"
 #include "netns.h"
 #include "record.h"
 #include "relay.h"
@@ -21,6 +22,7 @@ Napi::Value ReleaseRecords(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dump", Napi::Function::New(env, conntrack::Dump, "dump"));
+  exports.Set("lookup", Napi::Function::New(env, conntrack::Lookup, "lookup"));
   exports.Set("EventStream", conntrack::EventStream::Define(env));
   exports.Set("releaseRecords", Napi::Function::New(env, ReleaseRecords, "releaseRecords"));
   exports.Set("useNetns", Napi::Function::New(env, conntrack::UseNetns, "useNetns"));

@@ -3,8 +3,8 @@
  * kernel's conntrack table, read whole (dump) or followed as it changes
  * (openEvents).
  */
-export { dump, libraryVersion } from './conntrack';
-export type { ConntrackEntry, ConntrackError, Counters, Tuple } from './conntrack';
+export { dump, libraryVersion, lookup } from './conntrack';
+export type { ConntrackEntry, ConntrackError, Counters, EntryIdentity, Tuple } from './conntrack';
 export { TcpState } from './conntrack/types';
 export { ConntrackEventStream, decodeEvents, openEvents } from './conntrack/events';
 export type {

@@ -61,6 +61,25 @@ export function registerEventMetrics(
       for (const reason of RESYNC_REASONS) this.inc({ reason }, stats.resyncs[reason]);
     },
   });
+  new Counter({
+    name: 'conntrack_exporter_silent_entry_lookups_total',
+    help: 'Entries that send no events (nf_conntrack_events=2, opened before the exporter) looked up one by one at scrapes instead of a re-read of the table.',
+    registers: [registry],
+    async collect() {
+      await source.get();
+      this.reset();
+      this.inc(stats.silentLookups.entries);
+    },
+  });
+  new Gauge({
+    name: 'conntrack_exporter_silent_entries',
+    help: 'Entries in the live table that send no events (nf_conntrack_events=2, opened before the exporter), checked at each scrape until they end.',
+    registers: [registry],
+    async collect() {
+      await source.get();
+      this.set(live.table.silentEntries);
+    },
+  });
   new Gauge({
     name: 'conntrack_exporter_live_table_entries',
     help: 'TCP entries held in the live table, including those the connection metrics leave out.',

@@ -34,9 +34,21 @@ export type NativeTcpRelayConstructor = new (
   onIdle: () => void,
 ) => NativeTcpRelay;
 
+/** An original tuple to look up, as the addon takes it (native/lookup.h). */
+export type LookupTuple = readonly [
+  family: 4 | 6,
+  src: string,
+  srcPort: number,
+  dst: string,
+  dstPort: number,
+  zone: number,
+];
+
 /** The native addon's interface (native/addon.cc). */
 export interface NativeAddon {
   dump(): Promise<ArrayBuffer>;
+  /** Packed records of those of the tuples that are in the table now. */
+  lookup(tuples: readonly LookupTuple[]): Promise<ArrayBuffer>;
   /** Frees a dump's records at once; the buffer is detached (empty) afterwards. */
   releaseRecords(records: ArrayBuffer): void;
   EventStream: new (

@@ -49,3 +49,10 @@ export interface ConntrackEntry {
   /** When the flow started, in ns since the epoch; present when nf_conntrack_timestamp is on. */
   startNs?: bigint;
 }
+
+/** What the kernel tells entries apart by: the original tuple, in a zone. */
+export interface EntryIdentity {
+  family: 4 | 6;
+  original: Tuple;
+  zone: number;
+}

@@ -6,7 +6,7 @@ import type {
   ConntrackEventType,
   EventBatch,
 } from '../conntrack/events';
-import { ConntrackEntry } from '../conntrack/types';
+import { ConntrackEntry, EntryIdentity } from '../conntrack/types';
 import { Logger } from '../log';
 import { HostGroup } from '../model/aggregate';
 import { LiveTable, LiveTableOptions } from '../model/live-table';
@@ -33,6 +33,8 @@ export interface EventStats {
   events: Record<ConntrackEventType, number>;
   overflows: number;
   resyncs: Record<ResyncReason, number>;
+  /** Silent entries looked up one by one instead of a re-read, and how many of them had ended. */
+  silentLookups: { entries: number; ended: number };
 }
 
 /** The stream as the sync uses it: a ConntrackEventStream, or a fake in tests. */
@@ -42,6 +44,8 @@ export interface LiveSyncOptions {
   stream: EventSource;
   /** Reads the whole table; it may decode entries only as they are iterated. */
   dump: () => Promise<TableRead>;
+  /** Asks for some entries only; without it, silent entries are followed by re-reads. */
+  lookup?: (wanted: readonly EntryIdentity[]) => Promise<ConntrackEntry[]>;
   /** This host's addresses, read at each resync and each scrape. */
   localAddresses: () => ReadonlySet<string>;
   classify: Omit<LiveTableOptions, 'localAddresses'>;
@@ -76,10 +80,18 @@ interface Job {
 // table that cannot be read does not turn into a busy loop.
 const RETRY_MS = 5_000;
 
+// Silent entries are looked up one by one while they are at most this share
+// of the table, and the whole table is read otherwise. In make bench's
+// table of 100k entries a lookup took 9 us per entry, a re-read 4.8 us per
+// entry of the table (3.5 of them reading it): half the table is where
+// they cost the same, and a quarter leaves room for a slower machine.
+const LOOKUP_SHARE = 1 / 4;
+
 /**
  * Keeps a LiveTable in step with the kernel: events as they come, and a
  * full read of the table at start, after an overflow, every interval, when
- * local addresses change, and at scrapes while silent entries remain.
+ * local addresses change, and at scrapes while silent entries remain (or,
+ * when they are few, a lookup of just those, never during a read).
  *
  * Ordering, so that no event is lost or counted twice:
  * - The stream is subscribed before the first read, so every change after
@@ -100,12 +112,15 @@ export class LiveSync {
     events: { new: 0, update: 0, destroy: 0 },
     overflows: 0,
     resyncs: { start: 0, overflow: 0, interval: 0, addresses: 0, silent_entries: 0 },
+    silentLookups: { entries: 0, ended: 0 },
   };
   /** Set when the stream failed; the table is then no longer kept current. */
   failed: Error | undefined;
 
   private pending: Omit<Job, 'during' | 'spoiled'> | undefined;
   private running: Job | undefined;
+  // A lookup of silent entries; no read of the whole table starts meanwhile.
+  private looking: Promise<void> | undefined;
   private awaitingDrain = false;
   private closed = false;
   private synced = false;
@@ -144,13 +159,14 @@ export class LiveSync {
   /**
    * The groups to report now. Reads the table first when the table cannot
    * be trusted otherwise: local addresses changed since it was classified,
-   * or it holds entries that may never send an event.
+   * or it holds entries that may never send an event (those are looked up
+   * one by one when they are few).
    */
   async snapshot(): Promise<Map<string, HostGroup>> {
     if (!sameSet(this.options.localAddresses(), this.table.localAddresses)) {
       await this.resync('addresses');
     } else if (this.table.silentEntries > 0) {
-      await this.resync('silent_entries');
+      await this.refreshSilent();
     }
     return this.table.snapshot();
   }
@@ -179,6 +195,54 @@ export class LiveSync {
       this.pending.waiters.push({ resolve, reject });
       this.startPending();
     });
+  }
+
+  /**
+   * Brings the silent entries up to date: a lookup of each when they are a
+   * small share of the table and no read is under way, else a read of the
+   * whole table. A lookup that fails falls back to the read.
+   */
+  private async refreshSilent(): Promise<void> {
+    const { lookup } = this.options;
+    const few = this.table.silentEntries <= this.table.size * LOOKUP_SHARE;
+    const reading = this.running !== undefined || this.pending !== undefined || this.awaitingDrain;
+    if (lookup === undefined || !few || reading || this.closed || this.failed) {
+      return this.resync('silent_entries');
+    }
+    if (this.looking === undefined) {
+      const looking = this.lookUpSilent(lookup);
+      this.looking = looking;
+      // Runs before the scrapes waiting on it go on, so a fallback read they
+      // ask for is not held up by this lookup.
+      looking
+        .finally(() => {
+          this.looking = undefined;
+          this.startPending();
+        })
+        .catch(() => undefined);
+    }
+    try {
+      await this.looking;
+    } catch (error) {
+      this.options.log.warn(
+        `looking up entries that send no events failed: ${(error as Error).message}; re-reading the table`,
+      );
+      await this.resync('silent_entries');
+    }
+  }
+
+  private async lookUpSilent(
+    lookup: (wanted: readonly EntryIdentity[]) => Promise<ConntrackEntry[]>,
+  ): Promise<void> {
+    const asked = this.table.silentIdentities();
+    const found = await lookup(asked);
+    if (this.closed) return;
+    const ended = this.table.applyLookup(asked, found);
+    this.stats.silentLookups.entries += asked.length;
+    this.stats.silentLookups.ended += ended;
+    this.options.log.debug(
+      `looked up ${asked.length} entries that send no events: ${ended} ended, ${this.table.silentEntries} remain`,
+    );
   }
 
   private onEvents(events: ConntrackEvent[], batch: EventBatch): void {
@@ -213,7 +277,9 @@ export class LiveSync {
 
   private startPending(): void {
     const next = this.pending;
-    if (this.closed || this.running || next === undefined || this.awaitingDrain) return;
+    if (this.closed || this.running || this.looking || next === undefined || this.awaitingDrain) {
+      return;
+    }
     this.pending = undefined;
     const job: Job = { ...next, during: [], spoiled: false };
     this.running = job;

@@ -1,6 +1,6 @@
 import { readNetFile } from '../conntrack/netns';
 
-import { ConntrackError, readTable } from '../conntrack';
+import { ConntrackError, lookup, readTable } from '../conntrack';
 import { ConntrackEventStream, openEvents } from '../conntrack/events';
 import { Logger } from '../log';
 import { countedFlow } from '../model/classify';
@@ -64,8 +64,8 @@ export async function startEventsMode(
   if (trackSilent) {
     log.info(
       'net.netfilter.nf_conntrack_events=2: connections opened before the exporter started send ' +
-        'no events, so the table is re-read at each scrape until they are gone; set it to 1 ' +
-        'before they open to avoid this',
+        'no events, so each scrape checks them (one by one once they are few, else by re-reading ' +
+        'the table) until they are gone; set it to 1 before they open to avoid this',
     );
   }
 
@@ -74,6 +74,7 @@ export async function startEventsMode(
   const live: LiveSync = new LiveSync({
     stream,
     dump: readTable,
+    lookup,
     localAddresses,
     classify,
     resyncIntervalMs: config.resyncIntervalMs,

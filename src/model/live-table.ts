@@ -1,5 +1,5 @@
 import type { ConntrackEvent } from '../conntrack/events';
-import { ConntrackEntry, TcpState } from '../conntrack/types';
+import { ConntrackEntry, EntryIdentity, TcpState } from '../conntrack/types';
 import { AggregateOptions, HostGroup } from './aggregate';
 import { FlowView, portDirectionKey } from './flow';
 import { countedFlow } from './classify';
@@ -123,7 +123,7 @@ class Groups {
 }
 
 /** The original tuple and zone: what the kernel itself tells entries apart by. */
-export function entryKey(entry: ConntrackEntry): string {
+export function entryKey(entry: EntryIdentity): string {
   const { original } = entry;
   // join() makes one flat string; a template literal would keep a tree of
   // its pieces alive as the map key, several times the size.
@@ -135,6 +135,16 @@ export function entryKey(entry: ConntrackEntry): string {
     original.dstPort,
     entry.zone,
   ].join('|');
+}
+
+/** The inverse of entryKey. */
+export function identityOfKey(key: string): EntryIdentity {
+  const [family, src = '', srcPort, dst = '', dstPort, zone] = key.split('|');
+  return {
+    family: family === '6' ? 6 : 4,
+    original: { src, srcPort: Number(srcPort), dst, dstPort: Number(dstPort) },
+    zone: Number(zone),
+  };
 }
 
 /**
@@ -175,6 +185,42 @@ export class LiveTable {
   /** Entries known only from a read of the table, which may never send an event. */
   get silentEntries(): number {
     return this.silent.size;
+  }
+
+  /** The silent entries (see silentEntries), as a lookup asks the kernel for them. */
+  silentIdentities(): EntryIdentity[] {
+    return [...this.silent].map(identityOfKey);
+  }
+
+  /**
+   * What a lookup of silent entries found now in the kernel's table. Each
+   * one asked for that is still silent takes its current TCP state, or ends
+   * (counted closed) when it is gone or its tuple belongs to a new
+   * connection, whose NEW event is on its way: a silent entry sends no
+   * event of its own, so this is all that can be known of it. Returns how
+   * many ended.
+   */
+  applyLookup(asked: readonly EntryIdentity[], found: readonly ConntrackEntry[]): number {
+    const current = new Map<string, ConntrackEntry>();
+    for (const entry of found) current.set(entryKey(entry), entry);
+    let ended = 0;
+    for (const identity of asked) {
+      const key = entryKey(identity);
+      // An event mentioned it meanwhile: the table follows it from events now.
+      if (!this.silent.has(key)) continue;
+      const known = this.entries.get(key);
+      const now = current.get(key);
+      if (known !== undefined && now !== undefined && now.id === known.id) {
+        if (now.tcpState !== undefined) setState(known, now.tcpState);
+        continue;
+      }
+      this.silent.delete(key);
+      if (known === undefined) continue;
+      remove(this.entries, this.groups, key, known);
+      if (known.group) this.tallyClosed(known.group.key, known.group);
+      ended++;
+    }
+    return ended;
   }
 
   /** The TCP state last known for the entry's connection (same kernel id). */

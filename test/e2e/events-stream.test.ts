@@ -145,6 +145,45 @@ test('without CAP_NET_ADMIN openEvents throws an EPERM ConntrackError', async (t
   assert.match(result.message ?? '', /^nfct_open\(events\): Operation not permitted$/);
 });
 
+test('lookup finds entries by original tuple and zone, leaving out those not in the table', async (t) => {
+  const ns = await createNamespace(t);
+  await conntrack(
+    ns,
+    '-I -p tcp -s 192.0.2.7 -d 192.0.2.8 --sport 4000 --dport 443 --state ESTABLISHED --timeout 100',
+  );
+  await conntrack(
+    ns,
+    '-I -p tcp -s 2001:db8::7 -d 2001:db8::8 --sport 4001 --dport 443 --state TIME_WAIT --timeout 100 --zone 5',
+  );
+  const program = runProgram(
+    ns,
+    `
+    const at = (family, src, srcPort, dst, dstPort, zone = 0) =>
+      ({ family, original: { src, srcPort, dst, dstPort }, zone });
+    (async () => {
+      const found = await api.lookup([
+        at(4, '192.0.2.7', 4000, '192.0.2.8', 443),
+        at(6, '2001:db8::7', 4001, '2001:db8::8', 443, 5),
+        at(6, '2001:db8::7', 4001, '2001:db8::8', 443),
+        at(4, '192.0.2.7', 4999, '192.0.2.8', 443),
+      ]);
+      for (const entry of found) {
+        console.log([entry.original.src, entry.original.srcPort, entry.zone, api.stateName(entry.tcpState)].join(' '));
+      }
+      await api.lookup([at(4, '2001:db8::7', 1, '192.0.2.8', 2)]).catch((error) => console.log(error.message));
+    })();
+  `,
+  );
+  assert.equal(await program.exit, 0, program.stderr());
+  assert.deepEqual(program.lines.slice(0, 2).sort(), [
+    '192.0.2.7 4000 0 ESTABLISHED',
+    '2001:db8::7 4001 5 TIME_WAIT',
+  ]);
+  assert.deepEqual(program.lines.slice(2), [
+    'lookup: entry 0: addresses 2001:db8::7 and 192.0.2.8 are not both IPv4',
+  ]);
+});
+
 test('with conntrack events off the exporter says so once and reads the table each scrape', async (t) => {
   const ns = await createNamespace(t);
   await setSysctls(ns, { 'net.netfilter.nf_conntrack_events': 0 });

@@ -1,7 +1,8 @@
 /**
  * Exercises the sanitizer build of the addon (test/native/memcheck.sh) the
  * way the exporter does, inside a throwaway namespace: concurrent dumps of a
- * table with live entries, event streams under churn (one with a tiny
+ * table with live entries, concurrent lookups of entries there and gone, a
+ * malformed lookup, event streams under churn (one with a tiny
  * buffer, so that events overflow), streams closed twice, dropped without
  * close, and, with "denied", every failure path without CAP_NET_ADMIN.
  *
@@ -12,7 +13,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 
-import type { NativeAddon, NativeEventStream } from '../../src/conntrack/addon';
+import type { LookupTuple, NativeAddon, NativeEventStream } from '../../src/conntrack/addon';
 import { decodeRecords } from '../../src/conntrack/record';
 import { relayMemcheck } from './memcheck-relay';
 
@@ -96,6 +97,17 @@ async function full(): Promise<void> {
       assert.equal(buffer.byteLength, 0);
     }
   }
+  // Lookups of held entries and of gone ones, IPv4 and IPv6, concurrently.
+  const held4 = decodeRecords(await addon.dump()).slice(0, 50);
+  const wanted: LookupTuple[] = held4.flatMap((entry) => [
+    [4, entry.original.src, entry.original.srcPort, entry.original.dst, entry.original.dstPort, 0],
+    [4, entry.original.src, 1, entry.original.dst, entry.original.dstPort, 0],
+    [6, '2001:db8::1', entry.original.srcPort, '2001:db8::2', 443, 0],
+  ]);
+  const looked = await Promise.all(Array.from({ length: 4 }, () => addon.lookup(wanted)));
+  for (const found of looked) assert.equal(decodeRecords(found).length, held4.length);
+  assert.throws(() => addon.lookup([[4, 'not an address', 1, '127.0.0.1', 2, 0]]), TypeError);
+
   const roomy = counts();
   const tiny = counts();
   const streams: NativeEventStream[] = [openStream(1 << 20, roomy), openStream(4096, tiny)];
@@ -123,6 +135,10 @@ async function full(): Promise<void> {
 async function denied(): Promise<void> {
   for (let i = 0; i < 20; i++) {
     await assert.rejects(addon.dump(), (error: NodeJS.ErrnoException) => error.code === 'EPERM');
+    await assert.rejects(
+      addon.lookup([[4, '127.0.0.1', 1, '127.0.0.1', 2, 0]]),
+      (error: NodeJS.ErrnoException) => error.code === 'EPERM',
+    );
   }
   let failures = 0;
   for (let i = 0; i < 20; i++) {
@@ -132,7 +148,9 @@ async function denied(): Promise<void> {
       failures++;
     }
   }
-  process.stdout.write(`memcheck driver: 20 refused dumps, ${failures} refused streams\n`);
+  process.stdout.write(
+    `memcheck driver: 20 refused dumps and lookups, ${failures} refused streams\n`,
+  );
 }
 
 void (async () => {

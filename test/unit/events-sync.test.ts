@@ -7,7 +7,7 @@ import type {
   ConntrackEventStreamEvents,
   ConntrackEventType,
 } from '../../src/conntrack/events';
-import { ConntrackEntry, TcpState } from '../../src/conntrack/types';
+import { ConntrackEntry, EntryIdentity, TcpState } from '../../src/conntrack/types';
 import { LiveSync, LiveSyncOptions } from '../../src/events/live-sync';
 import { Logger } from '../../src/log';
 import { tcpEntry } from '../helpers/entry';
@@ -59,6 +59,29 @@ class FakeDump {
     const failure = this.failure;
     this.answer = undefined;
     failure?.(error);
+  }
+}
+
+/** A lookup whose answer the test gives, like FakeDump. */
+class FakeLookup {
+  asked: EntryIdentity[][] = [];
+  private answer: ((entries: ConntrackEntry[]) => void) | undefined;
+  private failure: ((error: Error) => void) | undefined;
+
+  readonly lookup = (wanted: readonly EntryIdentity[]): Promise<ConntrackEntry[]> => {
+    this.asked.push([...wanted]);
+    return new Promise((resolve, reject) => {
+      this.answer = resolve;
+      this.failure = reject;
+    });
+  };
+
+  resolve(entries: ConntrackEntry[]): void {
+    this.answer?.(entries);
+  }
+
+  reject(error: Error): void {
+    this.failure?.(error);
   }
 }
 
@@ -251,4 +274,95 @@ test('a failed stream is remembered, and nobody waits for a drain that cannot co
   stream.emit('error', new Error('recvmmsg: Bad file descriptor'));
   assert.match(sync.failed?.message ?? '', /Bad file descriptor/);
   await assert.rejects(waiting, /Bad file descriptor/);
+});
+
+/** A table read at start with one silent entry, then three connections from events. */
+async function withOneSilentOfFour(overrides: Partial<LiveSyncOptions> = {}) {
+  const lookup = new FakeLookup();
+  const parts = setUp({ trackSilent: true, lookup: lookup.lookup, ...overrides });
+  const { stream, fake, sync } = parts;
+  const started = sync.start();
+  fake.resolve([conn(1, 40000)]);
+  await started;
+  stream.send([40001, 40002, 40003].map((port) => ev('new', conn(port, port))));
+  assert.equal(sync.table.silentEntries, 1);
+  assert.equal(sync.table.size, 4);
+  return { ...parts, lookup };
+}
+
+test('a few silent entries are looked up at a scrape, not found by a re-read', async () => {
+  const { fake, sync, lookup } = await withOneSilentOfFour();
+  let snapshot = sync.snapshot();
+  await tick();
+  assert.deepEqual(lookup.asked, [[{ family: 4, original: conn(1, 40000).original, zone: 0 }]]);
+  assert.equal(fake.calls, 1, 'no re-read');
+  lookup.resolve([conn(1, 40000, TcpState.TimeWait)]);
+  await snapshot;
+  assert.equal(sync.table.stateOf(conn(1, 40000)), TcpState.TimeWait);
+  assert.equal(sync.table.silentEntries, 1);
+
+  snapshot = sync.snapshot();
+  await tick();
+  lookup.resolve([]);
+  await snapshot;
+  assert.equal(sync.table.silentEntries, 0);
+  assert.equal(sync.table.size, 3);
+  assert.deepEqual(sync.stats.silentLookups, { entries: 2, ended: 1 });
+  assert.equal(sync.stats.resyncs.silent_entries, 0);
+  assert.equal(fake.calls, 1);
+});
+
+test('silent entries above a quarter of the table are found by a re-read', async () => {
+  const lookup = new FakeLookup();
+  const { fake, sync } = setUp({ trackSilent: true, lookup: lookup.lookup });
+  const started = sync.start();
+  fake.resolve([conn(1, 40000), conn(2, 40001)]);
+  await started;
+  const snapshot = sync.snapshot();
+  await tick();
+  assert.equal(fake.calls, 2);
+  fake.resolve([conn(2, 40001)]);
+  await snapshot;
+  assert.deepEqual(lookup.asked, []);
+  assert.equal(sync.stats.resyncs.silent_entries, 1);
+  assert.equal(sync.table.silentEntries, 1);
+});
+
+test('no read of the whole table starts while a lookup runs', async () => {
+  const { stream, fake, sync, lookup } = await withOneSilentOfFour();
+  const snapshot = sync.snapshot();
+  await tick();
+  stream.emit('overflow');
+  stream.send([], true);
+  const repaired = sync.resync('interval');
+  await tick();
+  assert.equal(fake.running, false, 'the repair waits for the lookup');
+  lookup.resolve([]);
+  await snapshot;
+  await tick();
+  assert.equal(fake.running, true);
+  fake.resolve([40001, 40002, 40003].map((port) => conn(port, port)));
+  await repaired;
+  assert.equal(sync.stats.resyncs.overflow, 1);
+  assert.equal(sync.table.size, 3);
+});
+
+test('a failed lookup falls back to a re-read', async () => {
+  const warnings: string[] = [];
+  const { fake, sync, lookup } = await withOneSilentOfFour({
+    log: { ...quiet, warn: (line) => warnings.push(line) },
+  });
+  const snapshot = sync.snapshot();
+  await tick();
+  lookup.reject(new Error('boom'));
+  await tick();
+  assert.equal(fake.running, true);
+  fake.resolve([40001, 40002, 40003].map((port) => conn(port, port)));
+  await snapshot;
+  assert.equal(sync.stats.resyncs.silent_entries, 1);
+  assert.equal(sync.table.silentEntries, 0);
+  assert.match(
+    warnings[0] ?? '',
+    /looking up entries that send no events failed: boom; re-reading/,
+  );
 });

@@ -5,7 +5,7 @@ import type { ConntrackEvent, ConntrackEventType } from '../../src/conntrack/eve
 import { ConntrackEntry, TcpState } from '../../src/conntrack/types';
 import { aggregate, AggregateOptions } from '../../src/model/aggregate';
 import { HostFilter } from '../../src/model/host-filter';
-import { entryKey, LiveTable } from '../../src/model/live-table';
+import { entryKey, identityOfKey, LiveTable } from '../../src/model/live-table';
 import { tcpEntry } from '../helpers/entry';
 
 const HERE = '192.0.2.1';
@@ -237,6 +237,64 @@ test('entries found by the first read and mentioned by no event are tracked as s
   assert.equal(table.silentEntries, 1);
   table.replace([chatty, db(4, 40004)], []);
   assert.equal(table.silentEntries, 0);
+});
+
+test('a key reads back as the identity it was made from', () => {
+  for (const entry of [
+    db(1, 40000),
+    conn(2, TcpState.Established, ['2001:db8::1', 443], ['2001:db8:ff::7', 51234]),
+    { ...db(3, 40001), zone: 7 },
+  ]) {
+    const identity = identityOfKey(entryKey(entry));
+    assert.deepEqual(identity, {
+      family: entry.family,
+      original: entry.original,
+      zone: entry.zone,
+    });
+    assert.equal(entryKey(identity), entryKey(entry));
+  }
+});
+
+test('a lookup of silent entries brings each up to date, or ends it', () => {
+  const table = new LiveTable(OPTIONS);
+  const changed = db(1, 40000);
+  const same = db(2, 40001);
+  const gone = db(3, 40002);
+  const reused = db(4, 40003);
+  const mentioned = db(5, 40004);
+  table.replace([changed, same, gone, reused, mentioned, db(6, 40005)], [], OPTIONS, true);
+  table.apply(ev('update', withState(db(6, 40005), TcpState.Established)));
+  const asked = table.silentIdentities();
+  assert.deepEqual(
+    asked.map(entryKey).sort(),
+    [changed, same, gone, reused, mentioned].map(entryKey).sort(),
+  );
+  // While the lookup ran, an event came for one of them: it is no longer silent.
+  table.apply(ev('update', withState(mentioned, TcpState.FinWait)));
+
+  const ended = table.applyLookup(asked, [
+    withState(changed, TcpState.TimeWait),
+    same,
+    // Same tuple, another connection: the one held has ended.
+    { ...reused, id: 40 },
+    // What the lookup says of it is older than the event.
+    withState(mentioned, TcpState.Established),
+  ]);
+  assert.equal(ended, 2);
+  assert.equal(table.silentEntries, 2);
+  assert.equal(table.size, 4);
+  assert.equal(table.stateOf(changed), TcpState.TimeWait);
+  assert.equal(table.stateOf(same), TcpState.Established);
+  assert.equal(table.stateOf(mentioned), TcpState.FinWait);
+  assert.equal(table.stateOf(gone), undefined);
+  assert.deepEqual([...table.snapshot().values()][0]?.counts, {
+    opening: 0,
+    open: 2,
+    closing: 2,
+    closed: 0,
+  });
+  // The first read counted all six opened.
+  assert.deepEqual(lifecycleOf(table), ['outbound 198.51.100.5:5432 +6 -2']);
 });
 
 test('idle tallies of groups without connections are forgotten after the retention', () => {
