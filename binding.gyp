@@ -10,6 +10,7 @@
         "native/events.cc",
         "native/lookup.cc",
         "native/record.cc",
+        "native/records-worker.cc",
         "native/relay.cc",
         "native/relay-connection.cc",
         "native/relay-dial.cc"

@@ -13,10 +13,7 @@ extern "C" {
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 }
 
-#include "errors.h"
-#include "mapped-records.h"
-#include "netns.h"
-#include "record.h"
+#include "records-worker.h"
 
 namespace conntrack {
 namespace {
@@ -35,58 +32,24 @@ bool ParseAddress(int family, const std::string& text, uint8_t* out) {
   return inet_pton(family, text.c_str(), out) == 1;
 }
 
-class LookupWorker : public Napi::AsyncWorker {
+class LookupWorker : public RecordsWorker {
  public:
   LookupWorker(Napi::Env env, std::vector<Wanted> wanted)
-      : Napi::AsyncWorker(env, "conntrack.lookup"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        wanted_(std::move(wanted)) {}
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
+      : RecordsWorker(env, "lookup"), wanted_(std::move(wanted)) {}
 
  protected:
-  // Runs on a libuv worker thread: netlink I/O only, no JS.
-  void Execute() override {
-    nfct_handle* handle;
-    {
-      // The socket belongs to the namespace it is created in (see netns.h).
-      NetnsScope scope("lookup");
-      if (scope.error().failed()) {
-        error_ = scope.error();
-        return;
-      }
-      handle = nfct_open(CONNTRACK, 0);
-    }
-    if (handle == nullptr) {
-      error_ = {"nfct_open", errno};
+  void Query(nfct_handle* handle) override {
+    nf_conntrack* ct = nfct_new();
+    if (ct == nullptr) {
+      Fail("nfct_new", ENOMEM);
       return;
     }
-    nfct_callback_register(handle, NFCT_T_ALL, &LookupWorker::OnEntry, this);
-    nf_conntrack* ct = nfct_new();
-    if (ct == nullptr) error_ = {"nfct_new", ENOMEM};
     for (const Wanted& wanted : wanted_) {
-      if (error_.failed()) break;
+      if (failed()) break;
       Ask(handle, ct, wanted);
     }
-    if (ct != nullptr) nfct_destroy(ct);
-    nfct_close(handle);
+    nfct_destroy(ct);
   }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (error_.failed()) {
-      deferred_.Reject(error_.ToJs(env).Value());
-      return;
-    }
-    // An external buffer with no data would arrive detached in JS.
-    if (records_.size() == 0) {
-      deferred_.Resolve(Napi::ArrayBuffer::New(env, 0));
-      return;
-    }
-    deferred_.Resolve(records_.ToJs(env));
-  }
-
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
 
  private:
   void Ask(nfct_handle* handle, nf_conntrack* ct, const Wanted& wanted) {
@@ -108,26 +71,10 @@ class LookupWorker : public Napi::AsyncWorker {
     nfct_set_attr_u16(ct, ATTR_PORT_DST, htons(wanted.dst_port));
     nfct_set_attr_u16(ct, ATTR_ZONE, wanted.zone);
     // ENOENT: the entry is gone, which is an answer, not a failure.
-    if (nfct_query(handle, NFCT_Q_GET, ct) < 0 && errno != ENOENT && !error_.failed()) {
-      error_ = {"nfct_query(GET)", errno};
-    }
+    if (nfct_query(handle, NFCT_Q_GET, ct) < 0 && errno != ENOENT) Fail("nfct_query(GET)", errno);
   }
 
-  static int OnEntry(enum nf_conntrack_msg_type, struct nf_conntrack* ct, void* data) {
-    auto* self = static_cast<LookupWorker*>(data);
-    uint8_t* record = self->records_.Append();
-    if (record == nullptr) {
-      self->error_ = {"mmap(lookup records)", ENOMEM};
-      return NFCT_CB_FAILURE;
-    }
-    if (!PackEntry(ct, 0, record)) self->records_.DropLast();
-    return NFCT_CB_CONTINUE;
-  }
-
-  Napi::Promise::Deferred deferred_;
   std::vector<Wanted> wanted_;
-  MappedRecords records_;
-  SystemError error_;
 };
 
 }  // namespace
@@ -149,10 +96,7 @@ Napi::Value Lookup(const Napi::CallbackInfo& info) {
       throw Napi::TypeError::New(env, "lookup: tuple " + std::to_string(i) + " has a bad address");
     }
   }
-  auto* worker = new LookupWorker(env, std::move(wanted));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return (new LookupWorker(env, std::move(wanted)))->Run();
 }
 
 }  // namespace conntrack

@@ -24,6 +24,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 
 import { parseExposition, startExporter, type ExporterProcess } from '../../test/helpers/exporter';
+import { waitFor } from '../../test/helpers/netns';
 import {
   cpuSeconds,
   idleCpuPerMinute,
@@ -192,14 +193,14 @@ async function measureSilent(entries: number): Promise<{ ms: number; cpu: number
       startTimeoutMs: START_TIMEOUT_MS,
     });
     await bench.change('create', entries - SILENT, { offset: SILENT, hosts: HOSTS });
-    const started = performance.now();
-    let metrics = (await scrapeCounted(exporter)).metrics;
-    while (metrics.get('conntrack_exporter_live_table_entries') !== entries) {
-      if (performance.now() - started > START_TIMEOUT_MS)
-        throw new Error('the exporter did not take in the table after its start');
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      metrics = (await scrapeCounted(exporter)).metrics;
-    }
+    const live = exporter;
+    await waitFor(
+      async () =>
+        (await scrapeCounted(live)).metrics.get('conntrack_exporter_live_table_entries') ===
+        entries,
+      START_TIMEOUT_MS,
+      'the exporter taking in the table made after its start',
+    );
     const pid = exporter.process.pid!;
     const samples: Array<{ ms: number; cpu: number }> = [];
     for (let i = 0; i < SILENT_SCRAPES; i++) {

@@ -31,9 +31,14 @@ class FakeStream extends EventEmitter<ConntrackEventStreamEvents> {
   }
 }
 
-/** A dump whose answer the test gives, so events can arrive while it runs. */
-class FakeDump {
+/**
+ * A read of the table (dump) or of some entries (lookup) whose answer the
+ * test gives, so events can arrive while it runs.
+ */
+class FakeRead {
   calls = 0;
+  /** The entries each lookup asked for. */
+  asked: EntryIdentity[][] = [];
   private answer: ((entries: ConntrackEntry[]) => void) | undefined;
   private failure: ((error: Error) => void) | undefined;
 
@@ -43,6 +48,11 @@ class FakeDump {
       this.answer = resolve;
       this.failure = reject;
     });
+  };
+
+  readonly lookup = (wanted: readonly EntryIdentity[]): Promise<ConntrackEntry[]> => {
+    this.asked.push([...wanted]);
+    return this.dump();
   };
 
   get running(): boolean {
@@ -62,32 +72,9 @@ class FakeDump {
   }
 }
 
-/** A lookup whose answer the test gives, like FakeDump. */
-class FakeLookup {
-  asked: EntryIdentity[][] = [];
-  private answer: ((entries: ConntrackEntry[]) => void) | undefined;
-  private failure: ((error: Error) => void) | undefined;
-
-  readonly lookup = (wanted: readonly EntryIdentity[]): Promise<ConntrackEntry[]> => {
-    this.asked.push([...wanted]);
-    return new Promise((resolve, reject) => {
-      this.answer = resolve;
-      this.failure = reject;
-    });
-  };
-
-  resolve(entries: ConntrackEntry[]): void {
-    this.answer?.(entries);
-  }
-
-  reject(error: Error): void {
-    this.failure?.(error);
-  }
-}
-
 function setUp(overrides: Partial<LiveSyncOptions> = {}) {
   const stream = new FakeStream();
-  const fake = new FakeDump();
+  const fake = new FakeRead();
   let addresses = new Set([HERE]);
   const sync = new LiveSync({
     stream,
@@ -278,7 +265,7 @@ test('a failed stream is remembered, and nobody waits for a drain that cannot co
 
 /** A table read at start with one silent entry, then three connections from events. */
 async function withOneSilentOfFour(overrides: Partial<LiveSyncOptions> = {}) {
-  const lookup = new FakeLookup();
+  const lookup = new FakeRead();
   const parts = setUp({ trackSilent: true, lookup: lookup.lookup, ...overrides });
   const { stream, fake, sync } = parts;
   const started = sync.start();
@@ -313,7 +300,7 @@ test('a few silent entries are looked up at a scrape, not found by a re-read', a
 });
 
 test('silent entries above a quarter of the table are found by a re-read', async () => {
-  const lookup = new FakeLookup();
+  const lookup = new FakeRead();
   const { fake, sync } = setUp({ trackSilent: true, lookup: lookup.lookup });
   const started = sync.start();
   fake.resolve([conn(1, 40000), conn(2, 40001)]);
