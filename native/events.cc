@@ -41,9 +41,10 @@ constexpr size_t kDatagramBytes = 8192;
 constexpr int kMaxDatagramsPerPass = 2048;
 // After a pass over the socket, it is left alone this long before the next.
 // A burst then reaches JS in batches of hundreds of events instead of a few
-// per wakeup: in make bench's burst of 100k inserts the exporter woke about
-// 15,000 times, 6 events each, and the cost per wakeup (two recvmmsg calls,
-// a call into JS, a batch's objects) was a third of its CPU. Events wait
+// per wakeup: in make bench's bursts the exporter woke for a handful of
+// events each time, and the cost per wakeup (two recvmmsg calls, a call
+// into JS, a batch's objects) was a third of its CPU (the burst rows of
+// BENCHMARKS.md). Events wait
 // at most this long; a millisecond of even the fastest burst is far below
 // the smallest receive buffer worth using.
 constexpr uint64_t kPauseAfterPassMs = 1;

@@ -2,7 +2,8 @@
  * The default command, serving conntrack metrics: its options and what it
  * runs. Loaded by src/cli.ts only when that command is chosen (or for
  * --help), so `conntrack-exporter proxy` does not carry the exporter's
- * modules (10 MB of resident memory at start: 63.7 MB before, 53.7 after).
+ * modules (resident memory it would hold for nothing; the proxy's RSS is in
+ * BENCHMARKS.md).
  */
 import { Argv } from 'yargs';
 

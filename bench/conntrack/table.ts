@@ -37,7 +37,7 @@ export class BenchTable {
       await table.run(['nft', 'flush', 'ruleset']);
       // With the default (2) the kernel sends no event for entries made
       // before the exporter subscribed, and events mode would read the
-      // whole table at every scrape until they are gone (see README).
+      // whole table at every scrape until they are gone (see docs/events-mode.md).
       await table.run(['sysctl', '-q', '-w', 'net.netfilter.nf_conntrack_events=1']);
       // The exporter tells inbound from outbound by its own addresses.
       for (const address of LOCAL_ADDRESSES) {

@@ -11,9 +11,10 @@ const MIN_RECYCLED = 64 * 1024;
  * remote hosts (one sample per host, port, direction and phase).
  *
  * Why two kinds: prom-client builds a label object, a hash string and an
- * intermediate record per sample, then formats each anew; for the ~6,000
- * samples of 1,000 hosts that and the garbage it left made most of a 40 ms
- * scrape, where writing the same text directly takes well under 1 ms. The
+ * intermediate record per sample, then formats each anew; for the
+ * thousands of samples of 1,000 hosts that and the garbage it left made
+ * most of a scrape, where writing the same text directly takes a small part
+ * of it (events-mode scrape latencies are in BENCHMARKS.md). The
  * text collectors write exactly what prom-client would (test/unit/
  * text-collectors.test.ts compares them), so a reader cannot tell.
  *
@@ -41,8 +42,8 @@ export class Exposition {
   /**
    * Takes back a body that metrics() returned, once nothing reads it: the
    * next scrape writes into the same memory. A fresh half-megabyte buffer
-   * per scrape cost more than a millisecond of page faults here (1,000
-   * hosts), a third of writing the text.
+   * per scrape cost a third of writing the text in page faults (1,000
+   * hosts; scrape latencies are in BENCHMARKS.md).
    */
   recycle(body: Buffer): void {
     // Buffers this large are never slices of Node's shared pool (which

@@ -44,7 +44,8 @@ export function watchedNetworkNamespace(): string | undefined {
  * A /proc/sys/net file as the watched namespace shows it. Read at once,
  * as the addon reads it in another namespace: the kernel answers from
  * memory in microseconds, where fs/promises' open, stat, reads and close,
- * each a trip through the thread pool, kept every scrape waiting ~0.6 ms.
+ * each a trip through the thread pool, kept every scrape waiting for a
+ * noticeable part of an events-mode scrape (BENCHMARKS.md).
  */
 export function readNetFile(file: string): Promise<string> {
   return Promise.resolve().then(() =>

@@ -92,7 +92,8 @@ export class RecordList implements Iterable<ConntrackEntry> {
   /**
    * Frees the records once they have been read; none can be read after.
    * The buffer is large and outlives a long read, so the garbage collector
-   * may not free it for minutes (at 1M entries: 136 MB of RSS).
+   * may not free it for minutes (RECORD_SIZE bytes per entry; the RSS at
+   * each table size is in BENCHMARKS.md).
    */
   release(): void {
     this.free?.();

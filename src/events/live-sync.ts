@@ -82,9 +82,9 @@ const RETRY_MS = 5_000;
 
 // Silent entries are looked up one by one while they are at most this share
 // of the table, and the whole table is read otherwise. In make bench's
-// table of 100k entries a lookup took 9 us per entry, a re-read 4.8 us per
-// entry of the table (3.5 of them reading it): half the table is where
-// they cost the same, and a quarter leaves room for a slower machine.
+// table a lookup took about twice as long per entry as a re-read per entry
+// of the table (BENCHMARKS.md has both): half the table is where they cost
+// the same, and a quarter leaves room for a slower machine.
 const LOOKUP_SHARE = 1 / 4;
 
 /**

@@ -35,7 +35,8 @@ export interface EventsArgs {
  * and silent entries (nf_conntrack_events=2) each cause a re-read of their
  * own at once. What is left for it is an event the kernel failed to send
  * without reporting a drop (it could not allocate the message). It costs
- * about 1 CPU-second per 100,000 entries, so every 10 minutes rather than 5.
+ * CPU in proportion to the table (BENCHMARKS.md), so every 10 minutes
+ * rather than 5.
  */
 export const DEFAULT_RESYNC_INTERVAL_S = 600;
 

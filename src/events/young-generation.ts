@@ -15,9 +15,9 @@ const chosen = process.execArgv.some((arg) => arg.startsWith(FLAG));
  * survive a collection of it, and does not shrink it again while the
  * process is idle. A read of the table is exactly that: 100k connections
  * that all live on. They are better promoted to the old generation at once:
- * measured with make bench's table at 100k entries, the exporter then holds
- * 94 MB instead of 110, with the same scrape latency and burst CPU. Between
- * reads V8's growth works as usual, so a burst of events still gets room.
+ * measured with make bench's table, the exporter then holds less memory,
+ * with the same scrape latency and burst CPU (RSS rows in BENCHMARKS.md).
+ * Between reads V8's growth works as usual, so a burst of events still gets room.
  *
  * The flag is read by V8 each time it resizes the young generation, which
  * is why setting it at run time takes effect.

@@ -90,9 +90,9 @@ class Groups {
    * connections at the copies. Groups made while reading the table lie
    * scattered between its connections, about one per memory page, and a
    * scrape reads every group while little of the heap is in the CPU's
-   * caches: at 100k entries and 1,000 groups, reading them took 1.4 ms
-   * scattered and 0.35 ms side by side (the snapshot, in make bench's
-   * table). Costs one lookup per connection, once per read of the table.
+   * caches: reading them scattered took several times as long as side by
+   * side (make bench's table; its scrape latencies are in BENCHMARKS.md).
+   * Costs one lookup per connection, once per read of the table.
    */
   compact(connections: Iterable<Connection>): void {
     const copies = new Map<LiveGroup, LiveGroup>();

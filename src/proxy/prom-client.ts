@@ -1,9 +1,9 @@
 /**
  * prom-client's Registry, Counter and Gauge, loaded from their own modules.
  * The package entry also loads the Pushgateway (http, https, tls), cluster
- * aggregation and the default metrics: 11 MB of resident memory that a
- * proxy holding thousands of idle connections under a memory budget does
- * not need. Types still come from the package entry.
+ * aggregation and the default metrics: resident memory (BENCHMARKS.md has
+ * the proxy's RSS) that a proxy holding thousands of idle connections under
+ * a memory budget does not need. Types still come from the package entry.
  */
 import type * as PromClient from 'prom-client';
 
