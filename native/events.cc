@@ -44,9 +44,8 @@ constexpr int kMaxDatagramsPerPass = 2048;
 // per wakeup: in make bench's bursts the exporter woke for a handful of
 // events each time, and the cost per wakeup (two recvmmsg calls, a call
 // into JS, a batch's objects) was a third of its CPU (the burst rows of
-// BENCHMARKS.md). Events wait
-// at most this long; a millisecond of even the fastest burst is far below
-// the smallest receive buffer worth using.
+// BENCHMARKS.md). Events wait at most this long; a millisecond of even the
+// fastest burst is far below the smallest receive buffer worth using.
 constexpr uint64_t kPauseAfterPassMs = 1;
 
 // The record's kEventType for a ctnetlink message: the kernel marks a new
