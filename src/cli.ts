@@ -2,13 +2,15 @@
 import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
-import { withConfigLayers, withOrigin } from './config/command';
 import { exitWithError, UsageError, UserError } from './errors';
 import type * as ExporterCommand from './exporter-command';
+import { withConfigLayers, withOrigin } from './options/config-layers';
+import type * as ExporterOptions from './options/exporter';
+import type { ProxyFlags } from './options/proxy';
 import { proxyCommand } from './proxy/command';
 import { VERSION } from './version';
 
-const proxyBuilder = proxyCommand.builder as (y: Argv) => Argv;
+const proxyBuilder = proxyCommand.builder as (y: Argv) => Argv<ProxyFlags>;
 
 /**
  * The default command's modules, loaded on first use: the exporter (the
@@ -18,6 +20,10 @@ const proxyBuilder = proxyCommand.builder as (y: Argv) => Argv;
 function exporterCommand(): typeof ExporterCommand {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('./exporter-command') as typeof ExporterCommand;
+}
+function exporterOptions(): typeof ExporterOptions {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./options/exporter') as typeof ExporterOptions;
 }
 
 const PROGRAM = 'conntrack-exporter';
@@ -62,7 +68,7 @@ async function parse(
       '$0',
       'serve connection metrics per remote host (the default)',
       (y) =>
-        withConfigLayers(exporterCommand().exporterCommandOptions(y), {
+        withConfigLayers(exporterOptions().exporterCommandOptions(y), {
           args,
           env,
           prefix: ENV_PREFIX,

@@ -7,15 +7,15 @@
  * Precedence, as in the original: flag > environment > file > default.
  */
 import { DEFAULT_RECEIVE_BUFFER_BYTES } from './conntrack/events';
-import { goFlagUsage, parseGoFlags, type GoFlagSpec } from './config/go-flags';
-import { readConfigFile } from './config/file';
-import { layer, OptionShape } from './config/layers';
-import { Setting } from './config/setting';
+import { goFlagUsage, parseGoFlags, type GoFlagSpec } from './options/go-flags';
+import { readConfigFile } from './options/config-file';
+import { layer, OptionShape } from './options/layers';
+import { Setting } from './options/setting';
 import { exitWithError } from './errors';
 import { startExporter } from './exporter';
 import { createLogger } from './log';
 import { HostFilter } from './model/host-filter';
-import { checkCount, checkPort } from './options';
+import { checkCount, checkPort } from './options/checks';
 
 export const PROGRAM = 'tcp_established_exporter';
 const METRIC = 'netstat_tcp_longterm_connections_total';

@@ -1,6 +1,6 @@
 import net from 'node:net';
 
-import { UsageError } from './errors';
+import { UsageError } from '../errors';
 
 /** Validators shared by every command's options; each throws one clear UsageError. */
 

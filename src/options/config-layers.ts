@@ -2,7 +2,7 @@ import { Argv } from 'yargs';
 import yargsParser from 'yargs-parser';
 
 import { readEnvironment, variableFor } from './environment';
-import { readConfigFile } from './file';
+import { readConfigFile } from './config-file';
 import { layer, OptionKind, OptionShape } from './layers';
 
 export interface LayerContext {
