@@ -8,7 +8,7 @@ import { watchNetworkNamespace } from './conntrack/netns';
 import { ExporterConfig, RunningExporter, startExporter } from './exporter';
 import { createLogger } from './log';
 import { HostFilter } from './model/host-filter';
-import { checkBindAddress, checkPath, listOf } from './options/checks';
+import { checkBindAddress, checkNamespaceFile, checkPath, listOf } from './options/checks';
 import { formatDuration } from './options/duration';
 import { ExporterArgs } from './options/exporter';
 import { hostLabelConfig } from './options/host-labels';
@@ -38,7 +38,7 @@ export async function runExporter(argv: ExporterArgs): Promise<void> {
   const log = createLogger(PROGRAM, argv.debug);
   const started = handleSignals(log);
   // Before anything reads the table: every later socket is opened there.
-  if (argv.netns !== undefined) watchNetworkNamespace(argv.netns);
+  if (argv.netns !== undefined) watchNetworkNamespace(checkNamespaceFile(argv.netns, '--netns'));
   const exporter = await startExporter(config, log, {
     'listen port': config.listenPort,
     'bind address': config.bindAddress,

@@ -63,15 +63,22 @@ export function resolveSettings(
       ? []
       : [{ name, value, origin: `environment variable ${name.toUpperCase()}` }];
   });
-  const file = conf === undefined ? [] : readConfigFile(conf);
-  const { values } = layer(SHAPES, file, [...environment, ...flags]);
+  const file = conf === undefined ? [] : readConfigFile(conf, '-conf');
+  const { values, origins } = layer(SHAPES, file, environment, flags);
+  // Named as this program's users know them: -listen, and where a value came from.
+  const flag = (name: string): string => {
+    const origin = origins.get(name);
+    return origin === undefined || origin.startsWith('flag ')
+      ? `-${name}`
+      : `-${name} (from ${origin})`;
+  };
   const port = (values.port as number | undefined) ?? -1;
   return {
     simple: (values.simple as boolean | undefined) ?? false,
     tcpv6: (values.tcpv6 as boolean | undefined) ?? true,
-    port: port === -1 ? undefined : checkPort(port, 'port'),
-    listen: checkPort(values.listen ?? 9690, 'listen'),
-    duration: checkCount(values.duration ?? 6, 'duration', 0),
+    port: port === -1 ? undefined : checkPort(port, flag('port')),
+    listen: checkPort(values.listen ?? 9690, flag('listen')),
+    duration: checkCount(values.duration ?? 6, flag('duration'), 0),
     conf,
   };
 }

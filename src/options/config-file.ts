@@ -1,28 +1,31 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import type * as Yaml from 'yaml';
 
 import { UsageError } from '../errors';
+import { readRegularFile } from './regular-file';
 import { kebabCase, Setting } from './setting';
+
+/** Far above any real configuration; a file this large is a mistake. */
+export const MAX_CONFIG_FILE_BYTES = 1 << 20;
 
 /**
  * Reads a configuration file: JSON (.json), YAML (.yaml, .yml) or, for any
  * other name, the line format of the tools we replace: one `name value` (or
  * `name=value`) per line, `#` comments and blank lines ignored.
- * Every problem is a UsageError naming the file (and line).
+ * Every problem is a UsageError naming the file (and line); `flag` is the
+ * option that named the file, as the program's users spell it.
  */
-export function readConfigFile(file: string): Setting[] {
+export function readConfigFile(file: string, flag = '--config'): Setting[] {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    // A byte order mark, as some Windows editors write, is not part of the text.
+    text = readRegularFile(file, MAX_CONFIG_FILE_BYTES)
+      .toString('utf8')
+      .replace(/^\uFEFF/, '');
   } catch (error) {
-    const reason =
-      (error as NodeJS.ErrnoException).code === 'ENOENT'
-        ? 'no such file'
-        : (error as Error).message;
     throw new UsageError(
-      `cannot read config file ${file}: ${reason}; check the path given to --config`,
+      `cannot read config file ${file}: ${(error as Error).message}; check the path given to ${flag}`,
     );
   }
   const extension = path.extname(file).toLowerCase();
@@ -67,14 +70,19 @@ function parseYamlText(file: string, text: string): unknown {
   // Loaded only for a YAML file: the parser is 70 modules and several MB of
   // resident memory that every other run (the proxy above all) does without.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { parse: parseYaml, YAMLParseError } = require('yaml') as typeof Yaml;
+  const { parseDocument, YAMLError } = require('yaml') as typeof Yaml;
   try {
-    return parseYaml(text);
+    const document = parseDocument(text, { prettyErrors: true });
+    // A warning (an unknown tag) would otherwise be printed on several lines
+    // of its own, and the value it concerns used as a string.
+    const [problem] = [...document.errors, ...document.warnings];
+    if (problem !== undefined) throw problem;
+    return document.toJS();
   } catch (error) {
     const where =
-      error instanceof YAMLParseError && error.linePos ? ` line ${error.linePos[0].line}` : '';
+      error instanceof YAMLError && error.linePos ? ` line ${error.linePos[0].line}` : '';
     throw new UsageError(
-      `${file}${where} is not valid YAML: ${(error as Error).message.split('\n')[0]}`,
+      `${file}${where} is not valid YAML: ${(error as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
     );
   }
 }

@@ -11,6 +11,9 @@ export function exporterCommandOptions(y: Argv) {
   return longtermOptions(tableReadingOptions(hostOptions(exporterOptions(y))));
 }
 
+/** Options whose values add up when given several times, in any source. */
+export const LIST_OPTIONS: readonly string[] = ['ignore-hosts'];
+
 /** The default command's flags, checked and converted. */
 export type ExporterArgs = ArgsOf<typeof exporterCommandOptions>;
 

@@ -5,6 +5,7 @@ import type { Argv } from 'yargs';
 import { UsageError } from '../errors';
 import { LISTEN_RULES, parseHostPort, TARGET_RULES, type HostPort } from '../proxy/address';
 import { FlagsOf } from './args';
+import { checkPath } from './checks';
 import { checkTimerHolds, wholeMs } from './duration';
 
 /** Which metric names to export: ours, or the Go tcp-metrics-proxy's. */
@@ -59,11 +60,14 @@ export function proxyOptions(y: Argv) {
     })
     .option('dial-timeout', {
       type: 'string',
+      // Takes the next word even when it starts with a dash: "-1s" is a bad value, not flags.
+      requiresArg: true,
       describe: 'Give up connecting to the target after this long',
       default: DEFAULT_DIAL_TIMEOUT,
     })
     .option('drain-timeout', {
       type: 'string',
+      requiresArg: true,
       describe: 'On SIGTERM/SIGINT, reset connections still open after this long (0: no limit)',
       default: DEFAULT_DRAIN_TIMEOUT,
     });
@@ -110,6 +114,7 @@ export function buildProxyConfig(
       `${flag('metrics-path')} ${JSON.stringify(metricsPath)}: must start with /`,
     );
   }
+  if (metricsPath !== '/') checkPath(metricsPath, flag('metrics-path'));
   const id = text('id', raw.id) ?? randomUUID();
   if (id.trim() === '') throw new UsageError(`${flag('id')} must not be empty`);
   const duration = (name: string, value: unknown, fallback: string): number =>
