@@ -93,7 +93,7 @@ export function wholeMs(value: string, flag: string): number {
   const ms = durationMs(value);
   const whole = Math.round(ms);
   // Decimal fractions are not exact in binary: "1.1s" is 1100.0000000000002 ms.
-  if (Math.abs(ms - whole) > 1e-6) {
+  if (Math.abs(ms - whole) > 1e-9 * Math.max(1, ms)) {
     throw new UsageError(
       `${flag}: '${value}' is finer than a millisecond, the smallest step of a timer; ` +
         'give whole milliseconds, e.g. 2ms',
