@@ -72,7 +72,7 @@ function resolve(
   if (name !== undefined) return { name, value: setting.value };
   const negated = setting.name.startsWith('no-') ? canonical.get(setting.name.slice(3)) : undefined;
   if (negated !== undefined && options[negated]!.kind === 'boolean') {
-    const on = convert({ ...setting, name: setting.name }, 'boolean');
+    const on = convert(setting, 'boolean');
     return { name: negated, value: !on };
   }
   throw new UsageError(
