@@ -59,11 +59,43 @@ function unquote(value: string): string {
 }
 
 function parseJson(file: string, text: string): unknown {
+  let data: unknown;
   try {
-    return JSON.parse(text);
+    data = JSON.parse(text);
   } catch (error) {
     throw new UsageError(`${file} is not valid JSON: ${(error as Error).message}`);
   }
+  const twice = repeatedTopLevelKey(text);
+  if (twice !== undefined) {
+    throw new UsageError(`${file} key '${twice}' is given twice; keep one of them`);
+  }
+  return data;
+}
+
+/**
+ * A key written twice in the outermost object of valid JSON text, which
+ * JSON.parse would resolve silently to the last. YAML's parser refuses
+ * such keys itself.
+ */
+function repeatedTopLevelKey(text: string): string | undefined {
+  const keys = new Set<string>();
+  let depth = 0;
+  const token = /"(?:[^"\\]|\\.)*"|[{}[\]]/g;
+  const colon = /\s*:/y;
+  for (let match = token.exec(text); match !== null; match = token.exec(text)) {
+    const [found] = match;
+    if (found === '{' || found === '[') depth++;
+    else if (found === '}' || found === ']') depth--;
+    else if (depth === 1) {
+      // A string followed by a colon is a key; any other is a value.
+      colon.lastIndex = token.lastIndex;
+      if (!colon.test(text)) continue;
+      const key = JSON.parse(found) as string;
+      if (keys.has(key)) return key;
+      keys.add(key);
+    }
+  }
+  return undefined;
 }
 
 function parseYamlText(file: string, text: string): unknown {

@@ -117,6 +117,18 @@ test('a list option given on two lines of a file keeps both; a scalar given twic
       error.message ===
         `${json} key 'listen-port' and ${json} key 'listenPort' both set 'listen-port'; keep one of them`,
   );
+  const same = tempFile('b.json', '{"listen-port": 1, "x": {"listen-port": 3}, "listen-port": 2}');
+  assert.throws(
+    () => readConfigFile(same),
+    (error: unknown) =>
+      error instanceof UsageError &&
+      error.message === `${same} key 'listen-port' is given twice; keep one of them`,
+  );
+  const yaml = tempFile('b.yaml', 'listen-port: 1\nlisten-port: 2\n');
+  assert.throws(
+    () => readConfigFile(yaml),
+    /b\.yaml line 2 is not valid YAML: Map keys must be unique/,
+  );
   const environment = readEnvironment({ X_LISTEN: '1', X_LISTEN_PORT: '2' }, 'X_');
   assert.throws(
     () => layer(options, [], environment),
