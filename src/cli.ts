@@ -2,13 +2,15 @@
 import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
-import { withConfigLayers, withOrigin } from './config/command';
 import { exitWithError, UsageError, UserError } from './errors';
 import type * as ExporterCommand from './exporter-command';
+import { withConfigLayers, withOrigin } from './options/config-layers';
+import type * as ExporterOptions from './options/exporter';
+import type { ProxyFlags } from './options/proxy';
 import { proxyCommand } from './proxy/command';
 import { VERSION } from './version';
 
-const proxyBuilder = proxyCommand.builder as (y: Argv) => Argv;
+const proxyBuilder = proxyCommand.builder as (y: Argv) => Argv<ProxyFlags>;
 
 /**
  * The default command's modules, loaded on first use: the exporter (the
@@ -19,20 +21,38 @@ function exporterCommand(): typeof ExporterCommand {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('./exporter-command') as typeof ExporterCommand;
 }
+function exporterOptions(): typeof ExporterOptions {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./options/exporter') as typeof ExporterOptions;
+}
 
 const PROGRAM = 'conntrack-exporter';
 
 /**
- * yargs names an unknown option twice, as given and camel-cased
- * ("Unknown arguments: listen-prot, listenProt"); users typed only the first.
+ * yargs' "Unknown arguments" as users wrote them. It names an unknown option
+ * twice, as given and camel-cased ("listen-prot, listenProt"), and names a
+ * word that is no option at all ("foo") the same way as an option.
  */
-function withoutCamelCaseTwins(message: string): string {
+function unknownArguments(message: string, args: readonly string[]): string {
   const match = /^Unknown arguments?: (.*)$/.exec(message);
   if (!match?.[1]) return message;
   const names = match[1].split(', ');
   const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
   const typed = names.filter((name) => !(/[A-Z]/.test(name) && names.includes(kebab(name))));
-  return `unknown option${typed.length > 1 ? 's' : ''} ${typed.map((n) => (n.length > 1 ? `--${n}` : `-${n}`)).join(', ')}`;
+  const words = typed.filter((name) => args.includes(name));
+  const options = typed.filter((name) => !words.includes(name));
+  const plural = (list: readonly string[]) => (list.length > 1 ? 's' : '');
+  return [
+    options.length > 0
+      ? `unknown option${plural(options)} ${options.map((n) => (n.length > 1 ? `--${n}` : `-${n}`)).join(', ')}`
+      : '',
+    words.length > 0
+      ? `unexpected argument${plural(words)} ${words.map((word) => `'${word}'`).join(', ')} ` +
+        '(settings are given as --name value)'
+      : '',
+  ]
+    .filter((part) => part !== '')
+    .join('; ');
 }
 
 /** Environment variables of the default command; the proxy's start with PROXY_PREFIX. */
@@ -62,8 +82,9 @@ async function parse(
       '$0',
       'serve connection metrics per remote host (the default)',
       (y) =>
-        withConfigLayers(exporterCommand().exporterCommandOptions(y), {
+        withConfigLayers(exporterOptions().exporterCommandOptions(y), {
           args,
+          lists: exporterOptions().LIST_OPTIONS,
           env,
           prefix: ENV_PREFIX,
           otherPrefixes: [PROXY_ENV_PREFIX],
@@ -88,7 +109,7 @@ async function parse(
       // yargs reports its own checks, and errors thrown by coerce(), as YError.
       if (error && error.name !== 'YError') throw error;
       // Our own messages already say what to do ("...; use 1 to 65535").
-      const text = withoutCamelCaseTwins(message ?? error?.message ?? 'invalid arguments');
+      const text = unknownArguments(message ?? error?.message ?? 'invalid arguments', args);
       throw new UsageError(text.includes('; ') ? text : `${text}; see --help`);
     })
     .parseAsync();

@@ -1,43 +1,24 @@
 /**
- * The default command, serving conntrack metrics: its options and what it
- * runs. Loaded by src/cli.ts only when that command is chosen (or for
- * --help), so `conntrack-exporter proxy` does not carry the exporter's
- * modules (resident memory it would hold for nothing; the proxy's RSS is in
- * BENCHMARKS.md).
+ * The default command, serving conntrack metrics: what it runs (its options
+ * are in options/exporter.ts). Loaded by src/cli.ts only when that command
+ * is chosen (or for --help), so `conntrack-exporter proxy` does not carry
+ * the exporter's modules (resident memory it would hold for nothing; the
+ * proxy's RSS is in BENCHMARKS.md).
  */
-import { Argv } from 'yargs';
-
 import { watchNetworkNamespace } from './conntrack/netns';
-import { describeEvents, EventsArgs, eventsConfig, eventsOptions } from './events/options';
 import { ExporterConfig, RunningExporter, startExporter } from './exporter';
-import { formatDuration, HostArgs, hostLabelConfig, hostOptions } from './host-options';
 import { createLogger } from './log';
-import { LongtermArgs, longtermConfig, longtermOptions } from './longterm-options';
 import { HostFilter } from './model/host-filter';
-import { checkBindAddress, checkPath, checkPort, listOf } from './options';
+import { checkBindAddress, checkNamespaceFile, checkPath, listOf } from './options/checks';
+import { formatDuration } from './options/duration';
+import { ExporterArgs } from './options/exporter';
+import { hostLabelConfig } from './options/host-labels';
+import { longtermConfig } from './options/longterm';
+import { describeEvents, eventsConfig } from './options/table-reading';
 
 const PROGRAM = 'conntrack-exporter';
 
-/** Every option of the default command, before the config layers. */
-export function exporterCommandOptions(y: Argv) {
-  return longtermOptions(eventsOptions(hostOptions(exporterOptions(y))));
-}
-
-export async function runExporter(
-  argv: {
-    listenPort: number;
-    bindAddress: string;
-    listenPath: string;
-    ignoreHosts?: string | string[];
-    includeOwnPort: boolean;
-    legacyMetricNames: boolean;
-    debug: boolean;
-    'web.config.file'?: string;
-    netns?: string;
-  } & HostArgs &
-    EventsArgs &
-    LongtermArgs,
-): Promise<void> {
+export async function runExporter(argv: ExporterArgs): Promise<void> {
   const ignoreHosts = listOf(argv.ignoreHosts);
   const ignoreFilter = HostFilter.parse(ignoreHosts);
   const events = eventsConfig(argv);
@@ -58,7 +39,7 @@ export async function runExporter(
   const log = createLogger(PROGRAM, argv.debug);
   const started = handleSignals(log);
   // Before anything reads the table: every later socket is opened there.
-  if (argv.netns !== undefined) watchNetworkNamespace(argv.netns);
+  if (argv.netns !== undefined) watchNetworkNamespace(checkNamespaceFile(argv.netns, '--netns'));
   const exporter = await startExporter(config, log, {
     'listen port': config.listenPort,
     'bind address': config.bindAddress,
@@ -111,54 +92,4 @@ function handleSignals(log: ReturnType<typeof createLogger>): (exporter: Running
   return (exporter) => {
     running = exporter;
   };
-}
-
-function exporterOptions(y: Argv) {
-  return y
-    .option('listen-port', {
-      alias: 'listen',
-      default: 9318,
-      requiresArg: true,
-      // Checked here rather than with type: 'number', which turns "http" into NaN.
-      coerce: (value: unknown) => checkPort(value, '--listen-port'),
-      describe: 'port to serve metrics on',
-    })
-    .option('bind-address', {
-      type: 'string',
-      default: '0.0.0.0',
-      describe: 'address to serve metrics on (IPv4 or IPv6, e.g. ::)',
-    })
-    .option('listen-path', {
-      type: 'string',
-      default: '/metrics',
-      describe: 'URL path of the metrics',
-    })
-    .option('ignore-hosts', {
-      type: 'string',
-      describe:
-        'comma-separated IPs, ip:port pairs, CIDR networks and host names (db-1.internal, *.internal) to leave out',
-    })
-    .option('include-own-port', {
-      type: 'boolean',
-      default: false,
-      describe: "count connections to the exporter's own listen port too",
-    })
-    .option('legacy-metric-names', {
-      type: 'boolean',
-      default: false,
-      describe:
-        "emit the original conntrack_exporter's metric names (conntrack_*_connections_total{host})",
-    })
-    .option('debug', { type: 'boolean', default: false, describe: 'log debug messages' })
-    .option('netns', {
-      type: 'string',
-      requiresArg: true,
-      describe:
-        "watch another network namespace's table: /var/run/netns/NAME or /proc/PID/ns/net (needs CAP_SYS_ADMIN)",
-    })
-    .option('web.config.file', {
-      type: 'string',
-      requiresArg: true,
-      describe: 'exporter-toolkit web config (YAML): TLS, basic auth, headers; re-read on SIGHUP',
-    });
 }

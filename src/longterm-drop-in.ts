@@ -7,15 +7,15 @@
  * Precedence, as in the original: flag > environment > file > default.
  */
 import { DEFAULT_RECEIVE_BUFFER_BYTES } from './conntrack/events';
-import { goFlagUsage, parseGoFlags, type GoFlagSpec } from './config/go-flags';
-import { readConfigFile } from './config/file';
-import { layer, OptionShape } from './config/layers';
-import { Setting } from './config/setting';
+import { goFlagUsage, parseGoFlags, type GoFlagSpec } from './options/go-flags';
+import { readConfigFile } from './options/config-file';
+import { layer, OptionShape } from './options/layers';
+import { Setting } from './options/setting';
 import { exitWithError } from './errors';
 import { startExporter } from './exporter';
 import { createLogger } from './log';
 import { HostFilter } from './model/host-filter';
-import { checkCount, checkPort } from './options';
+import { checkCount, checkPort } from './options/checks';
 
 export const PROGRAM = 'tcp_established_exporter';
 const METRIC = 'netstat_tcp_longterm_connections_total';
@@ -63,15 +63,22 @@ export function resolveSettings(
       ? []
       : [{ name, value, origin: `environment variable ${name.toUpperCase()}` }];
   });
-  const file = conf === undefined ? [] : readConfigFile(conf);
-  const { values } = layer(SHAPES, file, [...environment, ...flags]);
+  const file = conf === undefined ? [] : readConfigFile(conf, '-conf');
+  const { values, origins } = layer(SHAPES, file, environment, flags);
+  // Named as this program's users know them: -listen, and where a value came from.
+  const flag = (name: string): string => {
+    const origin = origins.get(name);
+    return origin === undefined || origin.startsWith('flag ')
+      ? `-${name}`
+      : `-${name} (from ${origin})`;
+  };
   const port = (values.port as number | undefined) ?? -1;
   return {
     simple: (values.simple as boolean | undefined) ?? false,
     tcpv6: (values.tcpv6 as boolean | undefined) ?? true,
-    port: port === -1 ? undefined : checkPort(port, 'port'),
-    listen: checkPort(values.listen ?? 9690, 'listen'),
-    duration: checkCount(values.duration ?? 6, 'duration', 0),
+    port: port === -1 ? undefined : checkPort(port, flag('port')),
+    listen: checkPort(values.listen ?? 9690, flag('listen')),
+    duration: checkCount(values.duration ?? 6, flag('duration'), 0),
     conf,
   };
 }

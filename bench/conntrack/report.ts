@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
-import { DEFAULT_RESYNC_INTERVAL_S } from '../../src/events/options';
+import { DEFAULT_RESYNC_INTERVAL_S } from '../../src/options/table-reading-config';
 
 export interface Burst {
   events: number;

@@ -2,7 +2,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 
 import { EventLog } from '../events/event-log';
 import { LiveSync, RESYNC_REASONS } from '../events/live-sync';
-import { TableMode } from '../events/options';
+import { TableMode } from '../options/table-reading-config';
 import { SnapshotSource } from './snapshot';
 
 /**

@@ -1,4 +1,4 @@
-import { HostLabelConfig } from '../host-options';
+import { HostLabelConfig } from '../options/host-label-config';
 import { DnsCache } from '../model/dns-cache';
 import { HostFilter } from '../model/host-filter';
 import { addressesToName, SeriesOptions, SeriesSet, toSeries } from '../model/series';

@@ -9,7 +9,7 @@ import { LiveTableOptions } from '../model/live-table';
 import { localAddresses } from '../model/local-addresses';
 import { EventLog } from './event-log';
 import { LiveSync } from './live-sync';
-import { EventsConfig } from './options';
+import { EventsConfig } from '../options/table-reading-config';
 
 const EVENTS_SYSCTL = '/proc/sys/net/netfilter/nf_conntrack_events';
 const FALLBACK = 'reading the whole table at every scrape instead (--mode dump)';

@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
 
 import type * as Yaml from 'yaml';
 
 import { UsageError } from '../errors';
+import { readRegularFile } from '../options/regular-file';
 import {
   CIPHER_SUITES,
   CLIENT_AUTH_TYPES,
@@ -264,11 +264,7 @@ function parseRateLimit(fields: Fields): WebConfig['rateLimit'] {
 
 function readText(configFile: string, file: string, what: string): string {
   try {
-    const buffer = readFileSync(file);
-    if (buffer.byteLength > MAX_FILE_BYTES) {
-      throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);
-    }
-    return buffer.toString('utf8');
+    return readRegularFile(file, MAX_FILE_BYTES).toString('utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const reason =

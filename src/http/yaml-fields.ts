@@ -1,5 +1,5 @@
 import { UsageError } from '../errors';
-import { durationMs } from '../duration';
+import { durationMs } from '../options/duration';
 
 /**
  * Reading one typed field at a time out of parsed YAML, so that every

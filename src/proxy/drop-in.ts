@@ -5,8 +5,8 @@ import {
   DEFAULT_DIAL_TIMEOUT,
   DEFAULT_DRAIN_TIMEOUT,
   DEFAULT_METRICS_PATH,
-} from './config';
-import { goFlagUsage, parseGoFlags, type GoFlagSpec } from '../config/go-flags';
+} from '../options/proxy';
+import { goFlagUsage, parseGoFlags, type GoFlagSpec } from '../options/go-flags';
 import { runProxy } from './run';
 
 export const DROP_IN_PROGRAM = 'tcp-metrics-proxy';

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { formatDuration } from './duration';
+import { formatDuration } from '../options/duration';
 import type { Logger } from '../log';
 import type { TcpProxy } from './tcp-proxy';
 

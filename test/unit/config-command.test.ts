@@ -6,7 +6,7 @@ import test from 'node:test';
 
 import yargs from 'yargs';
 
-import { withConfigLayers, withOrigin } from '../../src/config/command';
+import { withConfigLayers, withOrigin } from '../../src/options/config-layers';
 
 interface Parsed {
   listenPort: number;

@@ -13,10 +13,10 @@ import test, { TestContext } from 'node:test';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 
-import { readEnvironment } from '../../src/config/environment';
-import { parseLines, readConfigFile } from '../../src/config/file';
-import { layer, OptionShape } from '../../src/config/layers';
-import { Setting } from '../../src/config/setting';
+import { readEnvironment } from '../../src/options/environment';
+import { parseLines, readConfigFile } from '../../src/options/config-file';
+import { layer, OptionShape } from '../../src/options/layers';
+import { Setting } from '../../src/options/setting';
 import { UsageError } from '../../src/errors';
 import { parseWebConfig } from '../../src/http/web-config';
 

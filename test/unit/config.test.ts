@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'node:test';
 
-import { readEnvironment, variableFor } from '../../src/config/environment';
-import { parseLines, readConfigFile } from '../../src/config/file';
-import { layer, OptionShape } from '../../src/config/layers';
-import { kebabCase } from '../../src/config/setting';
+import { readEnvironment, variableFor } from '../../src/options/environment';
+import { parseLines, readConfigFile } from '../../src/options/config-file';
+import { layer, OptionShape } from '../../src/options/layers';
+import { kebabCase } from '../../src/options/setting';
 import { UsageError } from '../../src/errors';
 
 const OPTIONS: Record<string, OptionShape> = {

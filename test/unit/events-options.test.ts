@@ -4,7 +4,8 @@ import path from 'node:path';
 import test from 'node:test';
 
 import { UsageError } from '../../src/errors';
-import { checkBufferSize, checkInterval, eventsConfig } from '../../src/events/options';
+import { checkInterval } from '../../src/options/duration';
+import { checkBufferSize, eventsConfig } from '../../src/options/table-reading';
 
 const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 
 import { UsageError } from '../../src/errors';
-import { checkBindAddress, checkPath, checkPort, listOf } from '../../src/options';
+import { checkBindAddress, checkPath, checkPort, listOf } from '../../src/options/checks';
 
 test('ports are whole numbers from 1 to 65535', () => {
   assert.equal(checkPort(9318, '--listen-port'), 9318);

@@ -3,7 +3,7 @@ import test from 'node:test';
 
 import { UsageError } from '../../src/errors';
 import { DROP_IN_FLAGS } from '../../src/proxy/drop-in';
-import { goFlagUsage, parseGoFlags } from '../../src/config/go-flags';
+import { goFlagUsage, parseGoFlags } from '../../src/options/go-flags';
 
 function values(args: string[]): Record<string, string> {
   const result = parseGoFlags(args, DROP_IN_FLAGS);

@@ -3,8 +3,7 @@ import test from 'node:test';
 
 import { UsageError } from '../../src/errors';
 import { formatHostPort, LISTEN_RULES, parseHostPort, TARGET_RULES } from '../../src/proxy/address';
-import { buildProxyConfig } from '../../src/proxy/config';
-import { parseDuration } from '../../src/proxy/duration';
+import { buildProxyConfig, parseDuration } from '../../src/options/proxy';
 
 test('addresses: host:port, [IPv6]:port, :port and names', () => {
   assert.deepEqual(parseHostPort('127.0.0.1:3000', '--listen', LISTEN_RULES), {

@@ -4,15 +4,10 @@ import path from 'node:path';
 import test from 'node:test';
 
 import { UsageError } from '../../src/errors';
-import {
-  checkDuration,
-  checkGroupBy,
-  formatDuration,
-  HostArgs,
-  hostLabelConfig,
-} from '../../src/host-options';
+import { checkDuration, formatDuration } from '../../src/options/duration';
+import { checkGroupBy, HostArgs, hostLabelConfig } from '../../src/options/host-labels';
 import { HostFilter } from '../../src/model/host-filter';
-import { checkCount } from '../../src/options';
+import { checkCount } from '../../src/options/checks';
 
 const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 

@@ -8,7 +8,7 @@ import { Exposition } from '../../src/collectors/exposition';
 import { registerHostMetrics } from '../../src/collectors/hosts';
 import { SeriesSource } from '../../src/collectors/series-source';
 import { Snapshot, SnapshotSource } from '../../src/collectors/snapshot';
-import { HostLabelConfig } from '../../src/host-options';
+import { HostLabelConfig } from '../../src/options/host-label-config';
 import { HostGroup } from '../../src/model/aggregate';
 import { DnsCache } from '../../src/model/dns-cache';
 import { HostFilter } from '../../src/model/host-filter';

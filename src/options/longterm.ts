@@ -1,15 +1,10 @@
 import { Argv } from 'yargs';
 
-import { LongtermConfig } from './collectors/longterm';
-import { checkCount, checkPort } from './options';
+import { LongtermConfig } from '../collectors/longterm';
+import { ArgsOf } from './args';
+import { checkCount, checkPort } from './checks';
 
-export interface LongtermArgs {
-  longterm: boolean;
-  longtermDuration: number;
-  longtermSimple: boolean;
-  longtermPort?: number;
-  longtermTcpv6: boolean;
-}
+export type LongtermArgs = ArgsOf<typeof longtermOptions>;
 
 /** The long-term connections metric's options (the tcp_established_exporter's, prefixed). */
 export function longtermOptions<T>(y: Argv<T>) {

@@ -1,42 +1,15 @@
 import { Argv } from 'yargs';
 
-import { UsageError } from './errors';
-import { HostFilter } from './model/host-filter';
-import { durationMs, formatDuration } from './duration';
-import { checkCount } from './options';
-
-export { formatDuration };
-import { GroupBy } from './model/network';
-
-/** How remote hosts become the host label: names, networks, and the bound on series. */
-export interface HostLabelConfig {
-  /** Reverse DNS settings; undefined with --no-resolve-hosts. */
-  dns?: DnsConfig;
-  maxHosts: number;
-  maxPortsPerHost: number;
-  groupBy?: GroupBy;
-}
-
-export interface DnsConfig {
-  ttlMs: number;
-  negativeTtlMs: number;
-  timeoutMs: number;
-  budgetMs: number;
-  maxInFlight: number;
-}
+import { UsageError } from '../errors';
+import { HostFilter } from '../model/host-filter';
+import { GroupBy } from '../model/network';
+import { ArgsOf } from './args';
+import { checkCount } from './checks';
+import { checkDuration } from './duration';
+import { HostLabelConfig } from './host-label-config';
 
 /** The flags of `hostOptions`, checked and converted (durations in ms). */
-export interface HostArgs {
-  resolveHosts: boolean;
-  dnsTtl: number;
-  dnsNegativeTtl: number;
-  dnsTimeout: number;
-  dnsBudget: number;
-  dnsMaxInflight: number;
-  maxHosts: number;
-  maxPortsPerHost: number;
-  groupHostsBy?: GroupBy;
-}
+export type HostArgs = ArgsOf<typeof hostOptions>;
 
 // Checked in coerce() rather than with type: 'number', which turns "abc"
 // into NaN; yargs applies coerce() to the defaults too.
@@ -125,33 +98,6 @@ export function hostLabelConfig(args: HostArgs, ignoreHosts: HostFilter): HostLa
         }
       : undefined,
   };
-}
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/**
- * Seconds ("2"), or a number and a unit ("250ms", "1.5s", "5m", "1h"), in
- * milliseconds; bare seconds like the other interval flags. Refused outside
- * [minMs, maxMs], which is what catches "--dns-budget 250" meant as ms.
- */
-export function checkDuration(
-  value: string,
-  flag: string,
-  minMs: number,
-  maxMs = MAX_TIMER_MS,
-): number {
-  const ms = Math.round(durationMs(value));
-  if (!(ms >= minMs && ms <= maxMs)) {
-    const range = [
-      minMs > 0 ? 'above zero' : '',
-      maxMs < MAX_TIMER_MS ? `of at most ${formatDuration(maxMs)}` : '',
-    ].filter((part) => part !== '');
-    throw new UsageError(
-      `${flag}: '${value}' is not a duration${range.length ? ` ${range.join(' and ')}` : ''}; ` +
-        'write seconds or a number and a unit, e.g. 250ms, 2s, 5m or 1h',
-    );
-  }
-  return ms;
 }
 
 /** "24,64" or "/24,/64": the IPv4 and IPv6 prefix lengths to group hosts by. */

@@ -6,43 +6,17 @@ import {
   MIN_RECEIVE_BUFFER_BYTES,
 } from '../conntrack/events';
 import { UsageError } from '../errors';
-import { EVENT_LOG_FORMATS, EventLogFormat } from '../model/event-format';
-import { durationMs } from '../duration';
+import { EVENT_LOG_FORMATS } from '../model/event-format';
+import { ArgsOf } from './args';
+import { checkInterval } from './duration';
+import { DEFAULT_RESYNC_INTERVAL_S, EventsConfig, TABLE_MODES } from './table-reading-config';
 
-export type TableMode = 'events' | 'dump';
-const TABLE_MODES: readonly TableMode[] = ['events', 'dump'];
-
-/** How the exporter learns what the table holds, and whether it logs events. */
-export interface EventsConfig {
-  mode: TableMode;
-  /** Full re-read of the table in events mode; 0 for never. */
-  resyncIntervalMs: number;
-  netlinkBufferBytes: number;
-  /** The event log's format; undefined when events are not logged. */
-  logEvents?: EventLogFormat;
-}
-
-export interface EventsArgs {
-  mode: TableMode;
-  resyncInterval: number;
-  netlinkBufferSize: number;
-  logEvents: boolean;
-  logEventsFormat: EventLogFormat;
-}
-
-/**
- * The periodic re-read is a safety net only: overflows, new local addresses
- * and silent entries (nf_conntrack_events=2) each cause a re-read of their
- * own at once. What is left for it is an event the kernel failed to send
- * without reporting a drop (it could not allocate the message). It costs
- * CPU in proportion to the table (BENCHMARKS.md), so every 10 minutes
- * rather than 5.
- */
-export const DEFAULT_RESYNC_INTERVAL_S = 600;
+/** The flags of `tableReadingOptions`, checked and converted. */
+export type TableReadingArgs = ArgsOf<typeof tableReadingOptions>;
 
 const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 
-export function eventsOptions<T>(y: Argv<T>) {
+export function tableReadingOptions<T>(y: Argv<T>) {
   return y
     .option('mode', {
       requiresArg: true,
@@ -93,7 +67,7 @@ export function describeEvents(config: EventsConfig): Record<string, string> {
   };
 }
 
-export function eventsConfig(args: EventsArgs): EventsConfig {
+export function eventsConfig(args: TableReadingArgs): EventsConfig {
   if (args.logEvents && args.mode === 'dump') {
     throw new UsageError('--log-events needs --mode events: dump mode sees no events');
   }
@@ -103,18 +77,6 @@ export function eventsConfig(args: EventsArgs): EventsConfig {
     netlinkBufferBytes: args.netlinkBufferSize,
     logEvents: args.logEvents ? args.logEventsFormat : undefined,
   };
-}
-
-/** Seconds ("300"), or a number and a unit ("5m"), of at least 1 s; in milliseconds. "0" turns it off. */
-export function checkInterval(value: string, flag: string): number {
-  const ms = Math.round(durationMs(value));
-  if (!(ms === 0 || (ms >= 1000 && ms <= 2 ** 31 - 1))) {
-    throw new UsageError(
-      `${flag}: '${value}' is not an interval of at least 1s; write seconds or a number and a unit, ` +
-        'e.g. 300, 5m or 1h (0: never)',
-    );
-  }
-  return ms;
 }
 
 function checkChoice<T extends string>(value: string, flag: string, choices: readonly T[]): T {

@@ -1,28 +1,31 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import type * as Yaml from 'yaml';
 
 import { UsageError } from '../errors';
+import { readRegularFile } from './regular-file';
 import { kebabCase, Setting } from './setting';
+
+/** Far above any real configuration; a file this large is a mistake. */
+export const MAX_CONFIG_FILE_BYTES = 1 << 20;
 
 /**
  * Reads a configuration file: JSON (.json), YAML (.yaml, .yml) or, for any
  * other name, the line format of the tools we replace: one `name value` (or
  * `name=value`) per line, `#` comments and blank lines ignored.
- * Every problem is a UsageError naming the file (and line).
+ * Every problem is a UsageError naming the file (and line); `flag` is the
+ * option that named the file, as the program's users spell it.
  */
-export function readConfigFile(file: string): Setting[] {
+export function readConfigFile(file: string, flag = '--config'): Setting[] {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    // A byte order mark, as some Windows editors write, is not part of the text.
+    text = readRegularFile(file, MAX_CONFIG_FILE_BYTES)
+      .toString('utf8')
+      .replace(/^\uFEFF/, '');
   } catch (error) {
-    const reason =
-      (error as NodeJS.ErrnoException).code === 'ENOENT'
-        ? 'no such file'
-        : (error as Error).message;
     throw new UsageError(
-      `cannot read config file ${file}: ${reason}; check the path given to --config`,
+      `cannot read config file ${file}: ${(error as Error).message}; check the path given to ${flag}`,
     );
   }
   const extension = path.extname(file).toLowerCase();
@@ -56,25 +59,62 @@ function unquote(value: string): string {
 }
 
 function parseJson(file: string, text: string): unknown {
+  let data: unknown;
   try {
-    return JSON.parse(text);
+    data = JSON.parse(text);
   } catch (error) {
     throw new UsageError(`${file} is not valid JSON: ${(error as Error).message}`);
   }
+  const twice = repeatedTopLevelKey(text);
+  if (twice !== undefined) {
+    throw new UsageError(`${file} key '${twice}' is given twice; keep one of them`);
+  }
+  return data;
+}
+
+/**
+ * A key written twice in the outermost object of valid JSON text, which
+ * JSON.parse would resolve silently to the last. YAML's parser refuses
+ * such keys itself.
+ */
+function repeatedTopLevelKey(text: string): string | undefined {
+  const keys = new Set<string>();
+  let depth = 0;
+  const token = /"(?:[^"\\]|\\.)*"|[{}[\]]/g;
+  const colon = /\s*:/y;
+  for (let match = token.exec(text); match !== null; match = token.exec(text)) {
+    const [found] = match;
+    if (found === '{' || found === '[') depth++;
+    else if (found === '}' || found === ']') depth--;
+    else if (depth === 1) {
+      // A string followed by a colon is a key; any other is a value.
+      colon.lastIndex = token.lastIndex;
+      if (!colon.test(text)) continue;
+      const key = JSON.parse(found) as string;
+      if (keys.has(key)) return key;
+      keys.add(key);
+    }
+  }
+  return undefined;
 }
 
 function parseYamlText(file: string, text: string): unknown {
   // Loaded only for a YAML file: the parser is 70 modules and several MB of
   // resident memory that every other run (the proxy above all) does without.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { parse: parseYaml, YAMLParseError } = require('yaml') as typeof Yaml;
+  const { parseDocument, YAMLError } = require('yaml') as typeof Yaml;
   try {
-    return parseYaml(text);
+    const document = parseDocument(text, { prettyErrors: true });
+    // A warning (an unknown tag) would otherwise be printed on several lines
+    // of its own, and the value it concerns used as a string.
+    const [problem] = [...document.errors, ...document.warnings];
+    if (problem !== undefined) throw problem;
+    return document.toJS();
   } catch (error) {
     const where =
-      error instanceof YAMLParseError && error.linePos ? ` line ${error.linePos[0].line}` : '';
+      error instanceof YAMLError && error.linePos ? ` line ${error.linePos[0].line}` : '';
     throw new UsageError(
-      `${file}${where} is not valid YAML: ${(error as Error).message.split('\n')[0]}`,
+      `${file}${where} is not valid YAML: ${(error as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
     );
   }
 }

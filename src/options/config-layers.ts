@@ -1,8 +1,9 @@
 import { Argv } from 'yargs';
 import yargsParser from 'yargs-parser';
 
+import { UsageError } from '../errors';
 import { readEnvironment, variableFor } from './environment';
-import { readConfigFile } from './file';
+import { readConfigFile } from './config-file';
 import { layer, OptionKind, OptionShape } from './layers';
 
 export interface LayerContext {
@@ -15,6 +16,8 @@ export interface LayerContext {
   otherPrefixes?: readonly string[];
   /** Filled in: option name -> where its value came from, when not the command line or default. */
   origins?: Map<string, string>;
+  /** Options that take a list (given several times, or with commas): their values add up. */
+  lists?: readonly string[];
   /** Where --print-config's text goes; by default stdout, then the process exits. */
   printConfig?: (text: string) => void;
 }
@@ -44,10 +47,11 @@ export function withConfigLayers<T>(y: Argv<T>, context: LayerContext) {
     });
   // getOptions() is public yargs API, missing from its type definitions.
   const declared = (withOptions as unknown as { getOptions(): DeclaredOptions }).getOptions();
-  const shapes = shapesOf(declared);
+  const shapes = shapesOf(declared, context.lists ?? []);
   const given = givenOnCommandLine(context.args, declared, shapes);
 
-  const file = typeof given.configFile === 'string' ? readConfigFile(given.configFile) : [];
+  const file =
+    typeof given.configFile === 'string' ? readConfigFile(given.configFile, '--config') : [];
   const ownVariables = Object.fromEntries(
     Object.entries(context.env).filter(
       ([variable]) => !(context.otherPrefixes ?? []).some((other) => variable.startsWith(other)),
@@ -55,7 +59,10 @@ export function withConfigLayers<T>(y: Argv<T>, context: LayerContext) {
   );
   const environment = readEnvironment(ownVariables, context.prefix);
   const { values, origins } = layer(shapes, file, environment);
-  for (const [name, origin] of origins) context.origins?.set(name, origin);
+  // A flag's own bad value is the command line's, whatever else set it too.
+  for (const [name, origin] of origins) {
+    if (!given.names.has(name)) context.origins?.set(name, origin);
+  }
 
   return withOptions.config(values).middleware((argv) => {
     if (!argv.printConfig) return;
@@ -96,19 +103,23 @@ interface DeclaredOptions {
   string: string[];
 }
 
-function shapesOf(declared: DeclaredOptions): Record<string, OptionShape> {
+function shapesOf(
+  declared: DeclaredOptions,
+  lists: readonly string[],
+): Record<string, OptionShape> {
   const shapes: Record<string, OptionShape> = {};
   // yargs lists an alias as a key of its own; it is the same option.
   const aliases = new Set(Object.values(declared.alias).flat());
   for (const name of Object.keys(declared.key)) {
     if (NOT_CONFIGURABLE.has(name) || aliases.has(name)) continue;
-    const kind: OptionKind = declared.array.includes(name)
-      ? 'array'
-      : declared.boolean.includes(name)
-        ? 'boolean'
-        : declared.number.includes(name)
-          ? 'number'
-          : 'string';
+    const kind: OptionKind =
+      declared.array.includes(name) || lists.includes(name)
+        ? 'array'
+        : declared.boolean.includes(name)
+          ? 'boolean'
+          : declared.number.includes(name)
+            ? 'number'
+            : 'string';
     // --web.config.file is WEB_CONFIG_FILE in the environment: no dots there.
     const dashed = name.includes('.') ? [name.replace(/\./g, '-')] : [];
     shapes[name] = { kind, aliases: [...(declared.alias[name] ?? []), ...dashed] };
@@ -130,6 +141,18 @@ function givenOnCommandLine(
     configuration: { 'dot-notation': false, 'camel-case-expansion': false },
   });
   const names = new Set(Object.keys(shapes).filter((name) => name in parsed));
+  for (const name of names) {
+    const value: unknown = parsed[name];
+    if (shapes[name]!.kind !== 'array' && Array.isArray(value)) {
+      throw new UsageError(
+        `--${name} is given more than once on the command line ` +
+          `(${value.map((item) => `'${String(item)}'`).join(', ')}); give it once`,
+      );
+    }
+  }
+  if (Array.isArray(parsed.config)) {
+    throw new UsageError('--config is given more than once on the command line; give one file');
+  }
   return { names, values: parsed, configFile: parsed.config };
 }
 

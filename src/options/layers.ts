@@ -17,14 +17,18 @@ export interface Layered {
 }
 
 /**
- * Merges the file's settings under the environment's (environment wins),
- * after checking each name and converting each value to the option's type.
- * Command-line flags are applied over the result by yargs.
+ * Merges the sources, each over the one before (the file's settings, then
+ * the environment's: environment wins), after checking each name and
+ * converting each value to the option's type. Within one source a list
+ * option given several times collects every value, and a scalar given twice
+ * (also under two of its names) is an error naming both places: which one
+ * was meant is not for us to guess. `no-NAME` sets a boolean NAME to false,
+ * as on the command line. Command-line flags are applied over the result by
+ * yargs.
  */
 export function layer(
   options: Readonly<Record<string, OptionShape>>,
-  file: readonly Setting[],
-  environment: readonly Setting[],
+  ...sources: (readonly Setting[])[]
 ): Layered {
   const canonical = new Map<string, string>();
   for (const [name, shape] of Object.entries(options)) {
@@ -33,17 +37,47 @@ export function layer(
   }
   const values: Record<string, unknown> = {};
   const origins = new Map<string, string>();
-  for (const setting of [...file, ...environment]) {
-    const name = canonical.get(setting.name);
-    if (name === undefined) {
-      throw new UsageError(
-        `${setting.origin}: unknown option '${setting.name}'; see --help for the options`,
-      );
+  for (const source of sources) {
+    const given = new Map<string, { value: unknown; origin: string }>();
+    for (const setting of source) {
+      const { name, value } = resolve(setting, canonical, options);
+      const kind = options[name]!.kind;
+      const converted = convert({ ...setting, value }, kind);
+      const earlier = given.get(name);
+      if (earlier === undefined) {
+        given.set(name, { value: converted, origin: setting.origin });
+      } else if (kind === 'array') {
+        earlier.value = [...(earlier.value as unknown[]), ...(converted as unknown[])];
+      } else {
+        throw new UsageError(
+          `${earlier.origin} and ${setting.origin} both set '${name}'; keep one of them`,
+        );
+      }
     }
-    values[name] = convert(setting, options[name]!.kind);
-    origins.set(name, setting.origin);
+    for (const [name, { value, origin }] of given) {
+      values[name] = value;
+      origins.set(name, origin);
+    }
   }
   return { values, origins };
+}
+
+/** The option a setting names, and its value: `no-NAME true` is NAME false. */
+function resolve(
+  setting: Setting,
+  canonical: ReadonlyMap<string, string>,
+  options: Readonly<Record<string, OptionShape>>,
+): { name: string; value: unknown } {
+  const name = canonical.get(setting.name);
+  if (name !== undefined) return { name, value: setting.value };
+  const negated = setting.name.startsWith('no-') ? canonical.get(setting.name.slice(3)) : undefined;
+  if (negated !== undefined && options[negated]!.kind === 'boolean') {
+    const on = convert(setting, 'boolean');
+    return { name: negated, value: !on };
+  }
+  throw new UsageError(
+    `${setting.origin}: unknown option '${setting.name}'; see --help for the options`,
+  );
 }
 
 const TRUE = new Set(['true', '1', 'yes', 'on']);

@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
+
+import type { Argv } from 'yargs';
+
 import { UsageError } from '../errors';
-import { LISTEN_RULES, parseHostPort, TARGET_RULES, type HostPort } from './address';
-import { parseDuration } from './duration';
+import { LISTEN_RULES, parseHostPort, TARGET_RULES, type HostPort } from '../proxy/address';
+import { FlagsOf } from './args';
+import { checkPath } from './checks';
+import { checkTimerHolds, wholeMs } from './duration';
 
 /** Which metric names to export: ours, or the Go tcp-metrics-proxy's. */
 export type MetricFlavour = 'conventional' | 'legacy';
@@ -34,6 +39,42 @@ export interface RawProxyOptions {
 export const DEFAULT_DIAL_TIMEOUT = '10s';
 export const DEFAULT_DRAIN_TIMEOUT = '0';
 export const DEFAULT_METRICS_PATH = '/metrics';
+
+/** The proxy command's flags, before the config layers. */
+export function proxyOptions(y: Argv) {
+  return y
+    .option('listen', {
+      type: 'string',
+      describe: 'Accept connections on HOST:PORT (:PORT for every interface)',
+    })
+    .option('target', { type: 'string', describe: 'Forward each connection to HOST:PORT' })
+    .option('metrics', { type: 'string', describe: 'Serve metrics on HOST:PORT' })
+    .option('metrics-path', {
+      type: 'string',
+      describe: 'Path of the metrics page',
+      default: DEFAULT_METRICS_PATH,
+    })
+    .option('id', {
+      type: 'string',
+      describe: 'Value of the id label on every metric [default: a random UUID]',
+    })
+    .option('dial-timeout', {
+      type: 'string',
+      // Takes the next word even when it starts with a dash: "-1s" is a bad value, not flags.
+      requiresArg: true,
+      describe: 'Give up connecting to the target after this long',
+      default: DEFAULT_DIAL_TIMEOUT,
+    })
+    .option('drain-timeout', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'On SIGTERM/SIGINT, reset connections still open after this long (0: no limit)',
+      default: DEFAULT_DRAIN_TIMEOUT,
+    });
+}
+
+/** The proxy command's flags as yargs gives them, before buildProxyConfig checks them. */
+export type ProxyFlags = FlagsOf<typeof proxyOptions>;
 
 const ADDRESS_PURPOSE: Record<'listen' | 'target' | 'metrics', string> = {
   listen: 'the address to accept connections on',
@@ -73,17 +114,14 @@ export function buildProxyConfig(
       `${flag('metrics-path')} ${JSON.stringify(metricsPath)}: must start with /`,
     );
   }
+  if (metricsPath !== '/') checkPath(metricsPath, flag('metrics-path'));
   const id = text('id', raw.id) ?? randomUUID();
   if (id.trim() === '') throw new UsageError(`${flag('id')} must not be empty`);
-  const dialTimeoutMs = parseDuration(
-    text('dial-timeout', raw.dialTimeout) ?? DEFAULT_DIAL_TIMEOUT,
-    flag('dial-timeout'),
-  );
+  const duration = (name: string, value: unknown, fallback: string): number =>
+    parseDuration(text(name, value) ?? fallback, flag(name));
+  const dialTimeoutMs = duration('dial-timeout', raw.dialTimeout, DEFAULT_DIAL_TIMEOUT);
   if (dialTimeoutMs <= 0) throw new UsageError(`${flag('dial-timeout')} must be more than 0`);
-  const drainTimeoutMs = parseDuration(
-    text('drain-timeout', raw.drainTimeout) ?? DEFAULT_DRAIN_TIMEOUT,
-    flag('drain-timeout'),
-  );
+  const drainTimeoutMs = duration('drain-timeout', raw.drainTimeout, DEFAULT_DRAIN_TIMEOUT);
   return {
     listen,
     target,
@@ -95,4 +133,19 @@ export function buildProxyConfig(
     flavour,
     flagDash,
   };
+}
+
+/**
+ * A Go-style duration ('10s', '1m30s', '250ms') or a plain number of
+ * seconds, in whole milliseconds that a timer holds. Go's syntax because the
+ * original proxy's users write durations that way.
+ */
+export function parseDuration(text: string, flag: string): number {
+  const ms = wholeMs(text, flag);
+  if (Number.isNaN(ms)) {
+    throw new UsageError(
+      `${flag} ${JSON.stringify(text)}: expected a duration such as 10s, 500ms or 1m30s`,
+    );
+  }
+  return checkTimerHolds(ms, text, flag);
 }

@@ -1,6 +1,8 @@
+import { statfsSync, statSync } from 'node:fs';
 import net from 'node:net';
 
-import { UsageError } from './errors';
+import { EnvironmentError, UsageError } from '../errors';
+import { kindOf } from './regular-file';
 
 /** Validators shared by every command's options; each throws one clear UsageError. */
 
@@ -26,6 +28,15 @@ export function checkPath(value: string, flag: string): string {
   if (!value.startsWith('/') || value === '/' || /[\s?#]/.test(value)) {
     throw new UsageError(`${flag}: '${value}' is not a usable URL path; use e.g. /metrics`);
   }
+  // The server compares the path as a client sends it, and a client
+  // percent-encodes every other character: /métrics would never match.
+  const unsent = /[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]|%(?![0-9A-Fa-f]{2})/.exec(value);
+  if (unsent) {
+    throw new UsageError(
+      `${flag}: '${value}' is not a usable URL path: clients send '${unsent[0]}' percent-encoded, ` +
+        "so it would never match; use ASCII letters, digits and - . _ ~ / ! $ & ' ( ) * + , ; = : @, e.g. /metrics",
+    );
+  }
   return value;
 }
 
@@ -47,4 +58,33 @@ export function checkCount(value: unknown, flag: string, min: number): number {
     throw new UsageError(`${flag}: '${String(value)}' is not a whole number of at least ${min}`);
   }
   return count;
+}
+
+/** statfs(2)'s f_type of the namespace file system (NSFS_MAGIC, linux/magic.h). */
+const NSFS_MAGIC = 0x6e736673;
+
+/**
+ * Refuses a --netns path that is no namespace file before anything opens
+ * it: opening a FIFO would wait for a writer for ever. Whether it is a
+ * *network* namespace is for setns(2) to say.
+ */
+export function checkNamespaceFile(file: string, flag: string): string {
+  let reason: string | undefined;
+  try {
+    if (statfsSync(file).type !== NSFS_MAGIC) {
+      const stats = statSync(file);
+      reason = stats.isFile()
+        ? 'not a network namespace'
+        : `${kindOf(stats)}, not a network namespace`;
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    reason = code === 'ENOENT' ? 'no such file' : (error as Error).message;
+  }
+  if (reason !== undefined) {
+    throw new EnvironmentError(
+      `${flag}: cannot watch ${file}: ${reason}; give /var/run/netns/NAME or /proc/PID/ns/net`,
+    );
+  }
+  return file;
 }

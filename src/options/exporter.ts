@@ -1,0 +1,68 @@
+/** The default command's options (serving conntrack metrics), before the config layers. */
+import { Argv } from 'yargs';
+
+import { ArgsOf } from './args';
+import { checkPort } from './checks';
+import { hostOptions } from './host-labels';
+import { longtermOptions } from './longterm';
+import { tableReadingOptions } from './table-reading';
+
+export function exporterCommandOptions(y: Argv) {
+  return longtermOptions(tableReadingOptions(hostOptions(exporterOptions(y))));
+}
+
+/** Options whose values add up when given several times, in any source. */
+export const LIST_OPTIONS: readonly string[] = ['ignore-hosts'];
+
+/** The default command's flags, checked and converted. */
+export type ExporterArgs = ArgsOf<typeof exporterCommandOptions>;
+
+function exporterOptions(y: Argv) {
+  return y
+    .option('listen-port', {
+      alias: 'listen',
+      default: 9318,
+      requiresArg: true,
+      // Checked here rather than with type: 'number', which turns "http" into NaN.
+      coerce: (value: unknown) => checkPort(value, '--listen-port'),
+      describe: 'port to serve metrics on',
+    })
+    .option('bind-address', {
+      type: 'string',
+      default: '0.0.0.0',
+      describe: 'address to serve metrics on (IPv4 or IPv6, e.g. ::)',
+    })
+    .option('listen-path', {
+      type: 'string',
+      default: '/metrics',
+      describe: 'URL path of the metrics',
+    })
+    .option('ignore-hosts', {
+      type: 'string',
+      describe:
+        'comma-separated IPs, ip:port pairs, CIDR networks and host names (db-1.internal, *.internal) to leave out',
+    })
+    .option('include-own-port', {
+      type: 'boolean',
+      default: false,
+      describe: "count connections to the exporter's own listen port too",
+    })
+    .option('legacy-metric-names', {
+      type: 'boolean',
+      default: false,
+      describe:
+        "emit the original conntrack_exporter's metric names (conntrack_*_connections_total{host})",
+    })
+    .option('debug', { type: 'boolean', default: false, describe: 'log debug messages' })
+    .option('netns', {
+      type: 'string',
+      requiresArg: true,
+      describe:
+        "watch another network namespace's table: /var/run/netns/NAME or /proc/PID/ns/net (needs CAP_SYS_ADMIN)",
+    })
+    .option('web.config.file', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'exporter-toolkit web config (YAML): TLS, basic auth, headers; re-read on SIGHUP',
+    });
+}
