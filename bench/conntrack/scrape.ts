@@ -25,7 +25,7 @@ import { registerSelfMetrics } from '../../src/collectors/self';
 import { SeriesSource } from '../../src/collectors/series-source';
 import { SnapshotSource } from '../../src/collectors/snapshot';
 import { createMetricsServer, listen } from '../../src/http/server';
-import { HostGroup } from '../../src/model/aggregate';
+import { HostGroup } from '../../src/model/group';
 import { Direction } from '../../src/model/flow';
 import { HostFilter } from '../../src/model/host-filter';
 import { LifecycleSeries } from '../../src/model/lifecycle-counts';

@@ -70,10 +70,7 @@ export function connectionGauges(
 
 function perSeries(series: readonly Series[], labels: LabelCache): Row[] {
   labels.startScrape();
-  return series.map(({ host, port, direction, counts }) => ({
-    labels: labels.get(host, port, direction),
-    counts,
-  }));
+  return series.map((one) => ({ labels: labels.get(one), counts: one.counts }));
 }
 
 /** Sums per host label, in the order the hosts first appear. */

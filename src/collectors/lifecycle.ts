@@ -37,7 +37,7 @@ export function lifecycleCounters(
       await source.get();
       const tallies = lifecycle();
       labels.startScrape();
-      const rows = tallies.map(({ host, port, direction }) => labels.get(host, port, direction));
+      const rows = tallies.map((tally) => labels.get(tally));
       return {
         expectedBytes: expectedBytes(tallies.length * KINDS.length),
         write(out) {

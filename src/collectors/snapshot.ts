@@ -1,5 +1,5 @@
 import { TableUsage } from '../conntrack/table-usage';
-import { HostGroup } from '../model/aggregate';
+import { HostGroup } from '../model/group';
 import { LongtermCounts } from '../model/longterm';
 
 /** What one read of the conntrack table found; shared by every collector of a scrape. */

@@ -9,7 +9,7 @@ import { registerHostMetrics } from '../../src/collectors/hosts';
 import { SeriesSource } from '../../src/collectors/series-source';
 import { Snapshot, SnapshotSource } from '../../src/collectors/snapshot';
 import { HostLabelConfig } from '../../src/host-options';
-import { HostGroup } from '../../src/model/aggregate';
+import { HostGroup } from '../../src/model/group';
 import { DnsCache } from '../../src/model/dns-cache';
 import { HostFilter } from '../../src/model/host-filter';
 

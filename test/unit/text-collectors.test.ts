@@ -161,7 +161,11 @@ test('label cache: the same bytes for the same labels, and label sets no longer 
   const scrape = (first: number, count: number) => {
     cache.startScrape();
     for (let i = first; i < first + count; i++) {
-      const bytes = cache.get(`198.51.100.${i % 250}`, i, i % 2 === 0 ? 'inbound' : 'outbound');
+      const bytes = cache.get({
+        host: `198.51.100.${i % 250}`,
+        port: i,
+        direction: i % 2 === 0 ? 'inbound' : 'outbound',
+      });
       assert.equal(
         bytes.toString(),
         `{host="198.51.100.${i % 250}",port="${i}",direction="${i % 2 === 0 ? 'inbound' : 'outbound'}"}`,
@@ -170,10 +174,14 @@ test('label cache: the same bytes for the same labels, and label sets no longer 
   };
   scrape(0, 1000);
   assert.equal(cache.size, 1000);
-  const again = cache.get('198.51.100.1', 1, 'outbound');
-  assert.equal(cache.get('198.51.100.1', 1, 'outbound'), again, 'not encoded anew');
+  const again = cache.get({ host: '198.51.100.1', port: 1, direction: 'outbound' });
   assert.equal(
-    cache.get('198.51.100.1', OTHER, 'outbound').toString(),
+    cache.get({ host: '198.51.100.1', port: 1, direction: 'outbound' }),
+    again,
+    'not encoded anew',
+  );
+  assert.equal(
+    cache.get({ host: '198.51.100.1', port: OTHER, direction: 'outbound' }).toString(),
     '{host="198.51.100.1",port="other",direction="outbound"}',
   );
   // Ever new series (a server with ever new clients): the cache stays near
