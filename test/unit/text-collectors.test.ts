@@ -14,8 +14,7 @@ import { connectionGauges } from '../../src/collectors/connections';
 import { Exposition } from '../../src/collectors/exposition';
 import { lifecycleCounters } from '../../src/collectors/lifecycle';
 import { LabelCache } from '../../src/collectors/text-format';
-import { SeriesView } from '../../src/collectors/series-source';
-import { SnapshotSource } from '../../src/collectors/snapshot';
+import { SeriesView } from '../../src/collectors/scrape';
 import { Direction } from '../../src/model/flow';
 import { LifecycleSeries } from '../../src/model/lifecycle-counts';
 import { OTHER, Series } from '../../src/model/series';
@@ -204,8 +203,7 @@ test('lifecycle counters: the same text as prom-client', async () => {
   await fc.assert(
     fc.asyncProperty(tallies, async (list) => {
       const exposition = new Exposition(new Registry());
-      const snapshots = new SnapshotSource(async () => ({ durationSeconds: 0 }));
-      exposition.add(lifecycleCounters(snapshots, () => list));
+      exposition.add(lifecycleCounters({ get: async () => ({ lifecycle: list }) }));
       const text = (await exposition.metrics()).toString();
       const reference = new Registry();
       referenceCounters(reference, list, helpTexts(text));
@@ -245,9 +243,7 @@ test('the exposition: registry families first, then the text families, as one pr
       small(registry);
       const exposition = new Exposition(registry);
       exposition.add(connectionGauges({ get: async () => data }, legacy));
-      exposition.add(
-        lifecycleCounters(new SnapshotSource(async () => ({ durationSeconds: 0 })), () => tallies),
-      );
+      exposition.add(lifecycleCounters({ get: async () => ({ lifecycle: tallies }) }));
       const text = (await exposition.metrics()).toString();
       const reference = new Registry();
       small(reference);
