@@ -1,6 +1,6 @@
 import { ConntrackEntry } from '../conntrack/types';
 import { AggregateOptions, countedFlow } from './classify';
-import { GroupIndex, groupKey, HostGroup, zeroCounts } from './group';
+import { GroupIndex, groupKey, HostGroup, hostGroup, labelsOfFlow, zeroCounts } from './group';
 import { phaseOf } from './tcp-state';
 
 /**
@@ -23,12 +23,7 @@ export function aggregate(
     if (flow === undefined) continue;
     let group = index.get(flow.remote, flow.port, flow.direction);
     if (group === undefined) {
-      group = {
-        host: flow.remote,
-        port: flow.port,
-        direction: flow.direction,
-        counts: zeroCounts(),
-      };
+      group = hostGroup(labelsOfFlow(flow), zeroCounts());
       index.set(group.host, group.port, group.direction, group);
       groups.set(groupKey(group), group);
     }

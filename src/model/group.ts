@@ -1,5 +1,5 @@
-import { Direction } from './flow';
-import { ConnectionPhase, PHASES } from './tcp-state';
+import { Direction, FlowView } from './flow';
+import { ConnectionPhase } from './tcp-state';
 
 /**
  * The label set of the per-host metrics: one group of connections. Every
@@ -33,6 +33,11 @@ export function labelsOf(labels: GroupLabels): GroupLabels {
   return { host: labels.host, port: labels.port, direction: labels.direction };
 }
 
+/** The labels of the group a counted flow belongs to. */
+export function labelsOfFlow(flow: FlowView): GroupLabels {
+  return { host: flow.remote, port: flow.port, direction: flow.direction };
+}
+
 /** A group with its own copy of `counts`; named fields, not a spread: this runs per group per scrape. */
 export function hostGroup(labels: GroupLabels, counts: PhaseCounts): HostGroup {
   return {
@@ -56,14 +61,18 @@ export function copyCounts(counts: PhaseCounts): PhaseCounts {
   };
 }
 
+// Named fields, not a loop over PHASES: these run per group per scrape, and
+// a load by a phase name in a variable is several times slower.
+
 export function addCounts(sum: PhaseCounts, counts: PhaseCounts): void {
-  for (const phase of PHASES) sum[phase] += counts[phase];
+  sum.opening += counts.opening;
+  sum.open += counts.open;
+  sum.closing += counts.closing;
+  sum.closed += counts.closed;
 }
 
 export function totalOf(counts: PhaseCounts): number {
-  let total = 0;
-  for (const phase of PHASES) total += counts[phase];
-  return total;
+  return counts.opening + counts.open + counts.closing + counts.closed;
 }
 
 const DIRECTION_INDEX: Record<Direction, number> = { outbound: 0, inbound: 1, forwarded: 2 };
