@@ -1,14 +1,9 @@
 import { Registry } from 'prom-client';
 
-import { connectionGauges } from './collectors/connections';
-import { registerEventMetrics } from './collectors/events';
-import { registerHostMetrics } from './collectors/hosts';
+import { registerCollectors } from './collectors';
 import { Exposition } from './collectors/exposition';
-import { lifecycleCounters } from './collectors/lifecycle';
-import { LongtermConfig, registerLongterm } from './collectors/longterm';
-import { registerSelfMetrics } from './collectors/self';
-import { SeriesSource } from './collectors/series-source';
-import { Snapshot, SnapshotSource } from './collectors/snapshot';
+import { LongtermConfig } from './collectors/longterm';
+import { ScrapeSource } from './collectors/scrape';
 import { ConntrackError, dump, libraryVersion } from './conntrack';
 import { explainReadError } from './conntrack/explain';
 import { watchedNetworkNamespace } from './conntrack/netns';
@@ -21,12 +16,11 @@ import { reloadOnSignal } from './http/reload';
 import { createMetricsServer, listen, MetricsServer } from './http/server';
 import { loadWebConfig } from './http/web-config';
 import { Logger } from './log';
-import { aggregate } from './model/aggregate';
 import { DnsCache, systemReverseLookup } from './model/dns-cache';
 import { HostFilter } from './model/host-filter';
-import { localAddresses } from './model/local-addresses';
-import { countLongterm, dumpCandidates, FirstSeen } from './model/longterm';
 import { ownExcessPrivilegeWarning } from './privilege';
+import { DumpReader } from './table/dump-reader';
+import { EventsReader } from './table/events-reader';
 import { VERSION } from './version';
 
 export interface ExporterConfig {
@@ -95,69 +89,30 @@ export async function startExporter(
     includeIPv6: config.longterm.includeIPv6,
     ownPort: config.listenPort,
   };
-  // Only needed in dump mode without kernel timestamps; empty otherwise.
-  const firstSeen = new FirstSeen();
-  const source = new SnapshotSource(async (): Promise<Snapshot> => {
-    const started = process.hrtime.bigint();
-    const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
-    try {
-      // The live table answers in O(groups); a failed stream falls back to a dump.
-      const live = events?.live.failed === undefined ? events?.live : undefined;
-      if (live) {
-        const [groups, usage] = await Promise.all([live.snapshot(), readTableUsage()]);
-        const counts =
-          longterm && countLongterm(live.table.longtermCandidates(Date.now() / 1000), longterm);
-        return { groups, table: usage, longterm: counts, durationSeconds: elapsed() };
-      }
-      const [entries, usage] = await Promise.all([dump(), readTableUsage()]);
-      const local = localAddresses();
-      const groups = aggregate(entries, {
-        localAddresses: local,
-        ownPort,
-        ignore: config.ignoreHosts,
-      });
-      const counts =
-        longterm &&
-        countLongterm(
-          dumpCandidates(entries, (address) => local.has(address), firstSeen, Date.now()),
-          longterm,
-        );
-      log.debug(`read ${entries.length} TCP entries into ${groups.size} series groups`);
-      return { groups, table: usage, longterm: counts, durationSeconds: elapsed() };
-    } catch (error) {
-      log.error(explainReadError(error as ConntrackError));
-      return { error: error as Error, durationSeconds: elapsed() };
-    }
-  });
-
+  const dumpReader = new DumpReader({ ownPort, ignore: config.ignoreHosts, longterm, log });
+  const reader = events ? new EventsReader(events, dumpReader, { longterm, log }) : dumpReader;
   const { dns } = config.hosts;
   const names = dns && new DnsCache({ ...dns, lookup: systemReverseLookup(dns.timeoutMs) });
-  const series = new SeriesSource(source, config.hosts, config.ignoreHosts, names);
+  const source = new ScrapeSource(reader, config.hosts, config.ignoreHosts, names);
 
   const registry = new Registry();
   const exposition = new Exposition(registry);
-  if (config.longterm) {
-    const ageSource = (await kernelTimestampsOn()) ? 'kernel-timestamp' : 'first-seen';
-    registerLongterm(registry, source, config.longterm, ageSource);
-  }
-  if (!config.longtermOnly) {
-    exposition.add(connectionGauges(series, config.legacyMetricNames));
-    registerHostMetrics(registry, series, names);
-    registerSelfMetrics(
-      registry,
-      source,
-      { version: VERSION, libnetfilterConntrack: libraryVersion() },
-      table !== undefined,
-    );
-    registerEventMetrics(
-      registry,
-      source,
-      events ? 'events' : 'dump',
-      events?.live,
-      events?.eventLog,
-    );
-    if (events) exposition.add(lifecycleCounters(source, () => events.live.table.lifecycle()));
-  }
+  registerCollectors({
+    registry,
+    exposition,
+    source,
+    mode: events ? 'events' : 'dump',
+    logEvents: events?.eventLog !== undefined,
+    legacyMetricNames: config.legacyMetricNames,
+    resolving: names !== undefined,
+    tableReadable: table !== undefined,
+    build: { version: VERSION, libnetfilterConntrack: libraryVersion() },
+    longterm: config.longterm && {
+      config: config.longterm,
+      ageSource: (await kernelTimestampsOn()) ? 'kernel-timestamp' : 'first-seen',
+    },
+    longtermOnly: config.longtermOnly ?? false,
+  });
 
   const server = createMetricsServer({
     registry: exposition,

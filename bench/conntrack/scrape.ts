@@ -22,10 +22,9 @@ import { registerHostMetrics } from '../../src/collectors/hosts';
 import { Exposition } from '../../src/collectors/exposition';
 import { lifecycleCounters } from '../../src/collectors/lifecycle';
 import { registerSelfMetrics } from '../../src/collectors/self';
-import { SeriesSource } from '../../src/collectors/series-source';
-import { SnapshotSource } from '../../src/collectors/snapshot';
+import { ScrapeSource } from '../../src/collectors/scrape';
 import { createMetricsServer, listen } from '../../src/http/server';
-import { HostGroup } from '../../src/model/aggregate';
+import { HostGroup } from '../../src/model/group';
 import { Direction } from '../../src/model/flow';
 import { HostFilter } from '../../src/model/host-filter';
 import { LifecycleSeries } from '../../src/model/lifecycle-counts';
@@ -65,25 +64,26 @@ const lifecycle: LifecycleSeries[] = [...groups.values()].map(({ host, port, dir
 }));
 
 // As in src/exporter.ts, events mode; the live table's snapshot() copies its groups.
-const snapshots = new SnapshotSource(() =>
-  Promise.resolve({
-    groups: new Map([...groups].map(([key, g]) => [key, { ...g, counts: { ...g.counts } }])),
-    table: { entries: 100_000, limit: 262_144 },
-    durationSeconds: 0.001,
-  }),
-);
-const series = new SeriesSource(
-  snapshots,
+const source = new ScrapeSource(
+  {
+    read: () =>
+      Promise.resolve({
+        groups: new Map([...groups].map(([key, g]) => [key, { ...g, counts: { ...g.counts } }])),
+        table: { entries: 100_000, limit: 262_144 },
+        lifecycle,
+        durationSeconds: 0.001,
+      }),
+  },
   { maxHosts: hosts, maxPortsPerHost: 10 },
   HostFilter.parse([]),
 );
 const registry = new Registry();
 const exposition = new Exposition(registry);
-exposition.add(connectionGauges(series, legacy));
-registerHostMetrics(registry, series, undefined);
-registerSelfMetrics(registry, snapshots, { version: 'bench', libnetfilterConntrack: 'x' }, true);
-registerEventMetrics(registry, snapshots, 'events');
-exposition.add(lifecycleCounters(snapshots, () => lifecycle));
+exposition.add(connectionGauges(source, legacy));
+registerHostMetrics(registry, source, false);
+registerSelfMetrics(registry, source, { version: 'bench', libnetfilterConntrack: 'x' }, true);
+registerEventMetrics(registry, source, 'events');
+exposition.add(lifecycleCounters(source));
 const render = (): Promise<Buffer> => exposition.metrics();
 
 /** curl's time_total for one GET of the server in this process. */

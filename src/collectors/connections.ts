@@ -1,6 +1,7 @@
 import { Series } from '../model/series';
 import { ConnectionPhase, PHASES } from '../model/tcp-state';
-import { SeriesSource } from './series-source';
+import { addCounts, copyCounts } from '../model/group';
+import { ScrapeReader } from './scrape';
 import {
   expectedBytes,
   escapeLabelValue,
@@ -31,17 +32,14 @@ interface Row {
  * with `legacy`, the original conntrack_exporter's names
  * conntrack_<phase>_connections_total{host} summed per remote host.
  * Values come from one snapshot per scrape, named and bounded by the
- * SeriesSource; every series present in it gets all four phases (zeros
+ * ScrapeSource; every series present in it gets all four phases (zeros
  * included), and series gone from it disappear.
  *
  * Written as text, not with prom-client gauges: these are the families that
  * grow with the hosts (see Exposition). Each label set is encoded once,
  * kept for the next scrapes, and used by all four phases.
  */
-export function connectionGauges(
-  source: Pick<SeriesSource, 'get'>,
-  legacy: boolean,
-): TextCollector {
+export function connectionGauges(source: ScrapeReader<'series'>, legacy: boolean): TextCollector {
   const heads = familyHeads(
     PHASES,
     (phase) => ({
@@ -70,10 +68,7 @@ export function connectionGauges(
 
 function perSeries(series: readonly Series[], labels: LabelCache): Row[] {
   labels.startScrape();
-  return series.map(({ host, port, direction, counts }) => ({
-    labels: labels.get(host, port, direction),
-    counts,
-  }));
+  return series.map((one) => ({ labels: labels.get(one), counts: one.counts }));
 }
 
 /** Sums per host label, in the order the hosts first appear. */
@@ -81,8 +76,8 @@ function perHost(series: readonly Series[]): Row[] {
   const sums = new Map<string, Record<ConnectionPhase, number>>();
   for (const { host, counts } of series) {
     const sum = sums.get(host);
-    if (sum === undefined) sums.set(host, { ...counts });
-    else for (const phase of PHASES) sum[phase] += counts[phase];
+    if (sum === undefined) sums.set(host, copyCounts(counts));
+    else addCounts(sum, counts);
   }
   return [...sums].map(([host, counts]) => ({
     labels: Buffer.from(`{host="${escapeLabelValue(host)}"}`),

@@ -1,102 +1,98 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 
-import { EventLog } from '../events/event-log';
-import { LiveSync, RESYNC_REASONS } from '../events/live-sync';
+import { RESYNC_REASONS } from '../events/live-sync';
 import { TableMode } from '../options/table-reading-config';
-import { SnapshotSource } from './snapshot';
+import { ScrapeReader } from './scrape';
+import { scrapeCounter, scrapeGauge } from './scrape-time';
 
 /**
  * The exporter's own view of how it reads the table: the mode in use, and
- * in events mode, the events received, the overflows and the re-reads.
+ * in events mode, the events received, the overflows and the re-reads, as
+ * of each scrape's read of the table.
  */
 export function registerEventMetrics(
   registry: Registry,
-  source: SnapshotSource,
+  source: ScrapeReader<'events'>,
   mode: TableMode,
-  live?: LiveSync,
-  eventLog?: EventLog,
+  logEvents = false,
 ): void {
-  new Gauge({
-    name: 'conntrack_exporter_table_mode',
-    help: 'How the conntrack table is read: "events" (kept current from events) or "dump" (read at every scrape).',
-    labelNames: ['mode'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      // A failed event stream leaves the exporter reading the table at every scrape.
-      this.set({ mode: live?.failed === undefined ? mode : 'dump' }, 1);
+  const figures = async () => (await source.get()).events;
+  scrapeGauge(
+    registry,
+    {
+      name: 'conntrack_exporter_table_mode',
+      help: 'How the conntrack table is read: "events" (kept current from events) or "dump" (read at every scrape).',
+      labelNames: ['mode'],
     },
-  });
-  if (live === undefined) return;
-  const { stats } = live;
-  new Counter({
-    name: 'conntrack_exporter_events_total',
-    help: 'Conntrack events received for TCP entries, by type (new, update, destroy).',
-    labelNames: ['type'],
-    registers: [registry],
-    async collect() {
-      await source.get();
-      this.reset();
-      for (const [type, count] of Object.entries(stats.events)) this.inc({ type }, count);
+    // A failed event stream leaves the exporter reading the table at every scrape.
+    async () => [[{ mode: (await figures())?.failed ? 'dump' : mode }, 1]],
+    { reset: true },
+  );
+  if (mode !== 'events') return;
+  scrapeCounter(
+    registry,
+    {
+      name: 'conntrack_exporter_events_total',
+      help: 'Conntrack events received for TCP entries, by type (new, update, destroy).',
+      labelNames: ['type'],
     },
-  });
-  new Counter({
-    name: 'conntrack_exporter_event_overflows_total',
-    help: 'Times the kernel dropped conntrack events because the receive buffer was full (each one repaired by a re-read).',
-    registers: [registry],
-    async collect() {
-      await source.get();
-      this.reset();
-      this.inc(stats.overflows);
+    async () => {
+      const stats = (await figures())?.stats;
+      if (stats === undefined) return [];
+      return Object.entries(stats.events).map(([type, count]) => [{ type }, count] as const);
     },
-  });
-  new Counter({
-    name: 'conntrack_exporter_resyncs_total',
-    help: 'Full re-reads of the conntrack table in events mode, by reason: start, overflow, interval, addresses (local addresses changed), silent_entries (entries that send no events).',
-    labelNames: ['reason'],
-    registers: [registry],
-    async collect() {
-      await source.get();
-      this.reset();
-      for (const reason of RESYNC_REASONS) this.inc({ reason }, stats.resyncs[reason]);
+  );
+  scrapeCounter(
+    registry,
+    {
+      name: 'conntrack_exporter_event_overflows_total',
+      help: 'Times the kernel dropped conntrack events because the receive buffer was full (each one repaired by a re-read).',
     },
-  });
-  new Counter({
-    name: 'conntrack_exporter_silent_entry_lookups_total',
-    help: 'Entries that send no events (nf_conntrack_events=2, opened before the exporter) looked up one by one at scrapes instead of a re-read of the table.',
-    registers: [registry],
-    async collect() {
-      await source.get();
-      this.reset();
-      this.inc(stats.silentLookups.entries);
+    async () => (await figures())?.stats.overflows ?? 0,
+  );
+  scrapeCounter(
+    registry,
+    {
+      name: 'conntrack_exporter_resyncs_total',
+      help: 'Full re-reads of the conntrack table in events mode, by reason: start, overflow, interval, addresses (local addresses changed), silent_entries (entries that send no events).',
+      labelNames: ['reason'],
     },
-  });
-  new Gauge({
-    name: 'conntrack_exporter_silent_entries',
-    help: 'Entries in the live table that send no events (nf_conntrack_events=2, opened before the exporter), checked at each scrape until they end.',
-    registers: [registry],
-    async collect() {
-      await source.get();
-      this.set(live.table.silentEntries);
+    async () => {
+      const resyncs = (await figures())?.stats.resyncs;
+      return RESYNC_REASONS.map((reason) => [{ reason }, resyncs?.[reason] ?? 0] as const);
     },
-  });
-  new Gauge({
-    name: 'conntrack_exporter_live_table_entries',
-    help: 'TCP entries held in the live table, including those the connection metrics leave out.',
-    registers: [registry],
-    async collect() {
-      await source.get();
-      this.set(live.table.size);
+  );
+  scrapeCounter(
+    registry,
+    {
+      name: 'conntrack_exporter_silent_entry_lookups_total',
+      help: 'Entries that send no events (nf_conntrack_events=2, opened before the exporter) looked up one by one at scrapes instead of a re-read of the table.',
     },
-  });
-  if (eventLog === undefined) return;
-  new Counter({
-    name: 'conntrack_exporter_event_log_dropped_lines_total',
-    help: 'Event log lines not written because stdout was not read fast enough or was closed.',
-    registers: [registry],
-    async collect() {
-      this.reset();
-      this.inc(eventLog.dropped);
+    async () => (await figures())?.stats.silentLookups.entries ?? 0,
+  );
+  scrapeGauge(
+    registry,
+    {
+      name: 'conntrack_exporter_silent_entries',
+      help: 'Entries in the live table that send no events (nf_conntrack_events=2, opened before the exporter), checked at each scrape until they end.',
     },
-  });
+    async () => (await figures())?.silentEntries,
+  );
+  scrapeGauge(
+    registry,
+    {
+      name: 'conntrack_exporter_live_table_entries',
+      help: 'TCP entries held in the live table, including those the connection metrics leave out.',
+    },
+    async () => (await figures())?.liveEntries,
+  );
+  if (!logEvents) return;
+  scrapeCounter(
+    registry,
+    {
+      name: 'conntrack_exporter_event_log_dropped_lines_total',
+      help: 'Event log lines not written because stdout was not read fast enough or was closed.',
+    },
+    async () => (await figures())?.logDroppedLines ?? 0,
+  );
 }

@@ -1,15 +1,13 @@
-import { LifecycleSeries } from '../model/lifecycle-counts';
-import { SnapshotSource } from './snapshot';
+import { LIFECYCLE_KINDS, LifecycleKind } from '../model/lifecycle-counts';
+import { ScrapeReader } from './scrape';
 import { expectedBytes, familyHeads, LabelCache, TextCollector } from './text-format';
 
-const KINDS = ['opened', 'closed'] as const;
-
-const HELP = {
+const HELP: Record<LifecycleKind, string> = {
   opened:
     'TCP connections that appeared in the conntrack table (NEW events, and entries first found by a re-read), per remote host, service port and direction.',
   closed:
     'TCP connections that left the conntrack table (DESTROY events, and entries a re-read found gone), per remote host, service port and direction.',
-} as const;
+};
 
 /**
  * conntrack_connections_{opened,closed}_total{host,port,direction}: every
@@ -20,26 +18,21 @@ const HELP = {
  * scrapes: one series per group the table has seen, so these grow with the
  * hosts too (see Exposition).
  */
-export function lifecycleCounters(
-  source: SnapshotSource,
-  lifecycle: () => LifecycleSeries[],
-): TextCollector {
+export function lifecycleCounters(source: ScrapeReader<'lifecycle'>): TextCollector {
   const heads = familyHeads(
-    KINDS,
+    LIFECYCLE_KINDS,
     (kind) => ({ name: `conntrack_connections_${kind}_total`, help: HELP[kind] }),
     'counter',
   );
   const labels = new LabelCache();
   return {
     async collect() {
-      // After this scrape's snapshot, which may re-read the table first;
-      // both families come from one reading of the tallies, so they agree.
-      await source.get();
-      const tallies = lifecycle();
+      // Both families come from one reading of the tallies, so they agree.
+      const tallies = (await source.get()).lifecycle ?? [];
       labels.startScrape();
-      const rows = tallies.map(({ host, port, direction }) => labels.get(host, port, direction));
+      const rows = tallies.map((tally) => labels.get(tally));
       return {
-        expectedBytes: expectedBytes(tallies.length * KINDS.length),
+        expectedBytes: expectedBytes(tallies.length * LIFECYCLE_KINDS.length),
         write(out) {
           for (const { key: kind, name, header } of heads) {
             out.text(header);

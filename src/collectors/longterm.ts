@@ -1,7 +1,8 @@
-import { Gauge, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 
 import { AgeSource } from '../model/longterm';
-import { SnapshotSource } from './snapshot';
+import { ScrapeReader } from './scrape';
+import { scrapeGauge } from './scrape-time';
 
 export interface LongtermConfig {
   /** conntrack_longterm_connections, or the drop-in's original name. */
@@ -26,29 +27,30 @@ const AGE_FROM: Record<AgeSource, string> = {
  */
 export function registerLongterm(
   registry: Registry,
-  source: SnapshotSource,
+  source: ScrapeReader<'longterm'>,
   config: LongtermConfig,
   ageSource: AgeSource,
 ): void {
   const scope = config.port === undefined ? "this host's ports" : `local port ${config.port}`;
-  new Gauge({
-    name: config.metricName,
-    help:
-      `TCP connections to ${scope} established for at least ${config.minAgeSeconds} s` +
-      `${config.simple ? '' : ', per local port and IP version'}; ages from ${AGE_FROM[ageSource]}.`,
-    labelNames: config.simple ? [] : ['port', 'tcp_version'],
-    registers: [registry],
-    async collect() {
-      const { longterm } = await source.get();
-      this.reset();
-      if (longterm === undefined) return;
-      if (config.simple) {
-        this.set([...longterm.values()].reduce((sum, group) => sum + group.count, 0));
-        return;
-      }
-      for (const group of longterm.values()) {
-        this.set({ port: String(group.port), tcp_version: group.tcpVersion }, group.count);
-      }
+  scrapeGauge(
+    registry,
+    {
+      name: config.metricName,
+      help:
+        `TCP connections to ${scope} established for at least ${config.minAgeSeconds} s` +
+        `${config.simple ? '' : ', per local port and IP version'}; ages from ${AGE_FROM[ageSource]}.`,
+      labelNames: config.simple ? [] : ['port', 'tcp_version'],
     },
-  });
+    async () => {
+      const { longterm } = await source.get();
+      if (longterm === undefined) return [];
+      const groups = [...longterm.values()];
+      if (config.simple) return groups.reduce((sum, group) => sum + group.count, 0);
+      return groups.map(
+        (group) =>
+          [{ port: String(group.port), tcp_version: group.tcpVersion }, group.count] as const,
+      );
+    },
+    { reset: true },
+  );
 }

@@ -1,6 +1,7 @@
 import { Gauge, Registry } from 'prom-client';
 
-import { SnapshotSource } from './snapshot';
+import { ScrapeReader } from './scrape';
+import { scrapeGauge } from './scrape-time';
 
 export interface BuildInfo {
   version: string;
@@ -13,50 +14,46 @@ export interface BuildInfo {
  */
 export function registerSelfMetrics(
   registry: Registry,
-  source: SnapshotSource,
+  source: ScrapeReader<'groups' | 'durationSeconds' | 'table'>,
   build: BuildInfo,
   tableReadable: boolean,
 ): void {
-  new Gauge({
-    name: 'conntrack_exporter_scrape_collector_success',
-    help: 'Whether the last read of the conntrack table succeeded (1) or failed (0).',
-    labelNames: ['collector'],
-    registers: [registry],
-    async collect() {
-      const snapshot = await source.get();
-      this.set({ collector: 'conntrack' }, snapshot.groups === undefined ? 0 : 1);
+  scrapeGauge(
+    registry,
+    {
+      name: 'conntrack_exporter_scrape_collector_success',
+      help: 'Whether the last read of the conntrack table succeeded (1) or failed (0).',
+      labelNames: ['collector'],
     },
-  });
-  new Gauge({
-    name: 'conntrack_exporter_scrape_collector_duration_seconds',
-    help: 'How long the last read and aggregation of the conntrack table took.',
-    labelNames: ['collector'],
-    registers: [registry],
-    async collect() {
-      const snapshot = await source.get();
-      this.set({ collector: 'conntrack' }, snapshot.durationSeconds);
+    async () => [[{ collector: 'conntrack' }, (await source.get()).groups === undefined ? 0 : 1]],
+  );
+  scrapeGauge(
+    registry,
+    {
+      name: 'conntrack_exporter_scrape_collector_duration_seconds',
+      help: 'How long the last read and aggregation of the conntrack table took.',
+      labelNames: ['collector'],
     },
-  });
+    async () => [[{ collector: 'conntrack' }, (await source.get()).durationSeconds]],
+  );
   if (tableReadable) {
     // Registered only when /proc tells the table's size: a 0 would be a lie.
-    new Gauge({
-      name: 'conntrack_table_entries',
-      help: 'Entries of every protocol in the conntrack table of the watched network namespace (nf_conntrack_count).',
-      registers: [registry],
-      async collect() {
-        const { table } = await source.get();
-        if (table) this.set(table.entries);
+    scrapeGauge(
+      registry,
+      {
+        name: 'conntrack_table_entries',
+        help: 'Entries of every protocol in the conntrack table of the watched network namespace (nf_conntrack_count).',
       },
-    });
-    new Gauge({
-      name: 'conntrack_table_entries_limit',
-      help: 'Size of the conntrack table; new flows are dropped when it is full (nf_conntrack_max).',
-      registers: [registry],
-      async collect() {
-        const { table } = await source.get();
-        if (table) this.set(table.limit);
+      async () => (await source.get()).table?.entries,
+    );
+    scrapeGauge(
+      registry,
+      {
+        name: 'conntrack_table_entries_limit',
+        help: 'Size of the conntrack table; new flows are dropped when it is full (nf_conntrack_max).',
       },
-    });
+      async () => (await source.get()).table?.limit,
+    );
   }
   const info = new Gauge({
     name: 'conntrack_exporter_build_info',

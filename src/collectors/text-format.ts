@@ -3,7 +3,10 @@
  * collectors write themselves, each the same as prom-client 15 writes it,
  * so that a family reads the same whichever of the two rendered it.
  */
-import { Direction, portDirectionKey } from '../model/flow';
+import { GroupIndex, GroupLabels } from '../model/group';
+
+/** The labels of a per-host series; port may be "other" (see toSeries). */
+export type SeriesLabels = Omit<GroupLabels, 'port'> & { port: number | string };
 
 /** A collector that writes its families straight to exposition text. */
 export interface TextCollector {
@@ -87,7 +90,7 @@ function formatValue(value: number): string {
 }
 
 /** The label set of a group of connections, braces included, in the gauges' label order. */
-function groupLabels(host: string, port: number | string, direction: string): string {
+function groupLabels({ host, port, direction }: SeriesLabels): string {
   return `{host="${escapeLabelValue(host)}",port="${escapeLabelValue(String(port))}",direction="${escapeLabelValue(direction)}"}`;
 }
 
@@ -101,13 +104,13 @@ interface CachedLabels {
  * The label sets of a collector's series, in UTF-8, kept from one scrape to
  * the next. A scrape writes the same ~1,000 label sets as the last one;
  * building, escaping and encoding each anew was a third of the scrape.
- * Found by host, then port and direction as one number (the host strings
- * come from the table, so their hashes are computed once); label sets no
- * scrape asked for are dropped once they outnumber those in use, which
- * bounds the cache at about twice the series.
+ * Found through a GroupIndex (the host strings come from the table, so
+ * their hashes are computed once); label sets no scrape asked for are
+ * dropped once they outnumber those in use, which bounds the cache at about
+ * twice the series.
  */
 export class LabelCache {
-  private readonly byHost = new Map<string, Map<number, CachedLabels>>();
+  private readonly index = new GroupIndex<CachedLabels>();
   private scrape = 0;
   private held = 0;
   private used = 0;
@@ -125,18 +128,11 @@ export class LabelCache {
   }
 
   /** `{host="…",port="…",direction="…"}`, braces included, in the gauges' label order. */
-  get(host: string, port: number | string, direction: Direction): Buffer {
-    let ports = this.byHost.get(host);
-    if (ports === undefined) {
-      ports = new Map();
-      this.byHost.set(host, ports);
-    }
-    // Port "other" (a string) gets a slot of its own below zero.
-    const slot = portDirectionKey(typeof port === 'number' ? port : -1, direction);
-    let cached = ports.get(slot);
+  get(labels: SeriesLabels): Buffer {
+    let cached = this.index.get(labels.host, labels.port, labels.direction);
     if (cached === undefined) {
-      cached = { bytes: Buffer.from(groupLabels(host, port, direction)), scrape: -1 };
-      ports.set(slot, cached);
+      cached = { bytes: Buffer.from(groupLabels(labels)), scrape: -1 };
+      this.index.set(labels.host, labels.port, labels.direction, cached);
       this.held++;
     }
     if (cached.scrape !== this.scrape) {
@@ -148,15 +144,11 @@ export class LabelCache {
 
   /** Drops the label sets the last scrape did not ask for. */
   private sweep(): void {
-    for (const [host, ports] of this.byHost) {
-      for (const [slot, cached] of ports) {
-        if (cached.scrape !== this.scrape) {
-          ports.delete(slot);
-          this.held--;
-        }
-      }
-      if (ports.size === 0) this.byHost.delete(host);
-    }
+    this.index.retain((cached) => {
+      if (cached.scrape === this.scrape) return true;
+      this.held--;
+      return false;
+    });
   }
 }
 

@@ -8,7 +8,7 @@ import type {
 } from '../conntrack/events';
 import { ConntrackEntry, EntryIdentity } from '../conntrack/types';
 import { Logger } from '../log';
-import { HostGroup } from '../model/aggregate';
+import { HostGroup } from '../model/group';
 import { LiveTable, LiveTableOptions } from '../model/live-table';
 import { withoutYoungGenerationGrowth } from './young-generation';
 

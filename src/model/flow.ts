@@ -2,13 +2,6 @@ import { ConntrackEntry } from '../conntrack/types';
 
 export type Direction = 'outbound' | 'inbound' | 'forwarded';
 
-const DIRECTION_INDEX: Record<Direction, number> = { outbound: 0, inbound: 1, forwarded: 2 };
-
-/** A service port and direction as one number, for maps that would otherwise need a key string per flow. */
-export function portDirectionKey(port: number, direction: Direction): number {
-  return port * 3 + DIRECTION_INDEX[direction];
-}
-
 /** Who the remote end of a flow is, and which service it is about. */
 export interface FlowView {
   direction: Direction;

@@ -1,25 +1,16 @@
-import { HostGroup } from './aggregate';
-import { Direction } from './flow';
+import { GroupLabels, labelsOf } from './group';
+
+/** The per-group counters the table keeps: what happened to its connections. */
+export const LIFECYCLE_KINDS = ['opened', 'closed'] as const;
+
+export type LifecycleKind = (typeof LIFECYCLE_KINDS)[number];
 
 /** How many connections of one (remote host, service port, direction) appeared and ended. */
-export interface LifecycleSeries {
-  host: string;
-  port: number;
-  direction: Direction;
-  opened: number;
-  closed: number;
-}
+export type LifecycleSeries = GroupLabels & Record<LifecycleKind, number>;
 
-interface Tally extends LifecycleSeries {
+interface Tally {
+  series: LifecycleSeries;
   lastChangeMs: number;
-}
-
-/** The labels of one group of connections. */
-export type GroupLabels = Pick<HostGroup, 'host' | 'port' | 'direction'>;
-
-/** The key of a (direction, host, port) group, shared with the live table's groups. */
-export function groupKey(labels: GroupLabels): string {
-  return `${labels.direction}|${labels.host}|${labels.port}`;
 }
 
 /**
@@ -40,12 +31,9 @@ export class LifecycleCounts {
     private readonly now: () => number = Date.now,
   ) {}
 
-  opened(key: string, labels: GroupLabels): void {
-    this.tally(key, labels).opened++;
-  }
-
-  closed(key: string, labels: GroupLabels): void {
-    this.tally(key, labels).closed++;
+  /** Adds one to the `kind` tally of the group at `key` (groupKey of `labels`). */
+  count(kind: LifecycleKind, key: string, labels: GroupLabels): void {
+    this.tally(key, labels).series[kind]++;
   }
 
   /** Every tally to export; first forgets those idle too long whose group `isLive` denies. */
@@ -57,8 +45,7 @@ export class LifecycleCounts {
         this.tallies.delete(key);
         continue;
       }
-      const { host, port, direction, opened, closed } = tally;
-      result.push({ host, port, direction, opened, closed });
+      result.push({ ...tally.series });
     }
     return result;
   }
@@ -66,14 +53,9 @@ export class LifecycleCounts {
   private tally(key: string, labels: GroupLabels): Tally {
     let tally = this.tallies.get(key);
     if (tally === undefined) {
-      tally = {
-        host: labels.host,
-        port: labels.port,
-        direction: labels.direction,
-        opened: 0,
-        closed: 0,
-        lastChangeMs: 0,
-      };
+      const series = labelsOf(labels) as LifecycleSeries;
+      for (const kind of LIFECYCLE_KINDS) series[kind] = 0;
+      tally = { series, lastChangeMs: 0 };
       this.tallies.set(key, tally);
     }
     tally.lastChangeMs = this.now();

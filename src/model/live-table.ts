@@ -1,15 +1,26 @@
 import type { ConntrackEvent } from '../conntrack/events';
 import { ConntrackEntry, EntryIdentity, TcpState } from '../conntrack/types';
-import { AggregateOptions, HostGroup } from './aggregate';
-import { FlowView, portDirectionKey } from './flow';
-import { countedFlow } from './classify';
-import { GroupLabels, groupKey, LifecycleCounts, LifecycleSeries } from './lifecycle-counts';
+import { AggregateOptions, countedFlow } from './classify';
+import { FlowView } from './flow';
+import {
+  GroupIndex,
+  GroupLabels,
+  groupKey,
+  HostGroup,
+  labelsOfFlow,
+  PhaseCounts,
+  totalOf,
+  zeroCounts,
+} from './group';
+import { LifecycleCounts, LifecycleSeries } from './lifecycle-counts';
 import { LongtermCandidate } from './longterm';
 import { ConnectionPhase, phaseOf } from './tcp-state';
 
+/** A group's labels and its key (groupKey), as the tallies take them. */
+type KeyedLabels = GroupLabels & { key: string };
+
 /** A group of connections of the table; its counts move as entries come, change and go. */
-interface LiveGroup extends HostGroup {
-  key: string;
+interface LiveGroup extends HostGroup, KeyedLabels {
   /** Entries referring to this group, with a phase or not; at 0 the group is dropped. */
   entries: number;
 }
@@ -32,9 +43,6 @@ interface Connection {
   sinceSeconds: number;
 }
 
-/** Called when a connection appears or ends, with its group's labels. */
-type Tally = (key: string, labels: GroupLabels) => void;
-
 export interface LiveTableOptions extends AggregateOptions {
   /** How long an idle opened/closed tally outlives its last connection. */
   counterRetentionMs?: number;
@@ -52,34 +60,19 @@ const DEFAULT_COUNTER_RETENTION_MS = 3_600_000;
 
 /**
  * The groups of one table, by their key (what the snapshot and the tallies
- * use), and found by remote host, then by port and direction as one number.
- * Finding a connection's group is done for every entry of every read of the
- * table; a key string made and hashed anew each time cost more than the rest
- * of it, where the host string is shared by all the entries of one read and
- * hashed once.
+ * use), and found through a GroupIndex for every entry of every read of the
+ * table and every event.
  */
 class Groups {
   readonly byKey = new Map<string, LiveGroup>();
-  private readonly byHost = new Map<string, Map<number, LiveGroup>>();
+  private readonly index = new GroupIndex<LiveGroup>();
 
   /** The group of a flow, made if it is new. */
   of(flow: FlowView): LiveGroup {
-    let hostGroups = this.byHost.get(flow.remote);
-    if (hostGroups === undefined) {
-      hostGroups = new Map();
-      this.byHost.set(flow.remote, hostGroups);
-    }
-    const portKey = portDirectionKey(flow.port, flow.direction);
-    let group = hostGroups.get(portKey);
+    let group = this.index.get(flow.remote, flow.port, flow.direction);
     if (group === undefined) {
-      const labels = { host: flow.remote, port: flow.port, direction: flow.direction };
-      group = {
-        ...labels,
-        key: groupKey(labels),
-        entries: 0,
-        counts: { opening: 0, open: 0, closing: 0, closed: 0 },
-      };
-      hostGroups.set(portKey, group);
+      group = liveGroup(labelsOfFlow(flow), zeroCounts(), 0);
+      this.index.set(group.host, group.port, group.direction, group);
       this.byKey.set(group.key, group);
     }
     return group;
@@ -97,17 +90,10 @@ class Groups {
   compact(connections: Iterable<Connection>): void {
     const copies = new Map<LiveGroup, LiveGroup>();
     for (const [key, group] of this.byKey) {
-      const copy: LiveGroup = {
-        host: group.host,
-        port: group.port,
-        direction: group.direction,
-        key: group.key,
-        entries: group.entries,
-        counts: { ...group.counts },
-      };
+      const copy = liveGroup(group, group.counts, group.entries, group.key);
       copies.set(group, copy);
       this.byKey.set(key, copy);
-      this.byHost.get(group.host)?.set(portDirectionKey(group.port, group.direction), copy);
+      this.index.set(group.host, group.port, group.direction, copy);
     }
     for (const connection of connections) {
       if (connection.group !== undefined) connection.group = copies.get(connection.group);
@@ -116,10 +102,37 @@ class Groups {
 
   delete(group: LiveGroup): void {
     this.byKey.delete(group.key);
-    const hostGroups = this.byHost.get(group.host);
-    hostGroups?.delete(portDirectionKey(group.port, group.direction));
-    if (hostGroups?.size === 0) this.byHost.delete(group.host);
+    this.index.delete(group.host, group.port, group.direction);
   }
+}
+
+/**
+ * A live group with its own copy of `counts`. One literal with every field,
+ * not fields added later: those would live apart from the object, and a
+ * scrape reads every group. Its own literals, not hostGroup's or
+ * copyCounts': V8 decides per place of allocation whether objects start in
+ * the old generation, and these live long where a scrape's copies do not;
+ * sharing the place made the snapshot six times slower.
+ */
+function liveGroup(
+  labels: GroupLabels,
+  counts: PhaseCounts,
+  entries: number,
+  key = groupKey(labels),
+): LiveGroup {
+  return {
+    host: labels.host,
+    port: labels.port,
+    direction: labels.direction,
+    key,
+    entries,
+    counts: {
+      opening: counts.opening,
+      open: counts.open,
+      closing: counts.closing,
+      closed: counts.closed,
+    },
+  };
 }
 
 /** The original tuple and zone: what the kernel itself tells entries apart by. */
@@ -159,8 +172,6 @@ export class LiveTable {
   private groups = new Groups();
   private options: AggregateOptions;
   private readonly counts: LifecycleCounts;
-  private readonly tallyOpened: Tally;
-  private readonly tallyClosed: Tally;
   // Keys that may belong to entries the kernel sends no event for (see trackSilent).
   private silent = new Set<string>();
 
@@ -173,8 +184,6 @@ export class LiveTable {
       options.counterRetentionMs ?? DEFAULT_COUNTER_RETENTION_MS,
       now,
     );
-    this.tallyOpened = (key, labels) => this.counts.opened(key, labels);
-    this.tallyClosed = (key, labels) => this.counts.closed(key, labels);
   }
 
   /** Entries held, counted or left out. */
@@ -217,7 +226,7 @@ export class LiveTable {
       this.silent.delete(key);
       if (known === undefined) continue;
       remove(this.entries, this.groups, key, known);
-      if (known.group) this.tallyClosed(known.group.key, known.group);
+      tallyChange(this.counts, known, undefined);
       ended++;
     }
     return ended;
@@ -241,10 +250,7 @@ export class LiveTable {
   /** Applies one event as it arrives, counting the connections that appear and end. */
   apply(event: ConntrackEvent): void {
     if (this.silent.size > 0) this.silent.delete(entryKey(event.entry));
-    applyEvent(this.entries, this.groups, this.options, this.now, event, {
-      opened: this.tallyOpened,
-      closed: this.tallyClosed,
-    });
+    applyEvent(this.entries, this.groups, this.options, this.now, event, this.counts);
   }
 
   /**
@@ -284,7 +290,7 @@ export class LiveTable {
         continue;
       }
       result.appeared++;
-      if (fresh.group) this.tallyOpened(fresh.group.key, fresh.group);
+      tallyChange(this.counts, undefined, fresh);
       if (trackSilent) silent.add(key);
     }
     // Usually every connection held is still there: then none vanished, and
@@ -294,7 +300,7 @@ export class LiveTable {
         const fresh = entries.get(key);
         if (fresh === undefined || fresh.id !== old.id) {
           result.vanished++;
-          if (old.group) this.tallyClosed(old.group.key, old.group);
+          tallyChange(this.counts, old, undefined);
         }
       }
     }
@@ -309,10 +315,10 @@ export class LiveTable {
   snapshot(): Map<string, HostGroup> {
     const copy = new Map<string, HostGroup>();
     for (const [key, group] of this.groups.byKey) {
+      if (totalOf(group.counts) === 0) continue;
+      // Written out, not hostGroup(): see liveGroup on places of allocation.
       const { host, port, direction, counts } = group;
       const { opening, open, closing, closed } = counts;
-      if (opening + open + closing + closed === 0) continue;
-      // Named fields, not a spread: this runs per group per scrape.
       copy.set(key, { host, port, direction, counts: { opening, open, closing, closed } });
     }
     return copy;
@@ -343,9 +349,24 @@ export class LiveTable {
   }
 }
 
-interface Tallies {
-  opened: Tally;
-  closed: Tally;
+/** What a tally counts of a connection: its kernel id and its group, if counted. */
+type Counted = Pick<Connection, 'id'> & { group: KeyedLabels | undefined };
+
+/**
+ * The one place connections are counted opened and closed: the connection
+ * held under one key went from `before` to `after` (either may be
+ * undefined, for none). The same connection (same kernel id) counts for
+ * nothing; otherwise `before` ended and `after` appeared. Connections the
+ * metrics leave out (no group) count for nothing.
+ */
+function tallyChange(
+  tallies: LifecycleCounts,
+  before: Counted | undefined,
+  after: Counted | undefined,
+): void {
+  if (before !== undefined && after !== undefined && before.id === after.id) return;
+  if (before?.group) tallies.count('closed', before.group.key, before.group);
+  if (after?.group) tallies.count('opened', after.group.key, after.group);
 }
 
 /**
@@ -358,7 +379,7 @@ function applyEvent(
   options: AggregateOptions,
   now: () => number,
   { type, entry }: ConntrackEvent,
-  tallies?: Tallies,
+  tallies?: LifecycleCounts,
 ): void {
   const key = entryKey(entry);
   const known = entries.get(key);
@@ -366,16 +387,16 @@ function applyEvent(
   if (type === 'destroy') {
     if (same) {
       remove(entries, groups, key, known);
-      if (known.group) tallies?.closed(known.group.key, known.group);
+      if (tallies) tallyChange(tallies, known, undefined);
     } else if (tallies) {
       // A connection whose NEW was lost (the overflow is being repaired):
       // it still opened and ended.
       const flow = countedFlow(entry, options);
       if (flow) {
-        const labels = { host: flow.remote, port: flow.port, direction: flow.direction };
-        const flowKey = groupKey(labels);
-        tallies.opened(flowKey, labels);
-        tallies.closed(flowKey, labels);
+        const labels = labelsOfFlow(flow);
+        const lost: Counted = { id: entry.id, group: { ...labels, key: groupKey(labels) } };
+        tallyChange(tallies, undefined, lost);
+        tallyChange(tallies, lost, undefined);
       }
     }
     return;
@@ -388,10 +409,9 @@ function applyEvent(
   if (known !== undefined) {
     // The tuple was reused by a new connection; the old one's DESTROY was lost.
     remove(entries, groups, key, known);
-    if (known.group) tallies?.closed(known.group.key, known.group);
   }
   const added = insert(entries, groups, options, now, key, entry);
-  if (added.group) tallies?.opened(added.group.key, added.group);
+  if (tallies) tallyChange(tallies, known, added);
 }
 
 function insert(

@@ -1,18 +1,14 @@
-import { HostGroup } from './aggregate';
-import { Direction, portDirectionKey } from './flow';
+import { Direction } from './flow';
+import { addCounts, copyCounts, GroupIndex, HostGroup, PhaseCounts, totalOf } from './group';
 import { GroupBy, networkOf } from './network';
-import { ConnectionPhase, PHASES } from './tcp-state';
 
 /** The host label of the hosts beyond --max-hosts, and the port label of the ports beyond --max-ports-per-host. */
 export const OTHER = 'other';
 
 /** One label set of the connection gauges: what a scrape exports. */
-export interface Series {
-  /** A host name, an address, a network ("198.51.100.0/24") or "other". */
-  host: string;
+export interface Series extends Omit<HostGroup, 'port'> {
+  /** host: a host name, an address, a network ("198.51.100.0/24") or "other". */
   port: number | typeof OTHER;
-  direction: Direction;
-  counts: Record<ConnectionPhase, number>;
 }
 
 export interface SeriesOptions {
@@ -78,18 +74,20 @@ export function toSeries(groups: Iterable<HostGroup>, options: SeriesOptions): S
     return groupBy === undefined ? (nameOf?.(host) ?? host) : host;
   };
 
-  // Per host label, then per (port, direction) as one number: no key string
-  // per group, and the series of a label are already together for capPorts.
-  const byLabel = new Map<string, Map<number, Series>>();
+  // By label set: no key string per group, and the series of a host label
+  // are already together for capPorts.
+  const byLabel = new GroupIndex<Series>();
   for (const group of kept) {
     const label = labelOf(hostOf(group.host));
-    let ports = byLabel.get(label);
-    if (ports === undefined) {
-      ports = new Map();
-      byLabel.set(label, ports);
-    }
-    const slot = portDirectionKey(group.port, group.direction);
-    addTo(ports, slot, label, group.port, group.direction, group.counts);
+    const sum = byLabel.get(label, group.port, group.direction);
+    if (sum === undefined) {
+      byLabel.set(
+        label,
+        group.port,
+        group.direction,
+        seriesOf(label, group.port, group, group.counts),
+      );
+    } else addCounts(sum.counts, group.counts);
   }
   return {
     series: capPorts(byLabel, options.maxPortsPerHost),
@@ -108,12 +106,6 @@ export function addressesToName(groups: Iterable<HostGroup>, options: SeriesOpti
   if (options.ignoreName !== undefined) return [...new Set(all.map((group) => group.host))];
   if (options.groupBy !== undefined) return [];
   return rankHosts(hostTotals(all, (address) => address)).slice(0, options.maxHosts);
-}
-
-export function totalOf(counts: Record<ConnectionPhase, number>): number {
-  let total = 0;
-  for (const phase of PHASES) total += counts[phase];
-  return total;
 }
 
 function hostKey(groupBy: GroupBy | undefined): (address: string) => string {
@@ -154,12 +146,9 @@ function ownHosts(totals: ReadonlyMap<string, number>, maxHosts: number): Set<st
   return new Set(rankHosts(totals).slice(0, maxHosts));
 }
 
-function capPorts(
-  byLabel: ReadonlyMap<string, ReadonlyMap<number, Series>>,
-  maxPorts: number,
-): Series[] {
+function capPorts(byLabel: GroupIndex<Series>, maxPorts: number): Series[] {
   const result: Series[] = [];
-  for (const [host, ports] of byLabel) {
+  for (const [host, ports] of byLabel.hosts()) {
     if (ports.size <= maxPorts) {
       for (const one of ports.values()) result.push(one);
       continue;
@@ -173,7 +162,9 @@ function capPorts(
     result.push(...list.slice(0, maxPorts));
     const folded = new Map<Direction, Series>();
     for (const one of list.slice(maxPorts)) {
-      addTo(folded, one.direction, host, OTHER, one.direction, one.counts);
+      const sum = folded.get(one.direction);
+      if (sum === undefined) folded.set(one.direction, seriesOf(host, OTHER, one, one.counts));
+      else addCounts(sum.counts, one.counts);
     }
     result.push(...folded.values());
   }
@@ -184,43 +175,23 @@ function capPorts(
 function unmerged(groups: readonly HostGroup[], maxPorts: number): Series[] | undefined {
   const perHost = new Map<string, number>();
   const series: Series[] = [];
-  for (const { host, port, direction, counts } of groups) {
-    const ports = (perHost.get(host) ?? 0) + 1;
+  for (const group of groups) {
+    const ports = (perHost.get(group.host) ?? 0) + 1;
     if (ports > maxPorts) return undefined;
-    perHost.set(host, ports);
-    series.push({ host, port, direction, counts: copyCounts(counts) });
+    perHost.set(group.host, ports);
+    series.push(seriesOf(group.host, group.port, group, group.counts));
   }
   return series;
 }
 
-/** Adds `counts` to the series at `key`, made with a copy of them if there is none yet. */
-function addTo<K>(
-  series: Map<K, Series>,
-  key: K,
+/** A series with its own copy of `counts`; the labels but host and port are the group's. */
+function seriesOf(
   host: string,
   port: Series['port'],
-  direction: Direction,
-  counts: Record<ConnectionPhase, number>,
-): void {
-  const sum = series.get(key);
-  if (sum === undefined) series.set(key, { host, port, direction, counts: copyCounts(counts) });
-  else addCounts(sum.counts, counts);
-}
-
-function copyCounts(counts: Record<ConnectionPhase, number>): Record<ConnectionPhase, number> {
-  return {
-    opening: counts.opening,
-    open: counts.open,
-    closing: counts.closing,
-    closed: counts.closed,
-  };
-}
-
-function addCounts(
-  sum: Record<ConnectionPhase, number>,
-  counts: Record<ConnectionPhase, number>,
-): void {
-  for (const phase of PHASES) sum[phase] += counts[phase];
+  labels: Omit<Series, 'host' | 'port' | 'counts'>,
+  counts: PhaseCounts,
+): Series {
+  return { host, port, direction: labels.direction, counts: copyCounts(counts) };
 }
 
 function compareText(a: string, b: string): number {

@@ -1,4 +1,5 @@
-import { Counter, Gauge, type Registry } from './prom-client';
+import { scrapeCounter, scrapeGauge } from '../collectors/scrape-time';
+import { type Registry } from './prom-client';
 
 export interface MetricDefiners {
   /** A gauge labelled {id} whose value is read at scrape time. */
@@ -10,31 +11,13 @@ export interface MetricDefiners {
 /** Metrics computed at scrape time from the proxy's plain counts. */
 export function metricDefiners(registry: Registry, id: string): MetricDefiners {
   const labels = { id };
-  const registers = [registry];
+  const labelNames = ['id'];
   return {
     gauge(name, help, read) {
-      new Gauge({
-        name,
-        help,
-        labelNames: ['id'],
-        registers,
-        collect() {
-          this.set(labels, read());
-        },
-      });
+      scrapeGauge(registry, { name, help, labelNames }, () => [[labels, read()]]);
     },
     counter(name, help, read) {
-      new Counter({
-        name,
-        help,
-        labelNames: ['id'],
-        registers,
-        collect() {
-          // Counters cannot be set; reset and add gives the same exposition.
-          this.reset();
-          this.inc(labels, read());
-        },
-      });
+      scrapeCounter(registry, { name, help, labelNames }, () => [[labels, read()]]);
     },
   };
 }

@@ -1,3 +1,4 @@
+import { scrapeCounter } from '../collectors/scrape-time';
 import { Counter, Gauge, type Registry } from './prom-client';
 import { metricDefiners } from './metric-definers';
 import { registerProcessMetrics } from './process-metrics';
@@ -37,18 +38,15 @@ export function registerProxyMetrics(
     'Connections to the target established.',
     () => traffic.dialed,
   );
-  new Counter({
-    name: `${METRIC_PREFIX}dial_failures_total`,
-    help: 'Connections to the target that failed, by reason; each reset its client.',
-    labelNames: ['id', 'reason'],
-    registers,
-    collect() {
-      this.reset();
-      for (const reason of DIAL_FAILURE_REASONS) {
-        this.inc({ id, reason }, traffic.dialFailures[reason]);
-      }
+  scrapeCounter(
+    registry,
+    {
+      name: `${METRIC_PREFIX}dial_failures_total`,
+      help: 'Connections to the target that failed, by reason; each reset its client.',
+      labelNames: ['id', 'reason'],
     },
-  });
+    () => DIAL_FAILURE_REASONS.map((reason) => [{ id, reason }, traffic.dialFailures[reason]]),
+  );
   counter(
     p + 'client_received_bytes_total',
     'Bytes received from clients.',

@@ -3,7 +3,8 @@ import test from 'node:test';
 
 import type { ConntrackEvent, ConntrackEventType } from '../../src/conntrack/events';
 import { ConntrackEntry, TcpState } from '../../src/conntrack/types';
-import { aggregate, AggregateOptions } from '../../src/model/aggregate';
+import { aggregate } from '../../src/model/aggregate';
+import { AggregateOptions } from '../../src/model/classify';
 import { HostFilter } from '../../src/model/host-filter';
 import { entryKey, identityOfKey, LiveTable } from '../../src/model/live-table';
 import { tcpEntry } from '../helpers/entry';

@@ -6,12 +6,12 @@ import { Registry } from 'prom-client';
 import { connectionGauges } from '../../src/collectors/connections';
 import { Exposition } from '../../src/collectors/exposition';
 import { registerHostMetrics } from '../../src/collectors/hosts';
-import { SeriesSource } from '../../src/collectors/series-source';
-import { Snapshot, SnapshotSource } from '../../src/collectors/snapshot';
+import { ScrapeSource } from '../../src/collectors/scrape';
 import { HostLabelConfig } from '../../src/options/host-label-config';
-import { HostGroup } from '../../src/model/aggregate';
+import { HostGroup } from '../../src/model/group';
 import { DnsCache } from '../../src/model/dns-cache';
 import { HostFilter } from '../../src/model/host-filter';
+import { Snapshot } from '../../src/table/reader';
 
 function groups(...list: [string, number, number][]): Map<string, HostGroup> {
   return new Map(
@@ -35,8 +35,11 @@ function exporter(
 ) {
   const config = options.config ?? CONFIG;
   const names = config.dns && new DnsCache({ ...config.dns, lookup });
-  const series = new SeriesSource(
-    new SnapshotSource(async () => snapshot()),
+  const series = new ScrapeSource(
+    {
+      // Like a read of the table, which takes a turn of the event loop.
+      read: () => new Promise((resolve) => setImmediate(() => resolve(snapshot()))),
+    },
     config,
     HostFilter.parse(options.ignore ?? []),
     names,
@@ -44,7 +47,7 @@ function exporter(
   const registry = new Registry();
   const exposition = new Exposition(registry);
   exposition.add(connectionGauges(series, options.legacy ?? false));
-  registerHostMetrics(registry, series, names);
+  registerHostMetrics(registry, series, names !== undefined);
   return exposition;
 }
 

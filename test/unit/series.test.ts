@@ -3,10 +3,11 @@ import test from 'node:test';
 
 import fc from 'fast-check';
 
-import { HostGroup } from '../../src/model/aggregate';
+import { HostGroup } from '../../src/model/group';
 import { Direction } from '../../src/model/flow';
 import { networkOf } from '../../src/model/network';
-import { addressesToName, OTHER, Series, toSeries, totalOf } from '../../src/model/series';
+import { totalOf } from '../../src/model/group';
+import { addressesToName, OTHER, Series, toSeries } from '../../src/model/series';
 
 function group(host: string, port: number, open: number, direction: Direction = 'outbound') {
   return { host, port, direction, counts: { opening: 0, open, closing: 0, closed: 0 } };

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { Snapshot, SnapshotSource } from '../../src/collectors/snapshot';
+import { SingleFlight } from '../../src/collectors/single-flight';
+import { Snapshot } from '../../src/table/reader';
 
 test('everything asking at the same time shares one read; a later ask reads again', async () => {
   let reads = 0;
-  const source = new SnapshotSource(async (): Promise<Snapshot> => {
+  const source = new SingleFlight(async (): Promise<Snapshot> => {
     reads++;
     await new Promise((resolve) => setTimeout(resolve, 10));
     return { groups: new Map(), durationSeconds: reads };
@@ -21,7 +22,7 @@ test('everything asking at the same time shares one read; a later ask reads agai
 
 test('a failed read is not cached for the next ask', async () => {
   let reads = 0;
-  const source = new SnapshotSource(async () => {
+  const source = new SingleFlight(async (): Promise<Snapshot> => {
     reads++;
     if (reads === 1) throw new Error('boom');
     return { durationSeconds: 0 };

@@ -14,8 +14,7 @@ import { connectionGauges } from '../../src/collectors/connections';
 import { Exposition } from '../../src/collectors/exposition';
 import { lifecycleCounters } from '../../src/collectors/lifecycle';
 import { LabelCache } from '../../src/collectors/text-format';
-import { SeriesView } from '../../src/collectors/series-source';
-import { SnapshotSource } from '../../src/collectors/snapshot';
+import { SeriesView } from '../../src/collectors/scrape';
 import { Direction } from '../../src/model/flow';
 import { LifecycleSeries } from '../../src/model/lifecycle-counts';
 import { OTHER, Series } from '../../src/model/series';
@@ -161,7 +160,11 @@ test('label cache: the same bytes for the same labels, and label sets no longer 
   const scrape = (first: number, count: number) => {
     cache.startScrape();
     for (let i = first; i < first + count; i++) {
-      const bytes = cache.get(`198.51.100.${i % 250}`, i, i % 2 === 0 ? 'inbound' : 'outbound');
+      const bytes = cache.get({
+        host: `198.51.100.${i % 250}`,
+        port: i,
+        direction: i % 2 === 0 ? 'inbound' : 'outbound',
+      });
       assert.equal(
         bytes.toString(),
         `{host="198.51.100.${i % 250}",port="${i}",direction="${i % 2 === 0 ? 'inbound' : 'outbound'}"}`,
@@ -170,10 +173,14 @@ test('label cache: the same bytes for the same labels, and label sets no longer 
   };
   scrape(0, 1000);
   assert.equal(cache.size, 1000);
-  const again = cache.get('198.51.100.1', 1, 'outbound');
-  assert.equal(cache.get('198.51.100.1', 1, 'outbound'), again, 'not encoded anew');
+  const again = cache.get({ host: '198.51.100.1', port: 1, direction: 'outbound' });
   assert.equal(
-    cache.get('198.51.100.1', OTHER, 'outbound').toString(),
+    cache.get({ host: '198.51.100.1', port: 1, direction: 'outbound' }),
+    again,
+    'not encoded anew',
+  );
+  assert.equal(
+    cache.get({ host: '198.51.100.1', port: OTHER, direction: 'outbound' }).toString(),
     '{host="198.51.100.1",port="other",direction="outbound"}',
   );
   // Ever new series (a server with ever new clients): the cache stays near
@@ -196,8 +203,7 @@ test('lifecycle counters: the same text as prom-client', async () => {
   await fc.assert(
     fc.asyncProperty(tallies, async (list) => {
       const exposition = new Exposition(new Registry());
-      const snapshots = new SnapshotSource(async () => ({ durationSeconds: 0 }));
-      exposition.add(lifecycleCounters(snapshots, () => list));
+      exposition.add(lifecycleCounters({ get: async () => ({ lifecycle: list }) }));
       const text = (await exposition.metrics()).toString();
       const reference = new Registry();
       referenceCounters(reference, list, helpTexts(text));
@@ -237,9 +243,7 @@ test('the exposition: registry families first, then the text families, as one pr
       small(registry);
       const exposition = new Exposition(registry);
       exposition.add(connectionGauges({ get: async () => data }, legacy));
-      exposition.add(
-        lifecycleCounters(new SnapshotSource(async () => ({ durationSeconds: 0 })), () => tallies),
-      );
+      exposition.add(lifecycleCounters({ get: async () => ({ lifecycle: tallies }) }));
       const text = (await exposition.metrics()).toString();
       const reference = new Registry();
       small(reference);

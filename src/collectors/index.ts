@@ -1,0 +1,91 @@
+import { Registry } from 'prom-client';
+
+import { TableMode } from '../options/table-reading-config';
+import { AgeSource } from '../model/longterm';
+import { connectionGauges } from './connections';
+import { registerEventMetrics } from './events';
+import { Exposition } from './exposition';
+import { registerHostMetrics } from './hosts';
+import { lifecycleCounters } from './lifecycle';
+import { LongtermConfig, registerLongterm } from './longterm';
+import { ScrapeReader } from './scrape';
+import { BuildInfo, registerSelfMetrics } from './self';
+
+/** What the collectors are made from: the scrape they read, and what they are told at start. */
+export interface CollectorContext {
+  /** The small families (prom-client). */
+  registry: Registry;
+  /** The families that grow with the hosts (text collectors); writes `registry` first. */
+  exposition: Exposition;
+  source: ScrapeReader;
+  /** How the table is read, as decided at start. */
+  mode: TableMode;
+  logEvents: boolean;
+  legacyMetricNames: boolean;
+  /** Reverse DNS names hosts. */
+  resolving: boolean;
+  /** Whether /proc tells the table's size. */
+  tableReadable: boolean;
+  build: BuildInfo;
+  /** The long-term connections metric; off when undefined. */
+  longterm?: { config: LongtermConfig; ageSource: AgeSource };
+  /** Serve the long-term metric alone (the tcp_established_exporter drop-in). */
+  longtermOnly: boolean;
+}
+
+/** One collector: its name, when it is on, and what it registers. */
+export interface Collector {
+  name: string;
+  enabled(context: CollectorContext): boolean;
+  register(context: CollectorContext): void;
+}
+
+const full = (context: CollectorContext) => !context.longtermOnly;
+
+/**
+ * Every collector, in the order their families are served (prom-client's
+ * first, in this order, then the text collectors, in this order).
+ */
+export const COLLECTORS: readonly Collector[] = [
+  {
+    name: 'longterm',
+    enabled: (context) => context.longterm !== undefined,
+    register: ({ registry, source, longterm }) =>
+      longterm && registerLongterm(registry, source, longterm.config, longterm.ageSource),
+  },
+  {
+    name: 'connections',
+    enabled: full,
+    register: ({ exposition, source, legacyMetricNames }) =>
+      exposition.add(connectionGauges(source, legacyMetricNames)),
+  },
+  {
+    name: 'hosts',
+    enabled: full,
+    register: ({ registry, source, resolving }) => registerHostMetrics(registry, source, resolving),
+  },
+  {
+    name: 'self',
+    enabled: full,
+    register: ({ registry, source, build, tableReadable }) =>
+      registerSelfMetrics(registry, source, build, tableReadable),
+  },
+  {
+    name: 'events',
+    enabled: full,
+    register: ({ registry, source, mode, logEvents }) =>
+      registerEventMetrics(registry, source, mode, logEvents),
+  },
+  {
+    name: 'lifecycle',
+    enabled: (context) => full(context) && context.mode === 'events',
+    register: ({ exposition, source }) => exposition.add(lifecycleCounters(source)),
+  },
+];
+
+/** Registers every collector that is on. */
+export function registerCollectors(context: CollectorContext): void {
+  for (const collector of COLLECTORS) {
+    if (collector.enabled(context)) collector.register(context);
+  }
+}

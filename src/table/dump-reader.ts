@@ -1,0 +1,39 @@
+import { dump } from '../conntrack';
+import { readTableUsage } from '../conntrack/table-usage';
+import { Logger } from '../log';
+import { aggregate } from '../model/aggregate';
+import { AggregateOptions } from '../model/classify';
+import { localAddresses } from '../model/local-addresses';
+import { countLongterm, dumpCandidates, FirstSeen, LongtermOptions } from '../model/longterm';
+import { Snapshot, TableReader, timedRead } from './reader';
+
+export interface DumpReaderOptions extends Omit<AggregateOptions, 'localAddresses'> {
+  /** The long-term count; not counted when undefined. */
+  longterm?: LongtermOptions;
+  log: Logger;
+}
+
+/** Dump mode: the whole table read and aggregated at every scrape. */
+export class DumpReader implements TableReader {
+  // Ages for the long-term count on kernels without timestamps; empty otherwise.
+  private readonly firstSeen = new FirstSeen();
+
+  constructor(private readonly options: DumpReaderOptions) {}
+
+  read(): Promise<Snapshot> {
+    const { ownPort, ignore, longterm, log } = this.options;
+    return timedRead(log, async () => {
+      const [entries, usage] = await Promise.all([dump(), readTableUsage()]);
+      const local = localAddresses();
+      const groups = aggregate(entries, { localAddresses: local, ownPort, ignore });
+      const counts =
+        longterm &&
+        countLongterm(
+          dumpCandidates(entries, (address) => local.has(address), this.firstSeen, Date.now()),
+          longterm,
+        );
+      log.debug(`read ${entries.length} TCP entries into ${groups.size} series groups`);
+      return { groups, table: usage, longterm: counts };
+    });
+  }
+}

@@ -1,0 +1,56 @@
+import { readTableUsage } from '../conntrack/table-usage';
+import { EventsMode } from '../events/start';
+import { Logger } from '../log';
+import { countLongterm, LongtermOptions } from '../model/longterm';
+import { EventsFigures, Snapshot, TableReader, timedRead } from './reader';
+
+export interface EventsReaderOptions {
+  /** The long-term count; not counted when undefined. */
+  longterm?: LongtermOptions;
+  log: Logger;
+}
+
+/**
+ * Events mode: the live table answers in O(groups). After the event stream
+ * failed, the table is read whole by `fallback` instead, while events
+ * mode's own figures are still reported.
+ */
+export class EventsReader implements TableReader {
+  constructor(
+    private readonly events: EventsMode,
+    private readonly fallback: TableReader,
+    private readonly options: EventsReaderOptions,
+  ) {}
+
+  async read(): Promise<Snapshot> {
+    const { live } = this.events;
+    const { longterm, log } = this.options;
+    const snapshot =
+      live.failed === undefined
+        ? await timedRead(log, async () => {
+            const [groups, usage] = await Promise.all([live.snapshot(), readTableUsage()]);
+            const counts =
+              longterm && countLongterm(live.table.longtermCandidates(Date.now() / 1000), longterm);
+            return { groups, table: usage, longterm: counts };
+          })
+        : await this.fallback.read();
+    return { ...snapshot, lifecycle: live.table.lifecycle(), events: this.figures() };
+  }
+
+  private figures(): EventsFigures {
+    const { live, eventLog } = this.events;
+    const { events, overflows, resyncs, silentLookups } = live.stats;
+    return {
+      failed: live.failed !== undefined,
+      stats: {
+        events: { ...events },
+        overflows,
+        resyncs: { ...resyncs },
+        silentLookups: { ...silentLookups },
+      },
+      liveEntries: live.table.size,
+      silentEntries: live.table.silentEntries,
+      logDroppedLines: eventLog?.dropped,
+    };
+  }
+}
