@@ -102,7 +102,7 @@ export async function startExporter(
     const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
     try {
       // The live table answers in O(groups); a failed stream falls back to a dump.
-      const live = events?.live.failed === undefined ? events?.live : undefined;
+      const live = await events?.usableLive();
       if (live) {
         const [groups, usage] = await Promise.all([live.snapshot(), readTableUsage()]);
         const counts =
