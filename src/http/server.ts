@@ -6,6 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import { EnvironmentError, UsageError } from '../errors';
 import { BasicAuth } from './basic-auth';
 import { landingPage } from './landing';
+import { answerUnsupportedMethods } from './methods';
 import { applyLimits, DEFAULT_LIMITS, RateLimiter, RequestLimits, serverOptions } from './limits';
 import { acceptsGzip, SharedRender } from './shared-render';
 import { clientCertificateProblem, nodeTlsOptions } from './tls-options';
@@ -153,6 +154,7 @@ export function createMetricsServer(options: MetricsServerOptions): MetricsServe
     });
   }
   applyLimits(server, limits);
+  answerUnsupportedMethods(server);
   endpoints.set(server, endpoint);
   return server;
 }
@@ -163,7 +165,7 @@ export function createMetricsServer(options: MetricsServerOptions): MetricsServe
  * client_auth_type, needs a new server: that is refused, and the old
  * config stays.
  */
-export function reloadWebConfig(server: MetricsServer, web: WebConfig): void {
+export function reloadWebConfig(server: MetricsServer, web: WebConfig): WebConfig | undefined {
   const endpoint = endpoints.get(server);
   if (endpoint === undefined) throw new Error('not a metrics server');
   const before = endpoint.state.web?.tls;
@@ -176,7 +178,9 @@ export function reloadWebConfig(server: MetricsServer, web: WebConfig): void {
     }
     (server as https.Server).setSecureContext(nodeTlsOptions(web.tls));
   }
+  const previous = endpoint.state.web;
   endpoint.state = webState(web);
+  return previous;
 }
 
 function webState(web: WebConfig | undefined): WebState {
