@@ -32,6 +32,8 @@ export interface WebConfig {
   headers: Readonly<Record<string, string>>;
   /** One request per intervalMs on average, `burst` at once; undefined: no limit. */
   rateLimit?: { intervalMs: number; burst: number };
+  /** Open connections one client address may hold (limits.max_connections_per_client, ours). */
+  maxConnectionsPerClient?: number;
 }
 
 /** The TLS settings as written: PEM text inline, or file names (relative to the file's folder). */
@@ -102,7 +104,20 @@ export function parseWebConfig(text: string, file: string): WebConfigSpec {
     throw new UsageError(`${file} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
   }
   const root = Fields.root(file, document);
-  root.onlyKeys(['tls_server_config', 'http_server_config', 'basic_auth_users', 'rate_limit']);
+  root.onlyKeys([
+    'tls_server_config',
+    'http_server_config',
+    'basic_auth_users',
+    'rate_limit',
+    'limits',
+  ]);
+  // Not exporter-toolkit's: this exporter's own limits.
+  const limits = root.child('limits');
+  limits.onlyKeys(['max_connections_per_client']);
+  const perClient = limits.integer('max_connections_per_client', 0);
+  if (limits.keys().includes('max_connections_per_client') && perClient < 1) {
+    throw limits.error('max_connections_per_client', 'must be at least 1');
+  }
   const http = root.child('http_server_config');
   http.onlyKeys(['http2', 'headers']);
   // Accepted for compatibility: the exporter speaks HTTP/1.1, which every scraper does.
@@ -113,6 +128,7 @@ export function parseWebConfig(text: string, file: string): WebConfigSpec {
     users: parseUsers(root.child('basic_auth_users')),
     headers: parseHeaders(http.child('headers')),
     rateLimit: parseRateLimit(root.child('rate_limit')),
+    maxConnectionsPerClient: perClient > 0 ? perClient : undefined,
   };
 }
 
