@@ -36,6 +36,8 @@ export interface MetricsServerOptions {
   web?: WebConfig;
   /** Tests shorten these; the defaults suit production. */
   limits?: Partial<RequestLimits>;
+  /** Serve a landing page on "/" (the default); without it "/" is 404 like any other path. */
+  landing?: boolean;
   /** bcrypt work for credentials not verified yet (see BasicAuth); tests change it. */
   checkBudget?: CheckBudget;
 }
@@ -108,7 +110,8 @@ export function createMetricsServer(options: MetricsServerOptions): MetricsServe
       }
     }
     const target = (request.url ?? '/').split('?')[0];
-    if (target !== path && target !== '/') {
+    const isLanding = target === '/' && options.landing !== false;
+    if (target !== path && !isLanding) {
       send(response, 404, TEXT, 'Not Found\n');
       return;
     }
@@ -122,7 +125,7 @@ export function createMetricsServer(options: MetricsServerOptions): MetricsServe
       return;
     }
     const headOnly = request.method === 'HEAD';
-    if (target === '/') {
+    if (isLanding) {
       send(response, 200, 'text/html; charset=utf-8', landing, headOnly);
       return;
     }

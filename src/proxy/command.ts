@@ -19,6 +19,7 @@ export interface ProxyArgs {
   id?: string;
   'dial-timeout'?: string;
   'drain-timeout'?: string;
+  'web.config.file'?: string;
 }
 
 /**
@@ -56,6 +57,11 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
         describe: 'On SIGTERM/SIGINT, reset connections still open after this long (0: no limit)',
         default: DEFAULT_DRAIN_TIMEOUT,
       })
+      .option('web.config.file', {
+        type: 'string',
+        describe:
+          "exporter-toolkit's web config for the metrics server: TLS, basic auth, headers, rate limit",
+      })
       .example(
         '$0 proxy --listen :3000 --target 127.0.0.1:3001 --metrics :9090',
         'Proxy port 3000 to a local service and serve metrics on port 9090',
@@ -71,6 +77,7 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
           id: argv.id,
           dialTimeout: argv['dial-timeout'],
           drainTimeout: argv['drain-timeout'],
+          webConfigFile: argv['web.config.file'],
         },
         'conventional',
         '--',

@@ -18,6 +18,8 @@ export interface ProxyConfig {
   flavour: MetricFlavour;
   /** How flags are written in messages: '--' for conntrack-exporter, '-' for the drop-in. */
   flagDash: string;
+  /** exporter-toolkit's web config for the metrics server: TLS, basic auth, headers, rate limit. */
+  webConfigFile?: string;
 }
 
 /** Flag values as given, before checking; undefined when absent. */
@@ -29,6 +31,7 @@ export interface RawProxyOptions {
   id?: unknown;
   dialTimeout?: unknown;
   drainTimeout?: unknown;
+  webConfigFile?: unknown;
 }
 
 export const DEFAULT_DIAL_TIMEOUT = '10s';
@@ -94,5 +97,6 @@ export function buildProxyConfig(
     drainTimeoutMs,
     flavour,
     flagDash,
+    webConfigFile: text('web.config.file', raw.webConfigFile),
   };
 }

@@ -8,6 +8,7 @@ import { registerLegacyProxyMetrics } from './legacy-metrics';
 import { registerProxyMetrics } from './metrics';
 import { closeMetricsServer, serverAddress, startMetricsServer } from './metrics-server';
 import { drainOnSignal } from './shutdown';
+import { loadWebConfig } from '../http/web-config';
 import { TcpProxy } from './tcp-proxy';
 import { ProxyTraffic } from './traffic';
 
@@ -27,6 +28,8 @@ export async function runProxy(config: ProxyConfig, log: Logger): Promise<number
     log,
   });
   const flag = (name: string): string => `${config.flagDash}${name}`;
+  // A mistake in the file is bad input: refused before anything listens.
+  const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
 
   const listening = await proxy
     .listen(config.listen)
@@ -36,6 +39,8 @@ export async function runProxy(config: ProxyConfig, log: Logger): Promise<number
     path: config.metricsPath,
     registry,
     instruments,
+    web,
+    onError: (error) => log.error(`metrics server: ${error.message}`),
   }).catch((error: unknown) => {
     proxy.stopAccepting();
     return Promise.reject(bindFailure(error, flag('metrics'), config.metrics));
@@ -43,7 +48,8 @@ export async function runProxy(config: ProxyConfig, log: Logger): Promise<number
   const metricsAt = serverAddress(metricsServer);
 
   const listenAt = formatHostPort({ host: listening.address, port: listening.port });
-  const metricsUrl = `http://${formatHostPort({ host: metricsAt.address, port: metricsAt.port })}${config.metricsPath}`;
+  const scheme = web?.tls ? 'https' : 'http';
+  const metricsUrl = `${scheme}://${formatHostPort({ host: metricsAt.address, port: metricsAt.port })}${config.metricsPath}`;
   log.info(
     `proxying ${listenAt} to ${formatHostPort(config.target)}; metrics on ${metricsUrl} ` +
       `(id ${config.id}, dial timeout ${formatDuration(config.dialTimeoutMs)})`,
