@@ -8,6 +8,7 @@ import { registerLegacyProxyMetrics } from './legacy-metrics';
 import { registerProxyMetrics } from './metrics';
 import { closeMetricsServer, serverAddress, startMetricsServer } from './metrics-server';
 import { drainOnSignal } from './shutdown';
+import { reloadOnSignal } from '../http/reload';
 import { loadWebConfig } from '../http/web-config';
 import { TcpProxy } from './tcp-proxy';
 import { ProxyTraffic } from './traffic';
@@ -54,7 +55,12 @@ export async function runProxy(config: ProxyConfig, log: Logger): Promise<number
     `proxying ${listenAt} to ${formatHostPort(config.target)}; metrics on ${metricsUrl} ` +
       `(id ${config.id}, dial timeout ${formatDuration(config.dialTimeoutMs)})`,
   );
+  // As the exporter: SIGHUP re-reads the web config (renewed certificates,
+  // changed users). Without one, SIGHUP keeps its default, as before.
+  const reload = () => reloadOnSignal(metricsServer, config.webConfigFile, log);
+  if (config.webConfigFile !== undefined) process.on('SIGHUP', reload);
   const exitCode = await drainOnSignal(proxy, config.drainTimeoutMs, log);
+  process.off('SIGHUP', reload);
   await closeMetricsServer(metricsServer);
   return exitCode;
 }
