@@ -120,3 +120,14 @@ bench: build $(CONNTRACK_FILL)
 	@scripts/ensure-packages.sh conntrack iproute2 nftables curl procps
 	BENCH_SIZES="$(BENCH_SIZES)" BENCH_IDLE_SECONDS="$(BENCH_IDLE_SECONDS)" BENCH_SKIP_DUMP="$(BENCH_SKIP_DUMP)" \
 		BENCH_ONLY="$(BENCH_ONLY)" node --import tsx bench/conntrack/run.ts
+
+# The HTTP endpoint with an attacker beside a scraper, in a throwaway
+# namespace (bench/http/run.ts): an idle-connection flood from one address,
+# a wrong-password flood, an unauthenticated flood; the scraper's p99 must
+# stay under 1 s in each. Prints a table and writes the "HTTP endpoint
+# under attack" section of BENCHMARKS.md. About a minute; root.
+# BENCH_HTTP_SECONDS sets each round's length (default 15).
+.PHONY: bench-http
+bench-http: build
+	@scripts/ensure-packages.sh iproute2 nftables curl
+	BENCH_HTTP_SECONDS="$(BENCH_HTTP_SECONDS)" node --import tsx bench/http/run.ts

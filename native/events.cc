@@ -299,6 +299,11 @@ bool EventStream::DeliverRecords(bool drained) {
   if (records_.empty() && !drained) return true;
   if (drained) report_next_drain_ = false;
   Napi::Env env = Env();
+  // A drain after an overflow may have no records: an external buffer with
+  // no data would reach JS already detached, so it gets a plain empty one.
+  if (records_.empty()) {
+    return Call(on_batch_, {Napi::ArrayBuffer::New(env, 0), Napi::Boolean::New(env, drained)});
+  }
   // Hand the bytes to JS without a copy; the vector is freed with the buffer.
   auto* owned = new std::vector<uint8_t>(std::move(records_));
   records_ = {};

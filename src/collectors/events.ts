@@ -54,7 +54,7 @@ export function registerEventMetrics(
     registry,
     {
       name: 'conntrack_exporter_resyncs_total',
-      help: 'Full re-reads of the conntrack table in events mode, by reason: start, overflow, interval, addresses (local addresses changed), silent_entries (entries that send no events).',
+      help: 'Full re-reads of the conntrack table in events mode, by reason: start, overflow, interval, addresses (local addresses changed), silent_entries (entries that send no events), events_on (net.netfilter.nf_conntrack_events set back from 0).',
       labelNames: ['reason'],
     },
     async () => {

@@ -142,6 +142,8 @@ export function openEvents(options: EventStreamOptions = {}): ConntrackEventStre
 
 /** Decodes a batch of packed event records (see native/record.h). Pure. */
 export function decodeEvents(records: ArrayBuffer): ConntrackEvent[] {
+  // An empty batch (a drain report) may come detached; it holds no events.
+  if (records.byteLength === 0) return [];
   const entries = decodeRecords(records);
   const bytes = new Uint8Array(records);
   return entries.map((entry, i) => {

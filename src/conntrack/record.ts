@@ -69,8 +69,11 @@ export class RecordList implements Iterable<ConntrackEntry> {
         `buffer of ${buffer.byteLength} bytes is not a whole number of ${RECORD_SIZE}-byte records`,
       );
     }
-    this.bytes = new Uint8Array(buffer);
-    this.view = new DataView(buffer);
+    // A buffer with no bytes may come detached from the addon (an external
+    // one that never had data), and a view of a detached buffer throws.
+    const bytes = buffer.byteLength === 0 ? new ArrayBuffer(0) : buffer;
+    this.bytes = new Uint8Array(bytes);
+    this.view = new DataView(bytes);
     this.length = buffer.byteLength / RECORD_SIZE;
   }
 

@@ -19,7 +19,8 @@ import { withoutYoungGenerationGrowth } from './young-generation';
 export type TableRead = Iterable<ConntrackEntry> & { readonly length: number; release?(): void };
 
 /** Why the table was read again. */
-export type ResyncReason = 'start' | 'overflow' | 'interval' | 'addresses' | 'silent_entries';
+export type ResyncReason =
+  'start' | 'overflow' | 'interval' | 'addresses' | 'silent_entries' | 'events_on';
 
 export const RESYNC_REASONS: readonly ResyncReason[] = [
   'start',
@@ -27,6 +28,7 @@ export const RESYNC_REASONS: readonly ResyncReason[] = [
   'interval',
   'addresses',
   'silent_entries',
+  'events_on',
 ];
 
 export interface EventStats {
@@ -74,6 +76,8 @@ interface Job {
   during: ConntrackEvent[];
   /** Events were lost while it ran: its read cannot be trusted. */
   spoiled: boolean;
+  /** Entries the table did not know may never send events (see resync). */
+  findSilent?: boolean;
 }
 
 // A failed repair is tried again after this long rather than at once, so a
@@ -111,7 +115,7 @@ export class LiveSync {
   readonly stats: EventStats = {
     events: { new: 0, update: 0, destroy: 0 },
     overflows: 0,
-    resyncs: { start: 0, overflow: 0, interval: 0, addresses: 0, silent_entries: 0 },
+    resyncs: { start: 0, overflow: 0, interval: 0, addresses: 0, silent_entries: 0, events_on: 0 },
     silentLookups: { entries: 0, ended: 0 },
   };
   /** Set when the stream failed; the table is then no longer kept current. */
@@ -182,8 +186,12 @@ export class LiveSync {
     this.pending = undefined;
   }
 
-  /** Resolves when a read of the table that started after this call is applied. */
-  resync(reason: ResyncReason): Promise<void> {
+  /**
+   * Resolves when a read of the table that started after this call is
+   * applied. `findSilent`: the entries it finds unknown opened while the
+   * kernel sent no events, and never will send any.
+   */
+  resync(reason: ResyncReason, findSilent = false): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (this.closed || this.failed) {
         reject(this.failed ?? new Error('the live table was closed'));
@@ -192,6 +200,7 @@ export class LiveSync {
       if (this.pending === undefined) this.pending = { reason, waiters: [] };
       // An overflow repair is what it is, whatever else asked for the read.
       else if (reason === 'overflow') this.pending.reason = reason;
+      if (findSilent) this.pending.findSilent = true;
       this.pending.waiters.push({ resolve, reject });
       this.startPending();
     });
@@ -302,7 +311,11 @@ export class LiveSync {
     if (job.spoiled) {
       // Asked again; it starts once the socket has drained.
       const retry = this.pending ?? { reason: 'overflow', waiters: [] };
-      this.pending = { reason: 'overflow', waiters: [...job.waiters, ...retry.waiters] };
+      this.pending = {
+        reason: 'overflow',
+        waiters: [...job.waiters, ...retry.waiters],
+        findSilent: job.findSilent === true || retry.findSilent === true,
+      };
       this.startPending();
       return;
     }
@@ -312,7 +325,7 @@ export class LiveSync {
         job.during,
         { ...this.options.classify, localAddresses: addresses },
         // Only the first read can find entries from before the subscription.
-        this.options.trackSilent && !this.synced,
+        (this.options.trackSilent && !this.synced) || job.findSilent === true,
       ),
     );
     this.synced = true;

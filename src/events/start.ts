@@ -8,15 +8,17 @@ import { formatEvent } from '../model/event-format';
 import { LiveTableOptions } from '../model/live-table';
 import { localAddresses } from '../model/local-addresses';
 import { EventLog } from './event-log';
+import { EVENTS_SYSCTL, EventsSwitch } from './events-switch';
 import { LiveSync } from './live-sync';
 import { EventsConfig } from '../options/table-reading-config';
 
-const EVENTS_SYSCTL = '/proc/sys/net/netfilter/nf_conntrack_events';
 const FALLBACK = 'reading the whole table at every scrape instead (--mode dump)';
 
 export interface EventsMode {
   live: LiveSync;
   eventLog?: EventLog;
+  /** The live table when it can answer a scrape; undefined: read the whole table. */
+  usableLive(): Promise<LiveSync | undefined>;
   close(): void;
 }
 
@@ -100,5 +102,12 @@ export async function startEventsMode(
   log.info(
     `events mode: ${live.table.size} TCP entries read; receive buffer ${stream.receiveBufferBytes} bytes`,
   );
-  return { live, eventLog, close: () => live.close() };
+  const events = new EventsSwitch(live, log, sysctlFile);
+  return {
+    live,
+    eventLog,
+    usableLive: async () =>
+      live.failed === undefined && (await events.liveUsable()) ? live : undefined,
+    close: () => live.close(),
+  };
 }

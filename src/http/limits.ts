@@ -11,6 +11,8 @@ export interface RequestLimits {
   maxConcurrentRequests: number;
   /** Open connections, idle ones included; more are closed on accept. */
   maxConnections: number;
+  /** Open connections of one client address; more are closed on accept. The web config may set it. */
+  maxConnectionsPerClient: number;
   /** From connection (or end of the previous request) to the end of the headers: slowloris. */
   headersTimeoutMs: number;
   /** From connection to the end of the whole request. */
@@ -32,6 +34,10 @@ export const DEFAULT_LIMITS: Readonly<RequestLimits> = {
   // one render here, so a few more cost little.
   maxConcurrentRequests: 64,
   maxConnections: 1024,
+  // A Prometheus server holds one connection per target; a few servers or
+  // a proxy in front hold a few. One address cannot take more than this of
+  // the 1024.
+  maxConnectionsPerClient: 32,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,

@@ -17,7 +17,13 @@ export function reloadOnSignal(
     return;
   }
   try {
-    reloadWebConfig(server, loadWebConfig(webConfigFile));
+    const web = loadWebConfig(webConfigFile);
+    const previous = reloadWebConfig(server, web);
+    if (previous !== undefined && previous.users.size > 0 && web.users.size === 0) {
+      log.warn(
+        `SIGHUP: ${webConfigFile} has no basic_auth_users: basic auth is now off, every client is served without a password`,
+      );
+    }
     log.info(
       `SIGHUP: reloaded the web config ${webConfigFile}; other settings apply only after a restart`,
     );

@@ -4,8 +4,10 @@ import type net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 
 import { EnvironmentError, UsageError } from '../errors';
-import { BasicAuth } from './basic-auth';
+import { BasicAuth, CheckBudget } from './basic-auth';
+import { clientAddress, limitConnectionsPerClient } from './client-connections';
 import { landingPage } from './landing';
+import { answerUnsupportedMethods } from './methods';
 import { applyLimits, DEFAULT_LIMITS, RateLimiter, RequestLimits, serverOptions } from './limits';
 import { acceptsGzip, SharedRender } from './shared-render';
 import { clientCertificateProblem, nodeTlsOptions } from './tls-options';
@@ -34,16 +36,26 @@ export interface MetricsServerOptions {
   web?: WebConfig;
   /** Tests shorten these; the defaults suit production. */
   limits?: Partial<RequestLimits>;
+  /** Serve a landing page on "/" (the default); without it "/" is 404 like any other path. */
+  landing?: boolean;
+  /** bcrypt work for credentials not verified yet (see BasicAuth); tests change it. */
+  checkBudget?: CheckBudget;
 }
 
 /** What a reload of the web config replaces; read anew by every request. */
 interface WebState {
   web?: WebConfig;
   auth: BasicAuth;
+  /** With basic auth, for requests with verified credentials only. */
   rateLimiter?: RateLimiter;
+  /** With basic auth, the same limit again for all other requests, which cannot spend the first. */
+  unverifiedRateLimiter?: RateLimiter;
 }
 
-const endpoints = new WeakMap<MetricsServer, { state: WebState }>();
+const endpoints = new WeakMap<
+  MetricsServer,
+  { state: WebState; webState(web: WebConfig): WebState }
+>();
 
 const TEXT = 'text/plain; charset=utf-8';
 
@@ -52,18 +64,21 @@ const TEXT = 'text/plain; charset=utf-8';
  * the Prometheus text format (gzipped when asked), "/" a landing page,
  * anything else 404 (405 for a method other than GET/HEAD on a known path).
  * Before that: the web config's headers, the concurrency cap (503), the
- * rate limit (429), basic auth (401); request bodies are refused (413).
+ * rate limit (429), basic auth (401, or 503 when too many passwords wait
+ * for bcrypt); request bodies are refused (413). Connections: at most
+ * maxConnectionsPerClient per client address.
  */
 export function createMetricsServer(options: MetricsServerOptions): MetricsServer {
   const { registry, path } = options;
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const landing = landingPage(options.title, path, options.settings ?? {});
   const render = new SharedRender(() => registry.metrics(), registry.recycle?.bind(registry));
-  const endpoint = { state: webState(options.web) };
+  const state = (web: WebConfig | undefined) => webState(web, options.checkBudget);
+  const endpoint = { state: state(options.web), webState: state };
   let active = 0;
 
   const handle = async (request: http.IncomingMessage, response: http.ServerResponse) => {
-    const { web, auth, rateLimiter } = endpoint.state;
+    const { web, auth, rateLimiter, unverifiedRateLimiter } = endpoint.state;
     for (const [name, value] of Object.entries(web?.headers ?? {})) {
       response.setHeader(name, value);
     }
@@ -74,17 +89,29 @@ export function createMetricsServer(options: MetricsServerOptions): MetricsServe
     }
     active++;
     response.once('close', () => active--);
-    if (rateLimiter !== undefined && !rateLimiter.take()) {
+    const { authorization } = request.headers;
+    const verified = !auth.enabled || auth.verified(authorization);
+    const limiter = verified ? rateLimiter : unverifiedRateLimiter;
+    if (limiter !== undefined && !limiter.take()) {
       refuse(response, 429, 'Too Many Requests');
       return;
     }
-    if (auth.enabled && !(await auth.check(request.headers.authorization))) {
-      response.setHeader('WWW-Authenticate', 'Basic realm="conntrack-exporter", charset="UTF-8"');
-      send(response, 401, TEXT, 'Unauthorized\n');
-      return;
+    if (!verified) {
+      const result = await auth.check(authorization, clientAddress(request.socket));
+      if (result === 'busy') {
+        response.setHeader('Retry-After', '1');
+        refuse(response, 503, 'Too many password checks under way');
+        return;
+      }
+      if (result === 'denied') {
+        response.setHeader('WWW-Authenticate', 'Basic realm="conntrack-exporter", charset="UTF-8"');
+        send(response, 401, TEXT, 'Unauthorized\n');
+        return;
+      }
     }
     const target = (request.url ?? '/').split('?')[0];
-    if (target !== path && target !== '/') {
+    const isLanding = target === '/' && options.landing !== false;
+    if (target !== path && !isLanding) {
       send(response, 404, TEXT, 'Not Found\n');
       return;
     }
@@ -98,7 +125,7 @@ export function createMetricsServer(options: MetricsServerOptions): MetricsServe
       return;
     }
     const headOnly = request.method === 'HEAD';
-    if (target === '/') {
+    if (isLanding) {
       send(response, 200, 'text/html; charset=utf-8', landing, headOnly);
       return;
     }
@@ -153,6 +180,11 @@ export function createMetricsServer(options: MetricsServerOptions): MetricsServe
     });
   }
   applyLimits(server, limits);
+  limitConnectionsPerClient(
+    server,
+    () => endpoint.state.web?.maxConnectionsPerClient ?? limits.maxConnectionsPerClient,
+  );
+  answerUnsupportedMethods(server);
   endpoints.set(server, endpoint);
   return server;
 }
@@ -163,7 +195,7 @@ export function createMetricsServer(options: MetricsServerOptions): MetricsServe
  * client_auth_type, needs a new server: that is refused, and the old
  * config stays.
  */
-export function reloadWebConfig(server: MetricsServer, web: WebConfig): void {
+export function reloadWebConfig(server: MetricsServer, web: WebConfig): WebConfig | undefined {
   const endpoint = endpoints.get(server);
   if (endpoint === undefined) throw new Error('not a metrics server');
   const before = endpoint.state.web?.tls;
@@ -176,15 +208,20 @@ export function reloadWebConfig(server: MetricsServer, web: WebConfig): void {
     }
     (server as https.Server).setSecureContext(nodeTlsOptions(web.tls));
   }
-  endpoint.state = webState(web);
+  const previous = endpoint.state.web;
+  endpoint.state = endpoint.webState(web);
+  return previous;
 }
 
-function webState(web: WebConfig | undefined): WebState {
+function webState(web: WebConfig | undefined, budget: CheckBudget | undefined): WebState {
   const limit = web?.rateLimit;
+  const auth = new BasicAuth(web?.users ?? new Map(), budget);
   return {
     web,
-    auth: new BasicAuth(web?.users ?? new Map()),
+    auth,
     rateLimiter: limit && new RateLimiter(limit.intervalMs, limit.burst),
+    unverifiedRateLimiter:
+      limit && auth.enabled ? new RateLimiter(limit.intervalMs, limit.burst) : undefined,
   };
 }
 

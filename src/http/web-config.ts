@@ -14,6 +14,7 @@ import {
   TLS_VERSIONS,
   TlsSettings,
 } from './tls-options';
+import { clientCaProblem } from './client-ca';
 import { Fields, quote } from './yaml-fields';
 
 /**
@@ -31,6 +32,8 @@ export interface WebConfig {
   headers: Readonly<Record<string, string>>;
   /** One request per intervalMs on average, `burst` at once; undefined: no limit. */
   rateLimit?: { intervalMs: number; burst: number };
+  /** Open connections one client address may hold (limits.max_connections_per_client, ours). */
+  maxConnectionsPerClient?: number;
 }
 
 /** The TLS settings as written: PEM text inline, or file names (relative to the file's folder). */
@@ -51,7 +54,10 @@ const HEADERS: Readonly<Record<string, readonly string[] | undefined>> = {
   'X-XSS-Protection': undefined,
   'Content-Security-Policy': undefined,
 };
-const BCRYPT_HASH = /^\$2[abxy]?\$(\d\d)\$[./A-Za-z0-9]{53}$/;
+const BCRYPT_HASH = /^\$2([a-z]?)\$(\d\d)\$[./A-Za-z0-9]{53}$/;
+// The bcrypt versions the checker (bcryptjs) computes; "$2x$" (PHP's
+// marker for hashes made by its old broken code) could never match.
+const BCRYPT_VERSIONS = ['', 'a', 'b', 'y'];
 // A web config is a few lines; anything bigger is the wrong file.
 const MAX_FILE_BYTES = 1 << 20;
 
@@ -67,6 +73,12 @@ export function loadWebConfig(file: string): WebConfig {
     key: pem(spec.tls.key, 'key_file'),
     clientCa: spec.tls.clientCa && pem(spec.tls.clientCa, 'client_ca_file'),
   };
+  const caProblem = tls.clientCa === undefined ? undefined : clientCaProblem(tls.clientCa);
+  if (caProblem !== undefined) {
+    throw new UsageError(
+      `${file}: tls_server_config.client_ca_file: ${caProblem}; give the PEM file of the CA that signs the clients' certificates`,
+    );
+  }
   try {
     // Refuses a bad PEM, a key that does not match the certificate, an
     // unusable cipher or curve list: now, not at the first handshake.
@@ -92,7 +104,20 @@ export function parseWebConfig(text: string, file: string): WebConfigSpec {
     throw new UsageError(`${file} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
   }
   const root = Fields.root(file, document);
-  root.onlyKeys(['tls_server_config', 'http_server_config', 'basic_auth_users', 'rate_limit']);
+  root.onlyKeys([
+    'tls_server_config',
+    'http_server_config',
+    'basic_auth_users',
+    'rate_limit',
+    'limits',
+  ]);
+  // Not exporter-toolkit's: this exporter's own limits.
+  const limits = root.child('limits');
+  limits.onlyKeys(['max_connections_per_client']);
+  const perClient = limits.integer('max_connections_per_client', 0);
+  if (limits.keys().includes('max_connections_per_client') && perClient < 1) {
+    throw limits.error('max_connections_per_client', 'must be at least 1');
+  }
   const http = root.child('http_server_config');
   http.onlyKeys(['http2', 'headers']);
   // Accepted for compatibility: the exporter speaks HTTP/1.1, which every scraper does.
@@ -103,6 +128,7 @@ export function parseWebConfig(text: string, file: string): WebConfigSpec {
     users: parseUsers(root.child('basic_auth_users')),
     headers: parseHeaders(http.child('headers')),
     rateLimit: parseRateLimit(root.child('rate_limit')),
+    maxConnectionsPerClient: perClient > 0 ? perClient : undefined,
   };
 }
 
@@ -220,7 +246,13 @@ function parseUsers(fields: Fields): Map<string, string> {
     if (user.includes(':') || user === '') {
       throw fields.error(user, 'a user name cannot be empty or contain ":" in basic auth');
     }
-    const cost = hash === undefined ? undefined : BCRYPT_HASH.exec(hash)?.[1];
+    const [, version, cost] = (hash === undefined ? undefined : BCRYPT_HASH.exec(hash)) ?? [];
+    if (version !== undefined && !BCRYPT_VERSIONS.includes(version)) {
+      throw fields.error(
+        user,
+        `bcrypt version $2${version}$ is not supported (only $2a$, $2b$, $2y$); make a new hash with: htpasswd -nBC 10 "" | tr -d ':\\n'`,
+      );
+    }
     if (hash === undefined || cost === undefined || Number(cost) < 4 || Number(cost) > 31) {
       throw fields.error(
         user,

@@ -23,6 +23,8 @@ export interface ProxyConfig {
   flavour: MetricFlavour;
   /** How flags are written in messages: '--' for conntrack-exporter, '-' for the drop-in. */
   flagDash: string;
+  /** exporter-toolkit's web config for the metrics server: TLS, basic auth, headers, rate limit. */
+  webConfigFile?: string;
 }
 
 /** Flag values as given, before checking; undefined when absent. */
@@ -34,6 +36,7 @@ export interface RawProxyOptions {
   id?: unknown;
   dialTimeout?: unknown;
   drainTimeout?: unknown;
+  webConfigFile?: unknown;
 }
 
 export const DEFAULT_DIAL_TIMEOUT = '10s';
@@ -70,6 +73,12 @@ export function proxyOptions(y: Argv) {
       requiresArg: true,
       describe: 'On SIGTERM/SIGINT, reset connections still open after this long (0: no limit)',
       default: DEFAULT_DRAIN_TIMEOUT,
+    })
+    .option('web.config.file', {
+      type: 'string',
+      requiresArg: true,
+      describe:
+        "exporter-toolkit's web config for the metrics server: TLS, basic auth, headers, rate limit",
     });
 }
 
@@ -132,6 +141,7 @@ export function buildProxyConfig(
     drainTimeoutMs,
     flavour,
     flagDash,
+    webConfigFile: text('web.config.file', raw.webConfigFile),
   };
 }
 

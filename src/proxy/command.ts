@@ -30,6 +30,7 @@ export const proxyCommand: CommandModule<object, ProxyFlags> = {
           id: argv.id,
           dialTimeout: argv['dial-timeout'],
           drainTimeout: argv['drain-timeout'],
+          webConfigFile: argv['web.config.file'],
         },
         'conventional',
         '--',

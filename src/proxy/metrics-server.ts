@@ -1,7 +1,9 @@
-import http from 'node:http';
 import type net from 'node:net';
-import type { Registry } from './prom-client';
+
+import { createMetricsServer, type MetricsServer } from '../http/server';
+import type { WebConfig } from '../http/web-config';
 import type { HostPort } from './address';
+import type { Registry } from './prom-client';
 
 /** What the metrics server reports about itself (names differ per flavour). */
 export interface ScrapeInstruments {
@@ -14,55 +16,49 @@ export interface MetricsServerOptions {
   path: string;
   registry: Registry;
   instruments: ScrapeInstruments;
+  /** TLS, basic auth, headers, rate limit (--web.config.file); none: plain HTTP, open. */
+  web?: WebConfig;
+  onError?: (error: Error) => void;
 }
 
 /**
  * Serves the registry on GET and HEAD of one path; 404 elsewhere, 405 for
- * other methods. Rejects with the system error when it cannot bind.
+ * other methods. It is the exporter's server (src/http/server.ts), with the
+ * same limits and web config, and no landing page. Rejects with the system
+ * error when it cannot bind.
  */
-export async function startMetricsServer(options: MetricsServerOptions): Promise<http.Server> {
-  const { registry, instruments, path } = options;
-  const server = http.createServer((request, response) => {
+export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
+  const { instruments } = options;
+  const server = createMetricsServer({
+    registry: options.registry,
+    path: options.path,
+    title: 'conntrack-exporter proxy',
+    landing: false,
+    web: options.web,
+    onError: options.onError,
+  });
+  server.on('request', (_request, response) => {
     instruments.started();
     response.on('close', () => instruments.finished(response.statusCode));
-    const requestPath = (request.url ?? '/').split('?', 1)[0];
-    if (requestPath !== path) {
-      sendText(response, 404, 'Not Found\n');
-    } else if (request.method !== 'GET' && request.method !== 'HEAD') {
-      response.setHeader('Allow', 'GET, HEAD');
-      sendText(response, 405, 'Method Not Allowed\n');
-    } else {
-      registry.metrics().then(
-        (body) => {
-          response.writeHead(200, { 'Content-Type': registry.contentType });
-          response.end(request.method === 'HEAD' ? undefined : body);
-        },
-        (error: unknown) => sendText(response, 500, `error collecting metrics: ${String(error)}\n`),
-      );
-    }
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     const host = options.address.host === '' ? undefined : options.address.host;
     server.listen({ host, port: options.address.port }, () => {
       server.off('error', reject);
+      if (options.onError) server.on('error', options.onError);
       resolve();
     });
   });
   return server;
 }
 
-function sendText(response: http.ServerResponse, status: number, text: string): void {
-  response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' });
-  response.end(text);
-}
-
-export function serverAddress(server: http.Server): net.AddressInfo {
+export function serverAddress(server: MetricsServer): net.AddressInfo {
   return server.address() as net.AddressInfo;
 }
 
 /** Stops the server and the scrapes still connected to it. */
-export function closeMetricsServer(server: http.Server): Promise<void> {
+export function closeMetricsServer(server: MetricsServer): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
     server.closeAllConnections();

@@ -8,6 +8,8 @@ import { registerLegacyProxyMetrics } from './legacy-metrics';
 import { registerProxyMetrics } from './metrics';
 import { closeMetricsServer, serverAddress, startMetricsServer } from './metrics-server';
 import { drainOnSignal } from './shutdown';
+import { reloadOnSignal } from '../http/reload';
+import { loadWebConfig } from '../http/web-config';
 import { TcpProxy } from './tcp-proxy';
 import { ProxyTraffic } from './traffic';
 
@@ -27,6 +29,8 @@ export async function runProxy(config: ProxyConfig, log: Logger): Promise<number
     log,
   });
   const flag = (name: string): string => `${config.flagDash}${name}`;
+  // A mistake in the file is bad input: refused before anything listens.
+  const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
 
   const listening = await proxy
     .listen(config.listen)
@@ -36,6 +40,8 @@ export async function runProxy(config: ProxyConfig, log: Logger): Promise<number
     path: config.metricsPath,
     registry,
     instruments,
+    web,
+    onError: (error) => log.error(`metrics server: ${error.message}`),
   }).catch((error: unknown) => {
     proxy.stopAccepting();
     return Promise.reject(bindFailure(error, flag('metrics'), config.metrics));
@@ -43,12 +49,18 @@ export async function runProxy(config: ProxyConfig, log: Logger): Promise<number
   const metricsAt = serverAddress(metricsServer);
 
   const listenAt = formatHostPort({ host: listening.address, port: listening.port });
-  const metricsUrl = `http://${formatHostPort({ host: metricsAt.address, port: metricsAt.port })}${config.metricsPath}`;
+  const scheme = web?.tls ? 'https' : 'http';
+  const metricsUrl = `${scheme}://${formatHostPort({ host: metricsAt.address, port: metricsAt.port })}${config.metricsPath}`;
   log.info(
     `proxying ${listenAt} to ${formatHostPort(config.target)}; metrics on ${metricsUrl} ` +
       `(id ${config.id}, dial timeout ${formatDuration(config.dialTimeoutMs)})`,
   );
+  // As the exporter: SIGHUP re-reads the web config (renewed certificates,
+  // changed users). Without one, SIGHUP keeps its default, as before.
+  const reload = () => reloadOnSignal(metricsServer, config.webConfigFile, log);
+  if (config.webConfigFile !== undefined) process.on('SIGHUP', reload);
   const exitCode = await drainOnSignal(proxy, config.drainTimeoutMs, log);
+  process.off('SIGHUP', reload);
   await closeMetricsServer(metricsServer);
   return exitCode;
 }

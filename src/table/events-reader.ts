@@ -25,8 +25,9 @@ export class EventsReader implements TableReader {
   async read(): Promise<Snapshot> {
     const { live } = this.events;
     const { longterm, log } = this.options;
+    // A failed stream, or events switched off in the kernel, leaves only a read of the whole table.
     const snapshot =
-      live.failed === undefined
+      (await this.events.usableLive()) !== undefined
         ? await timedRead(log, async () => {
             const [groups, usage] = await Promise.all([live.snapshot(), readTableUsage()]);
             const counts =

@@ -107,3 +107,88 @@ test('a tiny receive buffer forces overflows, and re-reads repair them', async (
   assert.equal(sum(pick(metrics, /^conntrack_connections_closed_total$/)), gone);
   assert.equal(sum(pick(metrics, /^conntrack_connections_opened_total$/)), 20_000);
 });
+
+/**
+ * Real connections opened and reset on loopback in `ns`, in rounds of
+ * `perRound`, until stop() (which lets the round in flight end): each makes
+ * a NEW, an UPDATE or two and a DESTROY event.
+ */
+function churnConnections(ns: Namespace, perRound: number): { stop(): Promise<void> } {
+  const script = `
+    const net = require('node:net');
+    const server = net.createServer((s) => s.on('error', () => {}));
+    let stopping = false;
+    process.stdin.on('end', () => (stopping = true)).resume();
+    server.listen(7000, '127.0.0.1', async () => {
+      while (!stopping) {
+        await Promise.all(Array.from({ length: ${perRound} }, () => new Promise((resolve) => {
+          const socket = net.connect(7000, '127.0.0.1', () => socket.resetAndDestroy());
+          socket.on('error', () => {});
+          socket.once('close', resolve);
+        })));
+      }
+      process.exit(0);
+    });
+  `;
+  const child = ns.spawn([process.execPath, '-e', script]);
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return {
+    stop: async () => {
+      child.stdin?.end();
+      await exited;
+    },
+  };
+}
+
+async function tcpCount(ns: Namespace): Promise<number> {
+  const result = await ns.exec(['conntrack', '-L', '-p', 'tcp']);
+  assert.equal(result.code, 0, result.stderr);
+  return result.stdout.split('\n').filter((line) => line.startsWith('tcp')).length;
+}
+
+test('events keep coming after overflows of a 4K buffer under connection churn', async (t) => {
+  const [ns, exporter] = await start(t, ['--netlink-buffer-size', '4K']);
+  const churn = churnConnections(ns, 200);
+  t.after(() => churn.stop());
+  // Each overflow is a chance for a pass over the socket to end with a
+  // drain to report and no records: many of them make that path run.
+  await waitFor(
+    async () => value(await exporter.metrics(), 'conntrack_exporter_event_overflows_total') >= 20,
+    120_000,
+    '20 overflows',
+  );
+  await churn.stop();
+  assert.equal(exporter.process.exitCode, null, exporter.stderr());
+  assert.doesNotMatch(exporter.stderr(), /TypeError|detached/);
+  const before = await exporter.metrics();
+  const newEvents = value(before, 'conntrack_exporter_events_total', { type: 'new' });
+
+  // Events are still delivered: a new entry is counted as a NEW event (a
+  // re-read finds entries without counting events) and reaches the gauges.
+  await insertEntries(ns, burst(1));
+  const after = await waitFor(
+    async () => {
+      const metrics = await exporter.metrics();
+      return value(metrics, 'conntrack_exporter_events_total', { type: 'new' }) > newEvents &&
+        value(metrics, 'conntrack_open_connections', {
+          direction: 'forwarded',
+          host: '10.2.0.1',
+          port: '443',
+        }) === 1
+        ? metrics
+        : undefined;
+    },
+    60_000,
+    'the new entry',
+  );
+  assert.ok(after);
+  // And the live table ends equal to the kernel's.
+  await waitFor(
+    async () =>
+      value(await exporter.metrics(), 'conntrack_exporter_live_table_entries') ===
+      (await tcpCount(ns)),
+    120_000,
+    'the live table equal to conntrack -L',
+  );
+  assert.equal(exporter.process.exitCode, null, exporter.stderr());
+});

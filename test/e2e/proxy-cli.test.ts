@@ -6,9 +6,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test, { type TestContext } from 'node:test';
+
+import bcrypt from 'bcryptjs';
 
 import {
   connect,
@@ -336,4 +341,31 @@ test('a flapping target: every dial either carries bytes intact or fails promptl
     assert.equal(series.get(`${p}connections_dialed_total{id="flap"}`), round + 1);
   }
   assert.equal(proxy.child.exitCode, null, 'the proxy is still running');
+});
+
+test('--web.config.file: basic auth on the metrics server, re-read on SIGHUP', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'proxy-web-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'web.yml');
+  await writeFile(file, `basic_auth_users:\n  prometheus: ${bcrypt.hashSync('s3cret', 4)}\n`);
+  const proxy = await startProxy(
+    t,
+    CLI,
+    mainArgs(await echoTarget(t), ['--web.config.file', file]),
+  );
+  const status = (authorization?: string) =>
+    new Promise<number>((resolve, reject) => {
+      http
+        .get(proxy.metricsUrl, { headers: authorization ? { authorization } : {} }, (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        })
+        .on('error', reject);
+    });
+  assert.equal(await status(), 401);
+  assert.equal(await status(`Basic ${Buffer.from('prometheus:s3cret').toString('base64')}`), 200);
+  await writeFile(file, '');
+  proxy.child.kill('SIGHUP');
+  await proxy.waitForLog(/basic auth is now off/);
+  assert.equal(await status(), 200);
 });

@@ -5,7 +5,9 @@
  *   http-load HOST PORT IDLE PARALLEL ROUNDS
  *
  * Half of the IDLE connections send nothing, half send one header line a
- * second and never finish. Prints one JSON line per phase:
+ * second and never finish. They come from 20 loopback addresses and the
+ * scrapes from 2 others, each below the server's limit per client address
+ * (32), as many clients would. Prints one JSON line per phase:
  *   {"phase":"holding","open":N}
  *   {"phase":"scraped","statuses":{"200":N},"failures":N,"successMetric":N}
  *   {"phase":"dropped","closedByServer":N,"seconds":S}
@@ -37,7 +39,7 @@ async function holdIdle(count: number): Promise<{ closed: Promise<number> }> {
     { length: count },
     (_, i) =>
       new Promise<void>((resolve) => {
-        const socket = net.connect(port, host, () => {
+        const socket = net.connect({ port, host, localAddress: `127.0.1.${(i % 20) + 1}` }, () => {
           if (i % 2 === 1) {
             socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\n');
             const drip = setInterval(() => socket.write(`X-Slow-${i}: 1\r\n`), 1000);
@@ -58,14 +60,18 @@ async function holdIdle(count: number): Promise<{ closed: Promise<number> }> {
   return { closed: Promise.race([done, timeout]).then(() => closed) };
 }
 
-function scrape(): Promise<{ status: number | string; body: string }> {
+function scrape(_: unknown, i: number): Promise<{ status: number | string; body: string }> {
   return new Promise((resolve) => {
-    const request = http.get({ host, port, path: '/metrics', agent: false }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-    });
+    const localAddress = `127.0.2.${(i % 2) + 1}`;
+    const request = http.get(
+      { host, port, path: '/metrics', agent: false, localAddress },
+      (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      },
+    );
     request.setTimeout(30_000, () => request.destroy(new Error('timeout')));
     request.on('error', (error: NodeJS.ErrnoException) =>
       resolve({ status: error.code ?? error.message, body: '' }),

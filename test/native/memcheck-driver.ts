@@ -72,16 +72,35 @@ async function churn(port: number, count: number): Promise<void> {
 interface Counts {
   records: number;
   overflows: number;
+  /** Records delivered since the last overflow. */
+  recordsAfterOverflow: number;
+  /** Batches after an overflow that had no records (a drain reported alone). */
+  emptyBatches: number;
   errors: string[];
 }
 
-const counts = (): Counts => ({ records: 0, overflows: 0, errors: [] });
+const counts = (): Counts => ({
+  records: 0,
+  overflows: 0,
+  recordsAfterOverflow: 0,
+  emptyBatches: 0,
+  errors: [],
+});
 
 function openStream(bufferBytes: number, seen: Counts): NativeEventStream {
   return new addon.EventStream(
     bufferBytes,
-    (records) => (seen.records += decodeRecords(records).length),
-    () => seen.overflows++,
+    (records) => {
+      // An empty batch must arrive as a usable (not detached) buffer.
+      const count = decodeRecords(records).length;
+      if (count === 0) seen.emptyBatches++;
+      seen.records += count;
+      seen.recordsAfterOverflow += count;
+    },
+    () => {
+      seen.overflows++;
+      seen.recordsAfterOverflow = 0;
+    },
     (error) => seen.errors.push(error.message),
   );
 }
@@ -117,6 +136,10 @@ async function full(): Promise<void> {
     await Promise.all([churn(held.port, 300), addon.dump().then(decodeRecords)]);
   }
   await pause(500);
+  // After its overflows, the tiny buffer's stream still delivers events.
+  await churn(held.port, 3);
+  await pause(500);
+  if (tiny.overflows > 0 && tiny.errors.length === 0) assert.ok(tiny.recordsAfterOverflow > 0);
   for (const stream of streams) {
     stream.close();
     stream.close();
@@ -127,7 +150,8 @@ async function full(): Promise<void> {
   // error that closes it) is the events code's business, its memory is ours.
   process.stdout.write(
     `memcheck driver: dumps and ${roomy.records} events decoded; tiny buffer: ` +
-      `${tiny.overflows} overflows, errors: ${tiny.errors.join('; ') || 'none'}\n`,
+      `${tiny.overflows} overflows, ${tiny.emptyBatches} empty batches, ` +
+      `errors: ${tiny.errors.join('; ') || 'none'}\n`,
   );
   held.close();
 }

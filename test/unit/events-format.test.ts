@@ -104,3 +104,11 @@ test('event records decode into entries with their event type', () => {
   bytes[3] = 0;
   assert.throws(() => decodeEvents(bytes.buffer), /unknown event type 0/);
 });
+
+test('an empty batch that arrives detached decodes to no events', () => {
+  // What an empty external buffer from the addon looks like in JS.
+  const detached = new ArrayBuffer(0);
+  structuredClone(detached, { transfer: [detached] });
+  assert.deepEqual(decodeEvents(detached), []);
+  assert.deepEqual(decodeRecords(detached), []);
+});

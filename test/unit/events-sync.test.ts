@@ -182,6 +182,7 @@ test('a read running when events are lost is thrown away and done again', async 
     interval: 0,
     addresses: 0,
     silent_entries: 0,
+    events_on: 0,
   });
 });
 

@@ -3,17 +3,22 @@
  * matters, and a reload of both, against a real HTTPS server on loopback.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import test from 'node:test';
 
 import bcrypt from 'bcryptjs';
 import { Gauge, Registry } from 'prom-client';
 
 import { BasicAuth, parseBasic } from '../../src/http/basic-auth';
+import { reloadOnSignal } from '../../src/http/reload';
 import { createMetricsServer, listen, MetricsServer, reloadWebConfig } from '../../src/http/server';
 import { TlsSettings } from '../../src/http/tls-options';
-import { WebConfig } from '../../src/http/web-config';
+import { loadWebConfig, WebConfig } from '../../src/http/web-config';
+import { Logger } from '../../src/log';
 import { makeCertificates, TestCertificates } from '../helpers/certificates';
 
 const users = (password: string) => new Map([['prometheus', bcrypt.hashSync(password, 4)]]);
@@ -117,12 +122,12 @@ test('bcrypt runs once for a burst of identical checks, and once per distinct pa
     const results = await Promise.all(
       Array.from({ length: 20 }, () => auth.check(header('s3cret'))),
     );
-    assert.ok(results.every(Boolean));
+    assert.ok(results.every((result) => result === 'ok'));
     assert.equal(runs, 1);
-    assert.equal(await auth.check(header('wrong')), false);
-    assert.equal(await auth.check(header('wrong')), false);
+    assert.equal(await auth.check(header('wrong')), 'denied');
+    assert.equal(await auth.check(header('wrong')), 'denied', 'a recent failure, remembered');
     assert.equal(runs, 2);
-    assert.equal(await auth.check('Bearer abc'), false);
+    assert.equal(await auth.check('Bearer abc'), 'denied');
     assert.equal(runs, 2, 'nothing to compare');
   } finally {
     bcrypt.compare = original;
@@ -220,4 +225,41 @@ test('reload: new users apply at once; switching TLS or client auth is refused',
     /client_auth_type needs a restart/,
   );
   assert.equal(await get(port, as('new')), 200, 'the refused reloads changed nothing');
+});
+
+test('SIGHUP: a web config without users, after one with users, says basic auth is off', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'web-reload-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'web.yml');
+  const lines: string[] = [];
+  const log: Logger = {
+    debug: () => undefined,
+    info: (line) => lines.push(`info ${line}`),
+    warn: (line) => lines.push(`warn ${line}`),
+    error: (line) => lines.push(`error ${line}`),
+  };
+  const hash = bcrypt.hashSync('secret', 4);
+  await writeFile(file, `basic_auth_users:\n  prometheus: ${hash}\n`);
+  const server = createMetricsServer({
+    registry: registry(),
+    path: '/metrics',
+    title: 't',
+    web: loadWebConfig(file),
+  });
+  reloadOnSignal(server, file, log);
+  assert.deepEqual(
+    lines.filter((line) => line.startsWith('warn')),
+    [],
+  );
+  await writeFile(file, 'rate_limit:\n  interval: 1s\n  burst: 5\n');
+  reloadOnSignal(server, file, log);
+  assert.deepEqual(
+    lines.filter((line) => line.startsWith('warn')),
+    [
+      `warn SIGHUP: ${file} has no basic_auth_users: basic auth is now off, every client is served without a password`,
+    ],
+  );
+  // Off already: nothing more to say.
+  reloadOnSignal(server, file, log);
+  assert.equal(lines.filter((line) => line.startsWith('warn')).length, 1);
 });

@@ -203,3 +203,15 @@ test('oversized headers are refused with 431', async (t) => {
   );
   assert.match(answer, /^HTTP\/1\.1 431 /);
 });
+
+test('CONNECT and methods HTTP does not know get 405 with Allow, then the connection closes', async (t) => {
+  const endpoint = await serve(plainRegistry());
+  t.after(() => endpoint.close());
+  for (const line of ['CONNECT example.org:443 HTTP/1.1', 'FOO /metrics HTTP/1.1']) {
+    const answer = await rawRequest(endpoint.port, `${line}\r\nHost: x\r\n\r\n`);
+    assert.match(answer, /^HTTP\/1\.1 405 Method Not Allowed\r\n/, line);
+    assert.match(answer, /\r\nAllow: GET, HEAD\r\n/, line);
+  }
+  // Other requests that cannot be parsed are still 400.
+  assert.match(await rawRequest(endpoint.port, 'GET /metrics HTTP/9\r\n\r\n'), /^HTTP\/1\.1 400 /);
+});

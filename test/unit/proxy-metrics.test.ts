@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
 import test, { type TestContext } from 'node:test';
+import bcrypt from 'bcryptjs';
 import { Registry } from 'prom-client';
 
 import { registerLegacyProxyMetrics } from '../../src/proxy/legacy-metrics';
@@ -142,4 +145,65 @@ test('metrics server: GET and HEAD on the path, 404 elsewhere, 405 otherwise, al
   assert.deepEqual(counts, [200, 200, 404, 404, 405]);
   assert.equal(inFlight, 0);
   assert.equal(inFlightMax, 1);
+});
+
+test("metrics server: the exporter's limits and web config (basic auth, connections per client)", async (t) => {
+  const registry = new Registry();
+  registerProxyMetrics(registry, new ProxyTraffic(), 'x');
+  const hash = bcrypt.hashSync('s3cret', 4);
+  const server = await startMetricsServer({
+    address: { host: '127.0.0.1', port: 0 },
+    path: '/metrics',
+    registry,
+    instruments: { started: () => undefined, finished: () => undefined },
+    web: { file: 'web.yml', users: new Map([['prometheus', hash]]), headers: {} },
+  });
+  t.after(() => closeMetricsServer(server));
+  const { port } = serverAddress(server);
+  const status = (authorization?: string) =>
+    new Promise<number>((resolve, reject) => {
+      http
+        .get(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/metrics',
+            agent: false,
+            headers: authorization === undefined ? {} : { authorization },
+          },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          },
+        )
+        .on('error', reject);
+    });
+  assert.equal(await status(), 401);
+  const good = `Basic ${Buffer.from('prometheus:s3cret').toString('base64')}`;
+  assert.equal(await status(good), 200);
+  // One address holds at most 32 connections: the 33rd is closed at once.
+  const held = await Promise.all(
+    Array.from(
+      { length: 32 },
+      () =>
+        new Promise<net.Socket>((resolve) => {
+          const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
+        }),
+    ),
+  );
+  t.after(() => held.forEach((socket) => socket.destroy()));
+  await assert.rejects(status(good), /socket hang up|ECONNRESET/);
+  // CONNECT is answered, not dropped.
+  const answer = await new Promise<string>((resolve) => {
+    held.pop()?.destroy();
+    setTimeout(() => {
+      const socket = net.connect(port, '127.0.0.1', () =>
+        socket.write('CONNECT a:1 HTTP/1.1\r\nHost: a\r\n\r\n'),
+      );
+      let text = '';
+      socket.on('data', (chunk) => (text += String(chunk)));
+      socket.on('close', () => resolve(text));
+    }, 100);
+  });
+  assert.match(answer, /^HTTP\/1\.1 405 /);
 });

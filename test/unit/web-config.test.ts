@@ -213,3 +213,47 @@ test('subject alternative names as Node prints them, IPs canonical as Go compare
   );
   assert.deepEqual(subjectAltNames(''), []);
 });
+
+test('a bcrypt hash of a version bcrypt cannot check is refused, naming the version', () => {
+  refused(
+    `basic_auth_users:\n  alice: ${HASH.replace('$2y$', '$2x$')}\n`,
+    /basic_auth_users\.alice.*bcrypt version \$2x\$ is not supported \(only \$2a\$, \$2b\$, \$2y\$\)/,
+  );
+  for (const version of ['$2a$', '$2b$', '$2y$']) {
+    const users = parseWebConfig(
+      `basic_auth_users:\n  a: ${HASH.replace('$2y$', version)}\n`,
+      'f',
+    ).users;
+    assert.equal(users.size, 1);
+  }
+});
+
+test('a client_ca_file with no certificate in it is refused at load', async (t) => {
+  const certs = await makeCertificates();
+  t.after(() => certs.remove());
+  const file = path.join(certs.dir, 'web.yml');
+  const config = (ca: string) =>
+    'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n' +
+    `  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ${ca}\n`;
+  await writeFile(path.join(certs.dir, 'garbage.pem'), 'not a certificate at all\n');
+  await writeFile(
+    path.join(certs.dir, 'broken.pem'),
+    '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n',
+  );
+  for (const [ca, reason] of [
+    ['garbage.pem', /holds no PEM certificate/],
+    ['broken.pem', /certificate 1 cannot be read/],
+  ] as const) {
+    await writeFile(file, config(ca));
+    assert.throws(
+      () => loadWebConfig(file),
+      (error: unknown) =>
+        error instanceof UsageError &&
+        !error.message.includes('\n') &&
+        error.message.startsWith(`${file}: tls_server_config.client_ca_file: `) &&
+        reason.test(error.message),
+    );
+  }
+  await writeFile(file, config('ca.crt'));
+  assert.equal(loadWebConfig(file).tls?.clientCa, certs.ca);
+});
