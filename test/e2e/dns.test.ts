@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
+import { missingComponent, missingProgram } from '../helpers/components';
 import { insertEntries, type SyntheticEntry } from '../helpers/conntrack-load';
 import { startDnsServer } from '../helpers/dns-server';
 import {
@@ -19,6 +20,7 @@ import {
 import { createTopology, HOST_IPV4, HOST_IPV6, waitFor, type Namespace } from '../helpers/netns';
 
 const OPEN = /^conntrack_open_connections$/;
+const DNSMASQ = missingProgram('dnsmasq', 'apt-get install dnsmasq-base');
 
 function outbound(dst: string, dport: number, count = 1): SyntheticEntry[] {
   const src = dst.includes(':') ? HOST_IPV6 : HOST_IPV4;
@@ -80,6 +82,7 @@ async function timedScrape(ns: Namespace, exporter: ExporterProcess) {
 }
 
 test('hosts are labelled with their PTR names; names that do not exist stay addresses', async (t) => {
+  if (missingComponent(t, DNSMASQ)) return;
   const { host, remote } = await createTopology(t);
   await startDnsServer(t, remote, host, {
     '198.51.100.7': 'db-1.internal',
@@ -125,6 +128,7 @@ test('hosts are labelled with their PTR names; names that do not exist stay addr
 });
 
 test('a name that changes is picked up after the TTL, without flapping to the address', async (t) => {
+  if (missingComponent(t, DNSMASQ)) return;
   const { host, remote } = await createTopology(t);
   const dns = await startDnsServer(t, remote, host, { '198.51.100.7': 'old.internal' });
   await insertEntries(host, outbound('198.51.100.7', 5432));
@@ -147,6 +151,7 @@ test('a name that changes is picked up after the TTL, without flapping to the ad
 });
 
 test('a DNS server that does not answer: scrapes stay within the budget and use addresses', async (t) => {
+  if (missingComponent(t, DNSMASQ)) return;
   const { host, remote } = await createTopology(t);
   const dns = await startDnsServer(t, remote, host, { '198.51.100.7': 'db-1.internal' });
   await dns.silence();

@@ -23,6 +23,7 @@ import { promisify } from 'node:util';
 
 import { parse, stringify } from 'yaml';
 
+import { missingComponent, missingProgram } from '../helpers/components';
 import { startExporter } from '../helpers/exporter';
 import { createNamespace, waitFor, type DisposableNamespace } from '../helpers/netns';
 import { startActor } from '../helpers/tcp-actor';
@@ -61,6 +62,7 @@ test(
   'one Prometheus scraping exporters on two hosts answers per host, per state and for the fleet',
   { timeout: 5 * 60_000 },
   async (t) => {
+    if (missingComponent(t, missingProgram('prometheus', 'apt-get install prometheus'))) return;
     const [prometheus, web1, web2, db] = await Promise.all([
       createNamespace(t),
       createNamespace(t),
