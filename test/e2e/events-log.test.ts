@@ -94,8 +94,14 @@ for (const family of ['ipv4', 'ipv6'] as const) {
   });
 }
 
-test('netfilter event lines read as conntrack -E prints the same events', async (t) => {
+test('netfilter event lines read as conntrack -E prints the same events, DESTROY included', async (t) => {
   const { host, remote } = await createTopology(t);
+  // Counters on, so that the DESTROY line carries them; the reset
+  // connection's CLOSE state ends after a second, so it is destroyed.
+  await setSysctls(host, {
+    'net.netfilter.nf_conntrack_acct': 1,
+    'net.netfilter.nf_conntrack_tcp_timeout_close': 1,
+  });
   const exporter = await startExporter(host, ARGS);
   t.after(() => exporter.stop());
   const ours = stdoutLines(exporter);
@@ -105,15 +111,26 @@ test('netfilter event lines read as conntrack -E prints the same events', async 
   await startActor(remote, { mode: 'listen', address: remote.ipv4, port: 8080 });
   const client = await startActor(host, { mode: 'connect', host: remote.ipv4, port: 8080 });
   await client.reset();
-  // NEW (SYN_SENT), then updates: SYN_RECV, ESTABLISHED, CLOSE.
+  // NEW (SYN_SENT), then updates: SYN_RECV, ESTABLISHED, CLOSE; then DESTROY.
   const sport = `sport=${client.sockets[0]?.localPort} `;
   // Without the exporter's time stamp, and without what conntrack adds for
   // events from user space.
   const mine = () =>
     ours.filter((l) => l.includes(sport)).map((l) => l.replace(/^\[[\d.]+\]\t/, ''));
   const theirs = () => watcher.lines.filter((l) => l.includes(sport));
-  await waitFor(() => theirs().length >= 4 && mine().length === theirs().length, 10_000, 'events');
+  await waitFor(
+    async () => {
+      // Reading the table makes the kernel drop the expired entry now.
+      await conntrackList(host);
+      return theirs().some((l) => l.includes('[DESTROY]'));
+    },
+    60_000,
+    'the kernel to destroy the entry',
+  );
+  await waitFor(() => mine().length === theirs().length, 30_000, 'the same events logged');
+  assert.equal(theirs().length, 5, theirs().join('\n'));
   assert.deepEqual(mine(), theirs());
+  assert.match(theirs()[4]!, /^\[DESTROY\] tcp .* packets=\d+ bytes=\d+ /);
 });
 
 test('a closed stdout stops the event log, not the exporter', async (t) => {

@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import test from 'node:test';
+import { isDeepStrictEqual } from 'node:util';
 
+import { conntrackCount } from '../helpers/events';
 import { CLI, pick, seriesKey, startExporter } from '../helpers/exporter';
 import { createNamespace, createTopology, waitFor } from '../helpers/netns';
 import { startActor } from '../helpers/tcp-actor';
@@ -58,12 +60,14 @@ test("an agent reads another namespace's table, classified by that namespace's a
     let actual = new Map<string, number>();
     await waitFor(async () => {
       actual = pick(await exporter.metrics(), CONNECTIONS);
-      return actual.size === expected.size;
-    }, 5_000).catch(() => undefined);
+      return isDeepStrictEqual(actual, expected);
+    }, 30_000).catch(() => undefined);
     assert.deepEqual(actual, expected, `${path} in ${mode} mode`);
     const all = await exporter.metrics();
-    // The watched namespace's table, not the agent's (which holds only the scrapes).
-    assert.ok((all.get('conntrack_table_entries') ?? 0) >= 3, `${path}: table entries`);
+    // The watched namespace's table, the three connections, not the agent's
+    // (which holds the scrapes).
+    assert.equal(await conntrackCount(host), 3);
+    assert.equal(all.get('conntrack_table_entries'), 3, `${path}: table entries`);
     assert.equal(all.get(seriesKey('conntrack_exporter_table_mode', { mode })), 1);
     assert.equal(await exporter.stop(), 0);
   }

@@ -18,6 +18,7 @@ import { promisify } from 'node:util';
 
 import { parse } from 'yaml';
 
+import { missingComponent, skipOption } from '../helpers/components';
 import { createDockerEngine, dockerUnavailable, type DockerEngine } from '../helpers/docker';
 import { parseExposition, pick, seriesKey } from '../helpers/exporter';
 import { dockerSecurityFlags, findContainer, findWorkload } from '../helpers/manifests';
@@ -65,19 +66,14 @@ test(
   { timeout: 40 * 60_000 },
   async (t) => {
     const unavailable = dockerUnavailable();
-    if (unavailable !== undefined) {
-      t.skip(`Docker test skipped: ${unavailable}`);
-      return;
-    }
+    if (missingComponent(t, unavailable && `Docker test skipped: ${unavailable}`)) return;
     const started = Date.now();
     const engine = createDockerEngine(t);
     try {
       await engine.start();
     } catch (error) {
-      t.skip(
-        `Docker test skipped: no Docker engine can be started here: ${(error as Error).message}`,
-      );
-      return;
+      const reason = `no Docker engine can be started here: ${(error as Error).message}`;
+      if (missingComponent(t, `Docker test skipped: ${reason}`)) return;
     }
     const base = await makeOfflineBase();
     await engine.mustDocker(
@@ -269,7 +265,9 @@ test(
     await t.test(
       'docker-compose.yml: Prometheus beside the exporter scrapes it and loads the alerts',
       {
-        skip: HAS_COMPOSE ? false : 'docker-compose not installed (apt-get install docker-compose)',
+        skip: skipOption(
+          HAS_COMPOSE ? false : 'docker-compose not installed (apt-get install docker-compose)',
+        ),
       },
       async () => {
         await engine.mustDocker(['tag', IMAGE, composeImages.exporter]);

@@ -52,14 +52,50 @@ export interface EventWatcher {
   stop(): void;
 }
 
+// A UDP datagram to this port on loopback makes the probe event that shows
+// `conntrack -E` is subscribed; the exporter reads TCP only, so it never
+// counts the probe.
+const PROBE_PORT = 9;
+const TCP_LINE = /\btcp\s+6\b/;
+
+/**
+ * Starts `conntrack -E` in `ns` and resolves once it is subscribed: it has
+ * no "ready" line, so probe events are made until one of them is printed.
+ * `lines` holds the TCP events printed after that, as they come.
+ */
 export async function watchEvents(ns: Namespace, args: string[] = []): Promise<EventWatcher> {
-  const child = ns.spawn(['conntrack', '-E', '-p', 'tcp', ...args]);
+  const child = ns.spawn(['conntrack', '-E', ...args]);
   const lines: string[] = [];
-  createInterface({ input: child.stdout! }).on('line', (line) => lines.push(line));
-  // conntrack subscribes at once, but it has no "ready" line: let it reach
-  // its read loop before the test makes events.
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  return { lines, stop: () => child.kill('SIGTERM') };
+  let subscribed = false;
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (TCP_LINE.test(line)) lines.push(line);
+    else if (line.includes(`dport=${PROBE_PORT} `)) subscribed = true;
+  });
+  const stop = () => void child.kill('SIGTERM');
+  try {
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`conntrack -E exited with ${child.exitCode}`);
+        const probe = await ns.exec([
+          'bash',
+          '-c',
+          `echo probe > /dev/udp/127.0.0.1/${PROBE_PORT}`,
+        ]);
+        if (probe.code !== 0) throw new Error(`probe datagram: ${probe.stderr}`);
+        // The probe's NEW event is printed at once once subscribed; a few
+        // tries cover the time conntrack takes to start.
+        return waitFor(() => subscribed, 1_000).catch(() => false);
+      },
+      30_000,
+      'conntrack -E to print a probe event',
+    );
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  // The probe entries stay out of the table the test compares.
+  await ns.exec(['conntrack', '-D', '-p', 'udp', '--dport', String(PROBE_PORT)]);
+  return { lines, stop };
 }
 
 /** Lines the exporter writes to stdout from now on. */

@@ -75,8 +75,23 @@ const NAME_PREFIX = 'cte';
 const OWNED_NAME = /^cte-(\d+)-[0-9a-f]+-[hrn]$/;
 const EXEC_TIMEOUT_MS = 30_000;
 const KILL_GRACE_MS = 500;
-// The default of 10 s can expire between making a reset and scraping it.
-const CONNTRACK_SYSCTLS = ['net.netfilter.nf_conntrack_tcp_timeout_close=120'];
+// Every state but ESTABLISHED (5 days already) lasts 10 minutes: the
+// defaults (10 s for CLOSE, 30 s for LAST_ACK, 60 s for CLOSE_WAIT and
+// SYN_RECV, 120 s for the others) can expire between making a connection
+// and the assertion about it on a loaded machine. Tests that need an entry
+// to end set the one timeout they need lower.
+const LONG_TIMEOUT_STATES = [
+  'syn_sent',
+  'syn_recv',
+  'fin_wait',
+  'close_wait',
+  'last_ack',
+  'time_wait',
+  'close',
+];
+const CONNTRACK_SYSCTLS = LONG_TIMEOUT_STATES.map(
+  (state) => `net.netfilter.nf_conntrack_tcp_timeout_${state}=600`,
+);
 // A rule that matches on ct state is what makes the kernel track a namespace.
 const TRACKING_RULESET = [
   'add table inet t',

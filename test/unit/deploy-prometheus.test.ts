@@ -11,6 +11,7 @@ import path from 'node:path';
 import test from 'node:test';
 
 import { parse } from 'yaml';
+import { missingComponent } from '../helpers/components';
 
 const DEPLOY = path.join(__dirname, '..', '..', 'deploy');
 const PROMETHEUS = path.join(DEPLOY, 'prometheus');
@@ -51,7 +52,8 @@ function metricNames(expr: string): string[] {
   );
 }
 
-test('promtool accepts the alerting rules, and their unit tests pass', { skip: SKIP }, () => {
+test('promtool accepts the alerting rules, and their unit tests pass', (t) => {
+  if (missingComponent(t, SKIP)) return;
   promtool('check', 'rules', 'alerts.yml');
   promtool('test', 'rules', 'alerts.test.yml');
 });
@@ -76,41 +78,38 @@ test('the alerts cover down, failing reads, a full table and a watched link', ()
   }
 });
 
-test(
-  'promtool accepts the scrape configurations; all name the job the alerts expect',
-  { skip: SKIP },
-  () => {
-    promtool('check', 'config', 'prometheus.yml');
-    const kubernetes = readFileSync(path.join(PROMETHEUS, 'kubernetes-scrape-config.yml'), 'utf8');
-    // Debian's Prometheus is built without Kubernetes discovery; the rest of
-    // the job (its relabelling above all) is checked with a static target.
-    const work = mkdtempSync(path.join(os.tmpdir(), 'cte-promtool-'));
-    try {
-      const file = path.join(work, 'kubernetes.yml');
-      writeFileSync(
-        file,
-        kubernetes.replace(
-          /kubernetes_sd_configs:\n\s*- role: pod/,
-          'static_configs:\n      - targets: [127.0.0.1:9318]',
-        ),
-      );
-      assert.match(readFileSync(file, 'utf8'), /static_configs/);
-      promtool('check', 'config', file);
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
-    for (const file of ['prometheus.yml', 'kubernetes-scrape-config.yml']) {
-      const config = parse(readFileSync(path.join(PROMETHEUS, file), 'utf8')) as {
-        scrape_configs: { job_name: string }[];
-      };
-      assert.deepEqual(
-        config.scrape_configs.map((job) => job.job_name),
-        [JOB],
-        file,
-      );
-    }
-  },
-);
+test('promtool accepts the scrape configurations; all name the job the alerts expect', (t) => {
+  if (missingComponent(t, SKIP)) return;
+  promtool('check', 'config', 'prometheus.yml');
+  const kubernetes = readFileSync(path.join(PROMETHEUS, 'kubernetes-scrape-config.yml'), 'utf8');
+  // Debian's Prometheus is built without Kubernetes discovery; the rest of
+  // the job (its relabelling above all) is checked with a static target.
+  const work = mkdtempSync(path.join(os.tmpdir(), 'cte-promtool-'));
+  try {
+    const file = path.join(work, 'kubernetes.yml');
+    writeFileSync(
+      file,
+      kubernetes.replace(
+        /kubernetes_sd_configs:\n\s*- role: pod/,
+        'static_configs:\n      - targets: [127.0.0.1:9318]',
+      ),
+    );
+    assert.match(readFileSync(file, 'utf8'), /static_configs/);
+    promtool('check', 'config', file);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  for (const file of ['prometheus.yml', 'kubernetes-scrape-config.yml']) {
+    const config = parse(readFileSync(path.join(PROMETHEUS, file), 'utf8')) as {
+      scrape_configs: { job_name: string }[];
+    };
+    assert.deepEqual(
+      config.scrape_configs.map((job) => job.job_name),
+      [JOB],
+      file,
+    );
+  }
+});
 
 interface Panel {
   id: number;

@@ -36,7 +36,8 @@ function logged(type: LoggedEvent['event']['type'], e: ConntrackEntry, local: st
 }
 
 test('netfilter lines read like conntrack -E -o timestamp', () => {
-  // As conntrack-tools 1.4.7 prints the same event (test/e2e/events-log checks it live).
+  // As conntrack-tools 1.4.7 prints the same event; test/e2e/events-log.test.ts compares
+  // the exporter's lines with a live conntrack -E, DESTROY with counters included.
   assert.equal(
     formatEvent(logged('new', entry(), '10.0.0.1'), 'netfilter'),
     '[1704164645.678000]\t    [NEW] tcp      6 100 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=1001 ' +

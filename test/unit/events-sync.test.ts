@@ -11,6 +11,7 @@ import { ConntrackEntry, EntryIdentity, TcpState } from '../../src/conntrack/typ
 import { LiveSync, LiveSyncOptions } from '../../src/events/live-sync';
 import { Logger } from '../../src/log';
 import { tcpEntry } from '../helpers/entry';
+import { waitFor } from '../helpers/netns';
 
 const HERE = '192.0.2.1';
 
@@ -235,8 +236,7 @@ test('the interval asks for a read; a failed read rejects its waiters and is rep
   await assert.rejects(started, /boom/);
   assert.match(errors[0] ?? '', /\(start\) failed: boom/);
   // Bounded wait for the timer, whatever the machine's load.
-  for (let i = 0; i < 500 && !fake.running; i++) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(fake.running, true);
+  await waitFor(() => fake.running, 60_000, "the interval's read");
   fake.resolve([conn(1, 40000)]);
   await tick();
   assert.equal(sync.stats.resyncs.interval, 1);

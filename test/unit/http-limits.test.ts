@@ -14,6 +14,7 @@ import { RequestLimits } from '../../src/http/limits';
 import { createMetricsServer, listen, MetricsServer } from '../../src/http/server';
 import { acceptsGzip } from '../../src/http/shared-render';
 import { WebConfig } from '../../src/http/web-config';
+import { waitFor } from '../helpers/netns';
 
 async function serve(
   registry: Registry,
@@ -135,10 +136,12 @@ test('concurrent scrapes share one collection; above the cap they get 503 at onc
   const gated = gatedRegistry();
   const endpoint = await serve(gated.registry, { limits: { maxConcurrentRequests: 5 } });
   t.after(() => endpoint.close());
+  // Listeners run in order: the server's own has taken each request counted here.
+  let received = 0;
+  endpoint.server.on('request', () => received++);
   const waiting = Array.from({ length: 5 }, () => fetch(`${endpoint.base}/metrics`));
   // The sixth arrives while five are answered.
-  while (gated.collections() === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await waitFor(() => received === 5, 60_000, 'the five scrapes to reach the server');
   const extra = await fetch(`${endpoint.base}/metrics`);
   assert.equal(extra.status, 503);
   assert.equal(extra.headers.get('retry-after'), '1');

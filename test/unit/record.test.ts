@@ -10,6 +10,11 @@ import { stateName } from '../../src/model/tcp-state';
 const fixtures = path.join(__dirname, '..', 'fixtures');
 const recorded = readFileSync(path.join(fixtures, 'dump.bin'));
 const listing = readFileSync(path.join(fixtures, 'dump.conntrack.txt'), 'utf8').trim().split('\n');
+// Wall-clock nanoseconds before and after the entries were made.
+const times = JSON.parse(readFileSync(path.join(fixtures, 'dump.times.json'), 'utf8')) as {
+  inserted: [string, string];
+  connected: { sport: number; before: string; after: string }[];
+};
 
 function toArrayBuffer(buffer: Buffer): ArrayBuffer {
   return buffer.buffer.slice(
@@ -27,7 +32,13 @@ function parseListingLine(line: string) {
   const [dst, replyDst] = values('dst');
   const [sport, replySport] = values('sport').map(Number);
   const [dport, replyDport] = values('dport').map(Number);
+  const [packets, replyPackets] = values('packets').map(BigInt);
+  const [bytes, replyBytes] = values('bytes').map(BigInt);
   return {
+    counters: {
+      original: { packets, bytes },
+      reply: { packets: replyPackets, bytes: replyBytes },
+    },
     family: fields[0] === 'ipv6' ? 6 : 4,
     timeout: Number(fields[4]),
     state: fields[5],
@@ -44,7 +55,7 @@ function parseListingLine(line: string) {
 test('decodes every field of a recorded dump as the kernel CLI lists it', () => {
   const entries = decodeRecords(toArrayBuffer(recorded));
   assert.equal(entries.length, listing.length);
-  assert.equal(entries.length, 12, 'the UDP entry of the fixture is not dumped');
+  assert.equal(entries.length, 14, 'the UDP entry of the fixture is not dumped');
   const byId = new Map(entries.map((entry) => [entry.id, entry]));
   for (const line of listing) {
     const expected = parseListingLine(line);
@@ -63,12 +74,37 @@ test('decodes every field of a recorded dump as the kernel CLI lists it', () => 
     assert.equal((entry.status & IPS_ASSURED) !== 0, expected.assured);
     assert.equal((entry.status & IPS_SEEN_REPLY) === 0, expected.unreplied);
     // The fixture was recorded with nf_conntrack_acct and nf_conntrack_timestamp on.
-    assert.deepEqual(entry.counters, {
-      original: { packets: 0n, bytes: 0n },
-      reply: { packets: 0n, bytes: 0n },
-    });
-    assert.equal(typeof entry.startNs, 'bigint');
+    assert.deepEqual(entry.counters, expected.counters);
+    const made = times.connected.find(({ sport }) => sport === expected.original.srcPort);
+    const [from, to] = made ? [made.before, made.after] : times.inserted;
+    // The kernel stamps an entry when it is made; the clock read around it
+    // in milliseconds, hence the millisecond either side.
+    const ms = 1_000_000n;
+    assert.ok(
+      entry.startNs !== undefined &&
+        entry.startNs >= BigInt(from) - ms &&
+        entry.startNs <= BigInt(to) + ms,
+      `start ${entry.startNs} within [${from}, ${to}]`,
+    );
   }
+});
+
+test('the recorded connections carried data: their counters are the exchanges', () => {
+  const entries = decodeRecords(toArrayBuffer(recorded));
+  const connected = entries.filter((entry) =>
+    times.connected.some(({ sport }) => sport === entry.original.srcPort),
+  );
+  // 1000 and 3000 bytes echoed, IPv4 and IPv6: handshake, data, echo and
+  // ACKs, as the kernel counted them (headers included).
+  assert.deepEqual(
+    connected
+      .map((entry) => [entry.family, entry.counters])
+      .sort(([a], [b]) => Number(a) - Number(b)),
+    [
+      [4, { original: { packets: 4n, bytes: 1216n }, reply: { packets: 3n, bytes: 1164n } }],
+      [6, { original: { packets: 4n, bytes: 3296n }, reply: { packets: 3n, bytes: 3224n } }],
+    ],
+  );
 });
 
 test('an empty dump decodes to no entries', () => {

@@ -1,0 +1,63 @@
+/**
+ * The HTTP limits at their defaults, on the built exporter started without
+ * any limit option: 1024 connections, keep-alive 5 s, TLS handshake 10 s.
+ * Bounds on time are wide for a loaded machine, but each one excludes the
+ * next limit that could have closed the connection instead (the 10 s
+ * headers timeout, Node's own defaults), so the default meant is the one
+ * that applied.
+ */
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import test from 'node:test';
+
+import { makeCertificates } from '../helpers/certificates';
+import { startExporter } from '../helpers/exporter';
+import { createNamespace, type Namespace } from '../helpers/netns';
+
+const PROBE = path.join(__dirname, '..', 'helpers', 'limit-probe.ts');
+
+async function probe(ns: Namespace, ...args: string[]): Promise<Record<string, number>> {
+  const result = await ns.exec([process.execPath, '--import', 'tsx', PROBE, ...args]);
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout) as Record<string, number>;
+}
+
+test('1024 connections at most: the ones beyond are closed at once', async (t) => {
+  const ns = await createNamespace(t);
+  const exporter = await startExporter(ns, ['--no-resolve-hosts']);
+  t.after(() => exporter.stop());
+  // The ones held are closed by the 10 s headers timeout, the rest at once.
+  assert.deepEqual(await probe(ns, 'connections', '127.0.0.1', '9318', '1100'), {
+    quick: 1100 - 1024,
+    late: 1024,
+  });
+  // And it serves again once they are gone.
+  const success = 'conntrack_exporter_scrape_collector_success{collector="conntrack"}';
+  assert.equal((await exporter.metrics()).get(success), 1);
+});
+
+test('a kept-alive connection is closed 5 s after its last answer', async (t) => {
+  const ns = await createNamespace(t);
+  const exporter = await startExporter(ns, ['--no-resolve-hosts']);
+  t.after(() => exporter.stop());
+  const { seconds } = await probe(ns, 'keepalive', '127.0.0.1', '9318');
+  // Before the 10 s headers timeout for the next request would close it.
+  assert.ok(seconds! >= 4.9 && seconds! < 9.5, `closed after ${seconds} s`);
+});
+
+test('a TLS client that never says hello is dropped after 10 s', async (t) => {
+  const ns = await createNamespace(t);
+  const certs = await makeCertificates();
+  t.after(() => certs.remove());
+  const webConfig = path.join(certs.dir, 'web.yml');
+  await writeFile(
+    webConfig,
+    ['tls_server_config:', '  cert_file: server.crt', '  key_file: server.key'].join('\n'),
+  );
+  const exporter = await startExporter(ns, ['--no-resolve-hosts', '--web.config.file', webConfig]);
+  t.after(() => exporter.stop());
+  const { seconds } = await probe(ns, 'silent', '127.0.0.1', '9318');
+  // Node's own default would be 120 s.
+  assert.ok(seconds! >= 9.9 && seconds! < 40, `closed after ${seconds} s`);
+});
