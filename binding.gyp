@@ -4,16 +4,18 @@
       "target_name": "conntrack",
       "sources": [
         "native/addon.cc",
-        "native/dump.cc",
-        "native/errors.cc",
-        "native/netns.cc",
-        "native/events.cc",
-        "native/lookup.cc",
-        "native/record.cc",
-        "native/records-worker.cc",
-        "native/relay.cc",
-        "native/relay-connection.cc",
-        "native/relay-dial.cc"
+        "native/conntrack/dump.cc",
+        "native/conntrack/errors.cc",
+        "native/conntrack/events.cc",
+        "native/conntrack/init.cc",
+        "native/conntrack/lookup.cc",
+        "native/conntrack/netns.cc",
+        "native/conntrack/record.cc",
+        "native/conntrack/records-worker.cc",
+        "native/relay/init.cc",
+        "native/relay/relay-connection.cc",
+        "native/relay/relay-dial.cc",
+        "native/relay/relay.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

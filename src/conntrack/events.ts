@@ -140,7 +140,7 @@ export function openEvents(options: EventStreamOptions = {}): ConntrackEventStre
   return new ConntrackEventStream(size);
 }
 
-/** Decodes a batch of packed event records (see native/record.h). Pure. */
+/** Decodes a batch of packed event records (see native/conntrack/record.h). Pure. */
 export function decodeEvents(records: ArrayBuffer): ConntrackEvent[] {
   const entries = decodeRecords(records);
   const bytes = new Uint8Array(records);

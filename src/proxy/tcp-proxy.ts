@@ -1,10 +1,10 @@
 import dns from 'node:dns/promises';
 import net from 'node:net';
-import { loadAddon, type NativeTcpRelay } from '../conntrack/addon';
+import { loadRelay, type NativeTcpRelay } from './relay-addon';
 import { formatHostPort, type HostPort } from './address';
 import type { Logger } from '../log';
 import { LogThrottle } from './log-throttle';
-import { classifyDialError, TRAFFIC_COUNTERS, type ProxyTraffic } from './traffic';
+import { classifyDialError, type ProxyTraffic } from './traffic';
 
 export interface TcpProxyOptions {
   target: HostPort;
@@ -19,7 +19,8 @@ const LOG_INTERVAL_MS = 10_000;
 
 /**
  * Accepts connections and relays each to the target; knows which are still
- * open. The data path is the addon's TcpRelay (native/relay.h): with a
+ * open. The data path is the addon's TcpRelay (native/relay/relay.h, typed in
+ * relay-addon.ts): with a
  * net.Socket pair per connection, JS could not get past half haproxy's
  * connection rate. This class checks what it is given, resolves the listen
  * address, and turns the relay's reports into counts and log lines.
@@ -38,14 +39,7 @@ export class TcpProxy {
     if (!Number.isInteger(dialTimeoutMs) || dialTimeoutMs <= 0) {
       throw new RangeError(`dial timeout ${dialTimeoutMs} ms must be a positive integer`);
     }
-    const addon = loadAddon();
-    if (addon.relayCounterNames.join() !== TRAFFIC_COUNTERS.join()) {
-      throw new Error(
-        `the addon's relay counters (${addon.relayCounterNames.join()}) do not match ` +
-          `${TRAFFIC_COUNTERS.join()}; rebuild the addon ('npm rebuild conntrack-exporter')`,
-      );
-    }
-    this.relay = new addon.TcpRelay(
+    this.relay = new (loadRelay().TcpRelay)(
       target.host,
       target.port,
       dialTimeoutMs,

@@ -10,7 +10,7 @@ export interface DirectionBytes {
   written: number;
 }
 
-/** The relay's counters, in the order of native/relay.h (checked when it is created). */
+/** The relay's counters, in the order of native/relay/relay.h (checked when it is created). */
 export const TRAFFIC_COUNTERS = [
   'accepted',
   'dialed',

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 
-import type { NativeAddon, NativeTcpRelay } from '../../src/conntrack/addon';
+import type { NativeRelay, NativeTcpRelay } from '../../src/proxy/relay-addon';
 import { startUnansweringPort } from '../helpers/proxy-net';
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -22,8 +22,8 @@ interface Relay {
   failures: string[];
 }
 
-function startRelay(addon: NativeAddon, host: string, port: number, dialTimeoutMs = 5000): Relay {
-  const counters = new Float64Array(addon.relayCounterNames.length);
+function startRelay(addon: NativeRelay, host: string, port: number, dialTimeoutMs = 5000): Relay {
+  const counters = new Float64Array(addon.counterNames.length);
   const failures: string[] = [];
   const relay = new addon.TcpRelay(
     host,
@@ -86,7 +86,7 @@ function exercise(port: number, index: number): Promise<void> {
   });
 }
 
-export async function relayMemcheck(addon: NativeAddon): Promise<void> {
+export async function relayMemcheck(addon: NativeRelay): Promise<void> {
   const echo = await echoServer();
   const byLiteral = startRelay(addon, '127.0.0.1', echo.port);
   const byName = startRelay(addon, 'localhost', echo.port);
@@ -97,7 +97,7 @@ export async function relayMemcheck(addon: NativeAddon): Promise<void> {
     ]);
   }
   assert.equal(byLiteral.relay.openConnections, 0);
-  assert.equal(byLiteral.counters[addon.relayCounterNames.indexOf('accepted')], 200);
+  assert.equal(byLiteral.counters[addon.counterNames.indexOf('accepted')], 200);
 
   // Resets from the target's side: a server that cuts every connection.
   const cutter = net.createServer((socket) => socket.resetAndDestroy());

@@ -10,7 +10,7 @@ import type net from 'node:net';
 import { createInterface } from 'node:readline';
 import test from 'node:test';
 
-import { loadAddon } from '../../src/conntrack/addon';
+import { loadRelay } from '../../src/proxy/relay-addon';
 import { startInProcessProxy } from '../helpers/proxy-in-process';
 import { connect, randomBytes, readAll, sha256, startServer, within } from '../helpers/proxy-net';
 
@@ -69,7 +69,7 @@ test('a slow reader as target: the client is held back, the proxy holds at most 
   const received = await within(arrived, 'every byte at the target', 60_000);
   assert.equal(received.length, data.length);
   assert.equal(sha256(received), sha256(data));
-  assert.ok(mostHeld <= loadAddon().relayBufferBytes, `the proxy held ${mostHeld} bytes at once`);
+  assert.ok(mostHeld <= loadRelay().bufferBytes, `the proxy held ${mostHeld} bytes at once`);
   await within(done, 'the FIN back at the client');
   await within(proxy.whenIdle(), 'the proxy to be idle');
 });
@@ -159,7 +159,7 @@ test('a slow reader as client: the target is held back, the proxy holds at most 
   const received = Buffer.concat(chunks);
   assert.equal(received.length, data.length);
   assert.equal(sha256(received), sha256(data));
-  assert.ok(mostHeld <= loadAddon().relayBufferBytes, `the proxy held ${mostHeld} bytes at once`);
+  assert.ok(mostHeld <= loadRelay().bufferBytes, `the proxy held ${mostHeld} bytes at once`);
   client.end();
   await within(proxy.whenIdle(), 'the proxy to be idle');
 });

@@ -12,7 +12,7 @@
 
 #include "relay.h"
 
-namespace conntrack {
+namespace relay {
 
 // One socket of a connection, or the listening socket (connection null).
 struct Side {
@@ -88,4 +88,4 @@ void CloseSide(Side& side, bool reset);
 // The error a socket reports (SO_ERROR), taking it.
 int PendingError(int fd);
 
-}  // namespace conntrack
+}  // namespace relay

@@ -10,7 +10,7 @@
 
 struct addrinfo;
 
-namespace conntrack {
+namespace relay {
 
 struct Connection;
 struct Direction;
@@ -56,7 +56,6 @@ class TcpRelay : public Napi::ObjectWrap<TcpRelay> {
   static constexpr size_t kBufferBytes = 128 * 1024;
 
   static Napi::Function Define(Napi::Env env);
-  static void Export(Napi::Env env, Napi::Object exports);
 
   explicit TcpRelay(const Napi::CallbackInfo& info);
   ~TcpRelay() override;
@@ -134,4 +133,4 @@ class TcpRelay : public Napi::ObjectWrap<TcpRelay> {
   std::unique_ptr<Napi::AsyncContext> context_;
 };
 
-}  // namespace conntrack
+}  // namespace relay

@@ -10,7 +10,7 @@
 
 #include "relay-connection.h"
 
-namespace conntrack {
+namespace relay {
 
 namespace {
 
@@ -186,4 +186,4 @@ void TcpRelay::Count(int counter, double amount) {
   if (count_bytes_ || counter == kAccepted || counter == kDialed) counters_[counter] += amount;
 }
 
-}  // namespace conntrack
+}  // namespace relay

@@ -5,7 +5,7 @@
 
 #include "relay-connection.h"
 
-namespace conntrack {
+namespace relay {
 
 void TcpRelay::StartDial(Connection* c) {
   c->dial_deadline = uv_now(handles_->poll.loop) + dial_timeout_ms_;
@@ -171,4 +171,4 @@ void TcpRelay::RemoveFromDialQueue(Connection* c) {
   }
 }
 
-}  // namespace conntrack
+}  // namespace relay

@@ -10,10 +10,13 @@
 #include <cerrno>
 #include <cstring>
 
-#include "errors.h"
+#include "../conntrack/errors.h"
 #include "relay-connection.h"
 
-namespace conntrack {
+namespace relay {
+
+// The addon's one way of turning an errno into a JS error (code, errno, syscall).
+using conntrack::SystemError;
 
 const char* const TcpRelay::kCounterNames[kCounterCount] = {
     "accepted",       "dialed",     "activeInbound",  "activeOutbound",
@@ -45,14 +48,6 @@ Napi::Function TcpRelay::Define(Napi::Env env) {
                          InstanceMethod("close", &TcpRelay::Close),
                          InstanceAccessor("openConnections", &TcpRelay::OpenConnections, nullptr),
                      });
-}
-
-void TcpRelay::Export(Napi::Env env, Napi::Object exports) {
-  exports.Set("TcpRelay", Define(env));
-  Napi::Array names = Napi::Array::New(env, kCounterCount);
-  for (uint32_t i = 0; i < kCounterCount; i++) names.Set(i, kCounterNames[i]);
-  exports.Set("relayCounterNames", names);
-  exports.Set("relayBufferBytes", Napi::Number::New(env, kBufferBytes));
 }
 
 TcpRelay::TcpRelay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TcpRelay>(info) {
@@ -425,4 +420,4 @@ void TcpRelay::Shutdown() {
   }
 }
 
-}  // namespace conntrack
+}  // namespace relay
