@@ -26,9 +26,13 @@ struct Side {
   Connection* connection = nullptr;
 };
 
-// Bytes one way: read from `from`, written to `to`. Bytes the receiver did
-// not take at once wait in `pending`, and `from` is not read meanwhile:
-// that is the back-pressure, and the bound on memory.
+// Bytes one way: from `from` to `to`. A direction starts by copying
+// through the relay's scratch buffer; once one read brings a stream's worth
+// (kSpliceAfterBytes), it gets a pipe and moves bytes with splice(2), which
+// never brings them into user space. Bytes the receiver did not take at once
+// wait (in `pending` when copied, in the pipe when spliced), and `from` is
+// not read meanwhile: that is the back-pressure, and the bound on memory
+// (one read, at most kBufferBytes, per direction).
 struct Direction {
   Direction(Side* source, Side* sink, int read, int written)
       : from(source), to(sink), read_counter(read), written_counter(written) {}
@@ -39,8 +43,16 @@ struct Direction {
   std::unique_ptr<char[]> pending;
   size_t pending_offset = 0;
   size_t pending_length = 0;
+  int pipe_read = -1;  // the splice pipe's ends, -1 while copying
+  int pipe_write = -1;
+  size_t in_pipe = 0;         // bytes spliced in and not yet out
+  bool copy_only = false;     // splice was refused (EINVAL...): copy from now on
   bool eof = false;   // FIN read from `from`
   bool shut = false;  // FIN passed on to `to`
+
+  size_t held() const { return pending_length + in_pipe; }
+  // Connections are freed on every path (Finish, Shutdown) by delete.
+  ~Direction();
 };
 
 struct ResolveRequest {
@@ -85,6 +97,8 @@ std::string ErrnoName(int errnum);
 void TuneSocket(int fd);
 // Closes one socket, with an RST when `reset`.
 void CloseSide(Side& side, bool reset);
+// Closes a direction's pipe (and drops what is in it).
+void ClosePipe(Direction& d);
 // The error a socket reports (SO_ERROR), taking it.
 int PendingError(int fd);
 

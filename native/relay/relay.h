@@ -51,9 +51,14 @@ class TcpRelay : public Napi::ObjectWrap<TcpRelay> {
     kCounterCount
   };
   static const char* const kCounterNames[kCounterCount];
-  // One read's worth: the shared scratch buffer, and the most a direction
-  // ever holds in memory when its receiver is slow.
+  // One read's worth: the shared scratch buffer, the most one splice moves
+  // into a pipe, and so the most a direction ever holds when its receiver
+  // is slow, copied or spliced.
   static constexpr size_t kBufferBytes = 128 * 1024;
+  // A read at least this large says the direction carries a stream, which
+  // then pays for a pipe of its own; request-sized exchanges stay copied
+  // and cost no pipe (two fds, four system calls) per connection.
+  static constexpr size_t kSpliceAfterBytes = 16 * 1024;
 
   static Napi::Function Define(Napi::Env env);
 
@@ -90,6 +95,14 @@ class TcpRelay : public Napi::ObjectWrap<TcpRelay> {
   void DialFailed(Connection* c, const std::string& code, const std::string& message);
   bool Pump(Connection* c, Direction& d);
   bool Send(Connection* c, Direction& d, const char* data, size_t length);
+  // Passes on what the direction holds (copied or spliced); false when the
+  // connection ended.
+  bool Flush(Connection* c, Direction& d);
+  bool SpliceOut(Connection* c, Direction& d);
+  void OpenPipe(Direction& d);
+  // Splice refused on this direction: what is in the pipe moves to
+  // `pending`, and the direction copies from now on.
+  void StopSplicing(Direction& d);
   void Fail(Connection* c, Side& failed);
   void Finish(Connection* c);
   void UpdateInterest(Connection* c, Side& side);
