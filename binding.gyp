@@ -15,6 +15,7 @@
         "native/relay/init.cc",
         "native/relay/relay-connection.cc",
         "native/relay/relay-dial.cc",
+        "native/relay/relay-loop.cc",
         "native/relay/relay.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

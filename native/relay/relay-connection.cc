@@ -75,7 +75,7 @@ int PendingError(int fd) {
 
 // Moves what it can one way. False when the connection has ended (an error
 // on either socket), so the caller stops touching it.
-bool TcpRelay::Pump(Connection* c, Direction& d) {
+bool RelayLoop::Pump(Connection* c, Direction& d) {
   if (!Flush(c, d)) return false;
   if (d.held() > 0) return true;
   for (int reads = 0; !d.eof && d.from->fd >= 0; reads++) {
@@ -101,7 +101,7 @@ bool TcpRelay::Pump(Connection* c, Direction& d) {
       d.eof = true;
       break;
     }
-    Count(d.read_counter, static_cast<double>(n));
+    Count(d.read_counter, n);
     if (splicing) {
       d.in_pipe = static_cast<size_t>(n);
       if (!SpliceOut(c, d)) return false;
@@ -125,7 +125,7 @@ bool TcpRelay::Pump(Connection* c, Direction& d) {
   return true;
 }
 
-bool TcpRelay::Flush(Connection* c, Direction& d) {
+bool RelayLoop::Flush(Connection* c, Direction& d) {
   if (d.pending_length > 0) {
     const size_t length = d.pending_length;
     d.pending_length = 0;
@@ -136,7 +136,7 @@ bool TcpRelay::Flush(Connection* c, Direction& d) {
 
 // Writes what the receiver takes now and keeps the rest in `pending`.
 // `data` is either the shared scratch buffer or the direction's own pending bytes.
-bool TcpRelay::Send(Connection* c, Direction& d, const char* data, size_t length) {
+bool RelayLoop::Send(Connection* c, Direction& d, const char* data, size_t length) {
   ssize_t sent;
   do {
     sent = send(d.to->fd, data, length, MSG_NOSIGNAL);
@@ -148,7 +148,7 @@ bool TcpRelay::Send(Connection* c, Direction& d, const char* data, size_t length
     }
     sent = 0;
   }
-  Count(d.written_counter, static_cast<double>(sent));
+  Count(d.written_counter, sent);
   const size_t rest = length - static_cast<size_t>(sent);
   if (rest == 0) {
     d.pending.reset();
@@ -167,7 +167,7 @@ bool TcpRelay::Send(Connection* c, Direction& d, const char* data, size_t length
 
 // Passes on what the pipe holds, as much as the receiver takes now; the
 // rest stays in the pipe until epoll says the receiver has room.
-bool TcpRelay::SpliceOut(Connection* c, Direction& d) {
+bool RelayLoop::SpliceOut(Connection* c, Direction& d) {
   ssize_t sent;
   do {
     sent = splice(d.pipe_read, nullptr, d.to->fd, nullptr, d.in_pipe,
@@ -182,12 +182,12 @@ bool TcpRelay::SpliceOut(Connection* c, Direction& d) {
     Fail(c, *d.to);
     return false;
   }
-  Count(d.written_counter, static_cast<double>(sent));
+  Count(d.written_counter, sent);
   d.in_pipe -= static_cast<size_t>(sent);
   return true;
 }
 
-void TcpRelay::OpenPipe(Direction& d) {
+void RelayLoop::OpenPipe(Direction& d) {
   int ends[2];
   // Out of fds (EMFILE) or pipe memory: the direction goes on copying.
   if (pipe2(ends, O_NONBLOCK | O_CLOEXEC) < 0) return;
@@ -198,7 +198,7 @@ void TcpRelay::OpenPipe(Direction& d) {
   d.pipe_write = ends[1];
 }
 
-void TcpRelay::StopSplicing(Direction& d) {
+void RelayLoop::StopSplicing(Direction& d) {
   d.copy_only = true;
   if (d.in_pipe > 0) {
     // At most one read's worth, which the copy path may hold as well.
@@ -218,17 +218,17 @@ void TcpRelay::StopSplicing(Direction& d) {
 }
 
 // An error or RST on one socket: the other gets an RST too.
-void TcpRelay::Fail(Connection* c, Side& failed) {
+void RelayLoop::Fail(Connection* c, Side& failed) {
   Side& other = &failed == &c->client ? c->target : c->client;
   CloseSide(failed, true);
   CloseSide(other, true);
   Finish(c);
 }
 
-void TcpRelay::Finish(Connection* c) {
+void RelayLoop::Finish(Connection* c) {
   if (c->state == Connection::State::kClosed) return;
-  if (c->state == Connection::State::kRelaying) counters_[kActiveOutbound] -= 1;
-  counters_[kActiveInbound] -= 1;
+  if (c->state == Connection::State::kRelaying) Count(kActiveOutbound, -1);
+  Count(kActiveInbound, -1);
   c->state = Connection::State::kClosed;
   CloseSide(c->client, false);
   CloseSide(c->target, false);
@@ -245,12 +245,14 @@ void TcpRelay::Finish(Connection* c) {
   c->down.pending.reset();
   ClosePipe(c->up);
   ClosePipe(c->down);
-  open_.erase(c);
+  connections_.erase(c);
   // Freed after the batch: later events of this batch may still point at it.
   finished_.push_back(c);
+  // The last one: the JS thread looks whether every loop is idle.
+  if (open_.fetch_sub(1, std::memory_order_relaxed) == 1) reports_.Wake();
 }
 
-void TcpRelay::UpdateInterest(Connection* c, Side& side) {
+void RelayLoop::UpdateInterest(Connection* c, Side& side) {
   if (side.fd < 0 || side.hung_up) return;
   const bool is_client = &side == &c->client;
   const Direction& out = is_client ? c->up : c->down;
@@ -261,7 +263,7 @@ void TcpRelay::UpdateInterest(Connection* c, Side& side) {
   if (events != side.events || !side.watched) Watch(side, events);
 }
 
-void TcpRelay::Watch(Side& side, uint32_t events) {
+void RelayLoop::Watch(Side& side, uint32_t events) {
   epoll_event event{};
   event.events = events;
   event.data.ptr = &side;
@@ -271,9 +273,13 @@ void TcpRelay::Watch(Side& side, uint32_t events) {
   }
 }
 
-void TcpRelay::Count(int counter, double amount) {
+void RelayLoop::Count(int counter, int64_t amount) {
   // Connection counts are always kept: the gauges and drain depend on them.
-  if (count_bytes_ || counter == kAccepted || counter == kDialed) counters_[counter] += amount;
+  if (counter >= kClientReceived && !target_.count_bytes) return;
+  // This loop is the only writer: no read-modify-write needed.
+  std::atomic<uint64_t>& value = counters_[counter];
+  value.store(value.load(std::memory_order_relaxed) + static_cast<uint64_t>(amount),
+              std::memory_order_relaxed);
 }
 
 }  // namespace relay

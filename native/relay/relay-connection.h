@@ -1,6 +1,6 @@
 #pragma once
-// What the relay keeps per connection, shared by its three files:
-// relay.cc (the JS object, listening, accepting, the loop), relay-dial.cc
+// What a relay loop keeps per connection, shared by its files:
+// relay-loop.cc (the thread, its loop, handing over), relay-dial.cc
 // (reaching the target) and relay-connection.cc (moving the bytes).
 
 #include <netdb.h>
@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "relay.h"
+#include "relay-loop.h"
 
 namespace relay {
 
@@ -57,7 +57,7 @@ struct Direction {
 
 struct ResolveRequest {
   uv_getaddrinfo_t request;
-  TcpRelay* relay;
+  RelayLoop* loop;
   Connection* connection;  // null once the connection no longer waits for it
 };
 
@@ -65,8 +65,8 @@ struct Connection {
   enum class State { kResolving, kConnecting, kRelaying, kClosed };
   Side client;
   Side target;
-  Direction up{&client, &target, TcpRelay::kClientReceived, TcpRelay::kTargetSent};
-  Direction down{&target, &client, TcpRelay::kTargetReceived, TcpRelay::kClientSent};
+  Direction up{&client, &target, kClientReceived, kTargetSent};
+  Direction down{&target, &client, kTargetReceived, kClientSent};
   State state = State::kResolving;
   // Dials are queued in the order they started; with one timeout for all,
   // that is also the order of their deadlines, so one timer serves them.
@@ -78,17 +78,6 @@ struct Connection {
   bool owns_addresses = false;
   addrinfo* next_address = nullptr;
   ResolveRequest* resolving = nullptr;
-};
-
-// Owned by libuv once started: freed in the close callbacks, after the relay
-// may be gone.
-struct RelayHandles {
-  uv_poll_t poll;
-  uv_timer_t dial_timer;
-  uv_timer_t accept_timer;
-  TcpRelay* owner = nullptr;
-  int open_handles = 0;
-  napi_async_cleanup_hook_handle hook = nullptr;
 };
 
 // Node's name of an errno value ("ECONNREFUSED").

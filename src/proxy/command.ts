@@ -6,6 +6,7 @@ import {
   DEFAULT_DIAL_TIMEOUT,
   DEFAULT_DRAIN_TIMEOUT,
   DEFAULT_METRICS_PATH,
+  MAX_WORKERS,
 } from './config';
 import type * as Run from './run';
 
@@ -19,6 +20,7 @@ export interface ProxyArgs {
   id?: string;
   'dial-timeout'?: string;
   'drain-timeout'?: string;
+  workers?: string;
 }
 
 /**
@@ -56,6 +58,10 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
         describe: 'On SIGTERM/SIGINT, reset connections still open after this long (0: no limit)',
         default: DEFAULT_DRAIN_TIMEOUT,
       })
+      .option('workers', {
+        type: 'string',
+        describe: `Relay threads to spread connections over, 1-${MAX_WORKERS} [default: one per core]`,
+      })
       .example(
         '$0 proxy --listen :3000 --target 127.0.0.1:3001 --metrics :9090',
         'Proxy port 3000 to a local service and serve metrics on port 9090',
@@ -71,6 +77,7 @@ export const proxyCommand: CommandModule<object, ProxyArgs> = {
           id: argv.id,
           dialTimeout: argv['dial-timeout'],
           drainTimeout: argv['drain-timeout'],
+          workers: argv.workers,
         },
         'conventional',
         '--',

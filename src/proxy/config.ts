@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { UsageError } from '../errors';
 import { LISTEN_RULES, parseHostPort, TARGET_RULES, type HostPort } from './address';
 import { parseDuration } from './duration';
@@ -15,6 +16,8 @@ export interface ProxyConfig {
   dialTimeoutMs: number;
   /** 0: wait for open connections as long as they last. */
   drainTimeoutMs: number;
+  /** Relay threads the connections are spread over. */
+  workers: number;
   flavour: MetricFlavour;
   /** How flags are written in messages: '--' for conntrack-exporter, '-' for the drop-in. */
   flagDash: string;
@@ -29,11 +32,16 @@ export interface RawProxyOptions {
   id?: unknown;
   dialTimeout?: unknown;
   drainTimeout?: unknown;
+  workers?: unknown;
 }
 
 export const DEFAULT_DIAL_TIMEOUT = '10s';
 export const DEFAULT_DRAIN_TIMEOUT = '0';
 export const DEFAULT_METRICS_PATH = '/metrics';
+/** More relay threads than this only add memory: one loop moves gigabits. */
+export const MAX_WORKERS = 64;
+/** One relay thread per core the process may use. */
+export const defaultWorkers = (): number => Math.min(availableParallelism(), MAX_WORKERS);
 
 const ADDRESS_PURPOSE: Record<'listen' | 'target' | 'metrics', string> = {
   listen: 'the address to accept connections on',
@@ -84,6 +92,13 @@ export function buildProxyConfig(
     text('drain-timeout', raw.drainTimeout) ?? DEFAULT_DRAIN_TIMEOUT,
     flag('drain-timeout'),
   );
+  const workersText = text('workers', raw.workers);
+  const workers = workersText === undefined ? defaultWorkers() : Number(workersText);
+  if (!/^\d+$/.test(workersText ?? '1') || workers < 1 || workers > MAX_WORKERS) {
+    throw new UsageError(
+      `${flag('workers')} ${JSON.stringify(workersText)}: must be a whole number from 1 to ${MAX_WORKERS}`,
+    );
+  }
   return {
     listen,
     target,
@@ -92,6 +107,7 @@ export function buildProxyConfig(
     id,
     dialTimeoutMs,
     drainTimeoutMs,
+    workers,
     flavour,
     flagDash,
   };

@@ -14,6 +14,8 @@ export interface NativeTcpRelay {
   /** Calls onIdle once no connection is open (at once if none is). */
   notifyWhenIdle(): void;
   resetAll(): void;
+  /** Writes the counts summed over the relay's threads, in counterNames order. */
+  readCounters(into: Float64Array): void;
   close(): void;
 }
 
@@ -22,7 +24,7 @@ export type NativeTcpRelayConstructor = new (
   targetPort: number,
   dialTimeoutMs: number,
   countBytes: boolean,
-  counters: Float64Array,
+  workers: number,
   onDialFailure: (code: string, message: string) => void,
   onAcceptError: (code: string, message: string) => void,
   onIdle: () => void,
@@ -31,7 +33,7 @@ export type NativeTcpRelayConstructor = new (
 /** The addon's relay part (native/relay/init.cc). */
 export interface NativeRelay {
   TcpRelay: NativeTcpRelayConstructor;
-  /** The order of the relay's counters in its Float64Array. */
+  /** The order of the counts that readCounters writes. */
   readonly counterNames: readonly string[];
   /** The most bytes one direction of a connection holds in the proxy. */
   readonly bufferBytes: number;

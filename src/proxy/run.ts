@@ -23,6 +23,7 @@ export async function runProxy(config: ProxyConfig, log: Logger): Promise<number
   const proxy = new TcpProxy({
     target: config.target,
     dialTimeoutMs: config.dialTimeoutMs,
+    workers: config.workers,
     traffic,
     log,
   });
@@ -46,7 +47,8 @@ export async function runProxy(config: ProxyConfig, log: Logger): Promise<number
   const metricsUrl = `http://${formatHostPort({ host: metricsAt.address, port: metricsAt.port })}${config.metricsPath}`;
   log.info(
     `proxying ${listenAt} to ${formatHostPort(config.target)}; metrics on ${metricsUrl} ` +
-      `(id ${config.id}, dial timeout ${formatDuration(config.dialTimeoutMs)})`,
+      `(id ${config.id}, dial timeout ${formatDuration(config.dialTimeoutMs)}, ` +
+      `${config.workers} relay thread${config.workers === 1 ? '' : 's'})`,
   );
   const exitCode = await drainOnSignal(proxy, config.drainTimeoutMs, log);
   await closeMetricsServer(metricsServer);

@@ -4,6 +4,7 @@ import { loadRelay, type NativeTcpRelay } from './relay-addon';
 import { formatHostPort, type HostPort } from './address';
 import type { Logger } from '../log';
 import { LogThrottle } from './log-throttle';
+import { MAX_WORKERS } from './config';
 import { classifyDialError, type ProxyTraffic } from './traffic';
 
 export interface TcpProxyOptions {
@@ -11,6 +12,8 @@ export interface TcpProxyOptions {
   dialTimeoutMs: number;
   traffic: ProxyTraffic;
   log: Logger;
+  /** Relay threads the connections are spread over; one if not given. */
+  workers?: number;
   /** Off only to measure what counting costs (bench/proxy/core-proxy.ts). */
   countBytes?: boolean;
 }
@@ -32,19 +35,22 @@ export class TcpProxy {
   private readonly acceptLog = new LogThrottle(LOG_INTERVAL_MS);
 
   constructor(options: TcpProxyOptions) {
-    const { log, target, traffic, dialTimeoutMs } = options;
+    const { log, target, traffic, dialTimeoutMs, workers = 1 } = options;
     if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535) {
       throw new RangeError(`target port ${target.port} is out of range 1-65535`);
     }
     if (!Number.isInteger(dialTimeoutMs) || dialTimeoutMs <= 0) {
       throw new RangeError(`dial timeout ${dialTimeoutMs} ms must be a positive integer`);
     }
+    if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
+      throw new RangeError(`${workers} relay threads is out of range 1-${MAX_WORKERS}`);
+    }
     this.relay = new (loadRelay().TcpRelay)(
       target.host,
       target.port,
       dialTimeoutMs,
       options.countBytes ?? true,
-      traffic.counts,
+      workers,
       (code, message) => {
         const reason = classifyDialError(code);
         traffic.dialFailures[reason]++;
@@ -67,6 +73,8 @@ export class TcpProxy {
         for (const resolve of waiters) resolve();
       },
     );
+    const relay = this.relay;
+    traffic.countFrom((into) => relay.readCounters(into));
   }
 
   /**
