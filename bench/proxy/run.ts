@@ -245,6 +245,8 @@ async function main(): Promise<void> {
     '',
     verdicts(samples),
     '',
+    'Where the time goes (perf on the relay threads) is in docs/proxy.md, "Speed".',
+    '',
   ].join('\n');
   process.stdout.write(`\n${body}`);
   writeSection('BENCHMARKS.md', body);
