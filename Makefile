@@ -14,7 +14,7 @@ TEST_PACKAGES += strace openssl
 # offline base image, and systemd-analyze for the unit file.
 TEST_PACKAGES += docker.io docker-compose debootstrap systemd
 
-NATIVE_SOURCES := binding.gyp $(wildcard native/*.cc native/*.h)
+NATIVE_SOURCES := binding.gyp $(wildcard native/*.cc native/*/*.cc native/*/*.h)
 TS_SOURCES := $(shell find src -name '*.ts') tsconfig.json tsconfig.build.json
 ADDON := build/Release/conntrack.node
 UNIT_TESTS = $(wildcard test/unit/*.test.ts)

@@ -140,7 +140,7 @@ export function openEvents(options: EventStreamOptions = {}): ConntrackEventStre
   return new ConntrackEventStream(size);
 }
 
-/** Decodes a batch of packed event records (see native/record.h). Pure. */
+/** Decodes a batch of packed event records (see native/conntrack/record.h). Pure. */
 export function decodeEvents(records: ArrayBuffer): ConntrackEvent[] {
   // An empty batch (a drain report) may come detached; it holds no events.
   if (records.byteLength === 0) return [];

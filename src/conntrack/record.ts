@@ -3,7 +3,7 @@ import os from 'node:os';
 import { formatIPv4, formatIPv6 } from './address';
 import { ConntrackEntry, TcpState, Tuple } from './types';
 
-/** Layout of one packed record; must match native/record.h. */
+/** Layout of one packed record; must match native/conntrack/record.h. */
 export const RECORD_SIZE = 136;
 const OFFSET = {
   family: 0,
@@ -40,7 +40,7 @@ const LITTLE_ENDIAN = os.endianness() === 'LE';
 export class RecordFormatError extends Error {}
 
 /**
- * Decodes packed records (see native/record.h) into entries.
+ * Decodes packed records (see native/conntrack/record.h) into entries.
  * Pure: tested on recorded buffers without a kernel.
  */
 export function decodeRecords(buffer: ArrayBuffer): ConntrackEntry[] {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 
 import type { Argv } from 'yargs';
 
@@ -20,6 +21,8 @@ export interface ProxyConfig {
   dialTimeoutMs: number;
   /** 0: wait for open connections as long as they last. */
   drainTimeoutMs: number;
+  /** Relay threads the connections are spread over. */
+  workers: number;
   flavour: MetricFlavour;
   /** How flags are written in messages: '--' for conntrack-exporter, '-' for the drop-in. */
   flagDash: string;
@@ -37,11 +40,16 @@ export interface RawProxyOptions {
   dialTimeout?: unknown;
   drainTimeout?: unknown;
   webConfigFile?: unknown;
+  workers?: unknown;
 }
 
 export const DEFAULT_DIAL_TIMEOUT = '10s';
 export const DEFAULT_DRAIN_TIMEOUT = '0';
 export const DEFAULT_METRICS_PATH = '/metrics';
+/** More relay threads than this only add memory: one loop moves gigabits. */
+export const MAX_WORKERS = 64;
+/** One relay thread per core the process may use. */
+export const defaultWorkers = (): number => Math.min(availableParallelism(), MAX_WORKERS);
 
 /** The proxy command's flags, before the config layers. */
 export function proxyOptions(y: Argv) {
@@ -73,6 +81,11 @@ export function proxyOptions(y: Argv) {
       requiresArg: true,
       describe: 'On SIGTERM/SIGINT, reset connections still open after this long (0: no limit)',
       default: DEFAULT_DRAIN_TIMEOUT,
+    })
+    .option('workers', {
+      type: 'string',
+      requiresArg: true,
+      describe: `Relay threads to spread connections over, 1-${MAX_WORKERS} [default: one per core]`,
     })
     .option('web.config.file', {
       type: 'string',
@@ -131,6 +144,13 @@ export function buildProxyConfig(
   const dialTimeoutMs = duration('dial-timeout', raw.dialTimeout, DEFAULT_DIAL_TIMEOUT);
   if (dialTimeoutMs <= 0) throw new UsageError(`${flag('dial-timeout')} must be more than 0`);
   const drainTimeoutMs = duration('drain-timeout', raw.drainTimeout, DEFAULT_DRAIN_TIMEOUT);
+  const workersText = text('workers', raw.workers);
+  const workers = workersText === undefined ? defaultWorkers() : Number(workersText);
+  if (!/^\d+$/.test(workersText ?? '1') || workers < 1 || workers > MAX_WORKERS) {
+    throw new UsageError(
+      `${flag('workers')} ${JSON.stringify(workersText)}: must be a whole number from 1 to ${MAX_WORKERS}`,
+    );
+  }
   return {
     listen,
     target,
@@ -139,6 +159,7 @@ export function buildProxyConfig(
     id,
     dialTimeoutMs,
     drainTimeoutMs,
+    workers,
     flavour,
     flagDash,
     webConfigFile: text('web.config.file', raw.webConfigFile),

@@ -31,6 +31,7 @@ export const proxyCommand: CommandModule<object, ProxyFlags> = {
           dialTimeout: argv['dial-timeout'],
           drainTimeout: argv['drain-timeout'],
           webConfigFile: argv['web.config.file'],
+          workers: argv.workers,
         },
         'conventional',
         '--',

@@ -5,6 +5,7 @@ import {
   DEFAULT_DIAL_TIMEOUT,
   DEFAULT_DRAIN_TIMEOUT,
   DEFAULT_METRICS_PATH,
+  MAX_WORKERS,
 } from '../options/proxy';
 import { goFlagUsage, parseGoFlags, type GoFlagSpec } from '../options/go-flags';
 import { runProxy } from './run';
@@ -28,6 +29,10 @@ export const DROP_IN_FLAGS: readonly GoFlagSpec[] = [
     usage: 'on SIGTERM/SIGINT, reset connections still open after this long (0: no limit)',
     defaultValue: DEFAULT_DRAIN_TIMEOUT,
   },
+  {
+    name: 'workers',
+    usage: `relay threads to spread connections over, 1-${MAX_WORKERS} (default: one per core)`,
+  },
 ];
 
 /** `tcp-metrics-proxy`: the Go proxy's command line and metric names on our proxy. */
@@ -48,6 +53,7 @@ export async function runDropIn(args: readonly string[]): Promise<never> {
         id: value('id'),
         dialTimeout: value('dial-timeout'),
         drainTimeout: value('drain-timeout'),
+        workers: value('workers'),
       },
       'legacy',
       '-',

@@ -25,6 +25,7 @@ export async function runProxy(config: ProxyConfig, log: Logger): Promise<number
   const proxy = new TcpProxy({
     target: config.target,
     dialTimeoutMs: config.dialTimeoutMs,
+    workers: config.workers,
     traffic,
     log,
   });
@@ -53,7 +54,8 @@ export async function runProxy(config: ProxyConfig, log: Logger): Promise<number
   const metricsUrl = `${scheme}://${formatHostPort({ host: metricsAt.address, port: metricsAt.port })}${config.metricsPath}`;
   log.info(
     `proxying ${listenAt} to ${formatHostPort(config.target)}; metrics on ${metricsUrl} ` +
-      `(id ${config.id}, dial timeout ${formatDuration(config.dialTimeoutMs)})`,
+      `(id ${config.id}, dial timeout ${formatDuration(config.dialTimeoutMs)}, ` +
+      `${config.workers} relay thread${config.workers === 1 ? '' : 's'})`,
   );
   // As the exporter: SIGHUP re-reads the web config (renewed certificates,
   // changed users). Without one, SIGHUP keeps its default, as before.

@@ -1,16 +1,19 @@
 import dns from 'node:dns/promises';
 import net from 'node:net';
-import { loadAddon, type NativeTcpRelay } from '../conntrack/addon';
+import { loadRelay, type NativeTcpRelay } from './relay-addon';
 import { formatHostPort, type HostPort } from './address';
 import type { Logger } from '../log';
 import { LogThrottle } from './log-throttle';
-import { classifyDialError, TRAFFIC_COUNTERS, type ProxyTraffic } from './traffic';
+import { MAX_WORKERS } from '../options/proxy';
+import { classifyDialError, type ProxyTraffic } from './traffic';
 
 export interface TcpProxyOptions {
   target: HostPort;
   dialTimeoutMs: number;
   traffic: ProxyTraffic;
   log: Logger;
+  /** Relay threads the connections are spread over; one if not given. */
+  workers?: number;
   /** Off only to measure what counting costs (bench/proxy/core-proxy.ts). */
   countBytes?: boolean;
 }
@@ -19,7 +22,8 @@ const LOG_INTERVAL_MS = 10_000;
 
 /**
  * Accepts connections and relays each to the target; knows which are still
- * open. The data path is the addon's TcpRelay (native/relay.h): with a
+ * open. The data path is the addon's TcpRelay (native/relay/relay.h, typed in
+ * relay-addon.ts): with a
  * net.Socket pair per connection, JS could not get past half haproxy's
  * connection rate. This class checks what it is given, resolves the listen
  * address, and turns the relay's reports into counts and log lines.
@@ -31,26 +35,22 @@ export class TcpProxy {
   private readonly acceptLog = new LogThrottle(LOG_INTERVAL_MS);
 
   constructor(options: TcpProxyOptions) {
-    const { log, target, traffic, dialTimeoutMs } = options;
+    const { log, target, traffic, dialTimeoutMs, workers = 1 } = options;
     if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535) {
       throw new RangeError(`target port ${target.port} is out of range 1-65535`);
     }
     if (!Number.isInteger(dialTimeoutMs) || dialTimeoutMs <= 0) {
       throw new RangeError(`dial timeout ${dialTimeoutMs} ms must be a positive integer`);
     }
-    const addon = loadAddon();
-    if (addon.relayCounterNames.join() !== TRAFFIC_COUNTERS.join()) {
-      throw new Error(
-        `the addon's relay counters (${addon.relayCounterNames.join()}) do not match ` +
-          `${TRAFFIC_COUNTERS.join()}; rebuild the addon ('npm rebuild conntrack-exporter')`,
-      );
+    if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
+      throw new RangeError(`${workers} relay threads is out of range 1-${MAX_WORKERS}`);
     }
-    this.relay = new addon.TcpRelay(
+    this.relay = new (loadRelay().TcpRelay)(
       target.host,
       target.port,
       dialTimeoutMs,
       options.countBytes ?? true,
-      traffic.counts,
+      workers,
       (code, message) => {
         const reason = classifyDialError(code);
         traffic.dialFailures[reason]++;
@@ -73,6 +73,8 @@ export class TcpProxy {
         for (const resolve of waiters) resolve();
       },
     );
+    const relay = this.relay;
+    traffic.countFrom((into) => relay.readCounters(into));
   }
 
   /**

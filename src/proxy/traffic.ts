@@ -1,7 +1,7 @@
 /**
- * The proxy's counts. The native relay adds to them in place, in a
- * Float64Array it shares with us (exact to 2^53 bytes), and the metrics read
- * them at scrape time, so a scrape always sees every byte moved so far.
+ * The proxy's counts. Each relay thread adds to counts of its own (exact to
+ * 2^53 bytes); every read here sums them at that moment, so a scrape
+ * always sees every byte moved so far, over all threads.
  */
 
 /** Bytes through one direction: read from one side, written to the other. */
@@ -10,7 +10,7 @@ export interface DirectionBytes {
   written: number;
 }
 
-/** The relay's counters, in the order of native/relay.h (checked when it is created). */
+/** The relay's counters, in the order of native/relay/relay.h (checked when it is created). */
 export const TRAFFIC_COUNTERS = [
   'accepted',
   'dialed',
@@ -33,8 +33,8 @@ export const DIAL_FAILURE_REASONS = [
 export type DialFailureReason = (typeof DIAL_FAILURE_REASONS)[number];
 
 export class ProxyTraffic {
-  /** Written by the native relay; read through the getters below. */
-  readonly counts = new Float64Array(TRAFFIC_COUNTERS.length);
+  private readonly sums = new Float64Array(TRAFFIC_COUNTERS.length);
+  private source: ((into: Float64Array) => void) | undefined;
   /** Counted in TS: a failed dial reaches JS anyway, to be logged. */
   readonly dialFailures: Record<DialFailureReason, number> = {
     refused: 0,
@@ -44,8 +44,14 @@ export class ProxyTraffic {
     other: 0,
   };
 
+  /** Counts from now on come from `source`, which writes the sums in TRAFFIC_COUNTERS order. */
+  countFrom(source: (into: Float64Array) => void): void {
+    this.source = source;
+  }
+
   get(counter: TrafficCounter): number {
-    return this.counts[TRAFFIC_COUNTERS.indexOf(counter)] ?? 0;
+    this.source?.(this.sums);
+    return this.sums[TRAFFIC_COUNTERS.indexOf(counter)] ?? 0;
   }
 
   get activeInbound(): number {

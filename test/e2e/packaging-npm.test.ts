@@ -23,7 +23,7 @@ const PACKAGE = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')
 };
 // Everything the tarball may hold: what runs, what builds the addon, the docs.
 const RUN_TIME_FILE =
-  /^(package\.json|README\.md|LICEN[CS]E(\.\w+)?|binding\.gyp|scripts\/install\.mjs|native\/[\w-]+\.(cc|h)|dist\/[\w/.-]+\.(js|d\.ts))$/;
+  /^(package\.json|README\.md|LICEN[CS]E(\.\w+)?|binding\.gyp|scripts\/install\.mjs|native\/([\w-]+\/)?[\w-]+\.(cc|h)|dist\/[\w/.-]+\.(js|d\.ts))$/;
 const NPM_ENV = {
   ...process.env,
   npm_config_fund: 'false',

@@ -288,6 +288,16 @@ test('bad addresses, a port in use, a missing target: one line and exit code 2',
       ['-listen', `127.0.0.1:${busy.port}`, '-target=:1', '-metrics=:0'],
       /^tcp-metrics-proxy: -listen 127\.0\.0\.1:\d+: address already in use\n$/,
     ],
+    [
+      CLI,
+      ['proxy', '--listen', ':0', '--target', ':1', '--metrics', ':0', '--workers', '0'],
+      /^conntrack-exporter: --workers "0": must be a whole number from 1 to 64\n$/,
+    ],
+    [
+      DROP_IN,
+      ['-listen=:0', '-target=:1', '-metrics=:0', '-workers=100'],
+      /^tcp-metrics-proxy: -workers "100": must be a whole number from 1 to 64\n$/,
+    ],
     [DROP_IN, ['-lsiten=:1'], /^tcp-metrics-proxy: flag provided but not defined: -lsiten\n$/],
   ];
   for (const [script, args, message] of cases) {

@@ -120,7 +120,11 @@ test('after hundreds of connections, ended every way, the fd count is back to it
 });
 
 test('out of file descriptors: accepting pauses and resumes, no spin, the proxy lives on', async (t) => {
-  const target = await startServer(t, (socket) => socket.pipe(socket));
+  let arrived = 0;
+  const target = await startServer(t, (socket) => {
+    arrived++;
+    socket.pipe(socket);
+  });
   // A limit that leaves room for exactly ten relayed connections (two fds
   // each), so that the eleventh finds no fd for accept() itself. The limit
   // bounds fd numbers; fds inherited above it (from a test runner) do not count.
@@ -136,6 +140,10 @@ test('out of file descriptors: accepting pauses and resumes, no spin, the proxy 
     const socket = net.connect({ host: '127.0.0.1', port: proxy.port });
     socket.on('error', () => {});
     held.push(socket);
+    // The first ten one by one, each dialed before the next is accepted, so
+    // that they take the fds in pairs and the rest find none to accept with
+    // (accepting all at once, the dials would be the ones out of fds).
+    if (i < 10) await until(`connection ${i + 1} at the target`, () => arrived === i + 1);
   }
   await until('accept to fail', () => /accepting a connection failed/.test(proxy.stderr())).catch(
     () => assert.fail(`fds ${openFds(proxy.pid)} of ${limit}; ${proxy.stderr()}`),

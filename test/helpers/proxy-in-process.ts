@@ -15,7 +15,13 @@ export interface InProcessProxy {
 export async function startInProcessProxy(
   t: TestContext,
   targetPort: number,
-  { dialTimeoutMs = 10_000, targetHost = '127.0.0.1', listenHost = '127.0.0.1' } = {},
+  {
+    dialTimeoutMs = 10_000,
+    targetHost = '127.0.0.1',
+    listenHost = '127.0.0.1',
+    // Two relay threads: connections are handed over and counts summed, as in production.
+    workers = 2,
+  } = {},
 ): Promise<InProcessProxy> {
   const traffic = new ProxyTraffic();
   const warnings: string[] = [];
@@ -28,6 +34,7 @@ export async function startInProcessProxy(
   const proxy = new TcpProxy({
     target: { host: targetHost, port: targetPort },
     dialTimeoutMs,
+    workers,
     traffic,
     log,
   });

@@ -157,9 +157,18 @@ export interface ProxyProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `node <script> ...args`, killed after the test if still running. */
-export function spawnNode(t: TestContext, script: string, args: readonly string[]): ProxyProcess {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Runs `node <script> ...args`, killed after the test if still running;
+ * `under` is a command that runs node (e.g. strace and its flags).
+ */
+export function spawnNode(
+  t: TestContext,
+  script: string,
+  args: readonly string[],
+  under: readonly string[] = [],
+): ProxyProcess {
+  const [command = process.execPath, ...prefix] = [...under, process.execPath];
+  const child = spawn(command, [...prefix, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   const listeners = new Set<() => void>();
   child.stderr.setEncoding('utf8');

@@ -14,12 +14,14 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 
 import type { LookupTuple, NativeAddon, NativeEventStream } from '../../src/conntrack/addon';
+import type { NativeRelay } from '../../src/proxy/relay-addon';
 import { decodeRecords } from '../../src/conntrack/record';
 import { relayMemcheck } from './memcheck-relay';
 
 const [addonPath = '', mode = 'full'] = process.argv.slice(2);
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const addon = require(addonPath) as NativeAddon;
+const parts = require(addonPath) as { conntrack: NativeAddon; relay: NativeRelay };
+const addon = parts.conntrack;
 const gc = (globalThis as { gc?: () => void }).gc;
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -184,7 +186,7 @@ async function denied(): Promise<void> {
 }
 
 void (async () => {
-  if (mode === 'relay') await relayMemcheck(addon);
+  if (mode === 'relay') await relayMemcheck(parts.relay);
   else await (mode === 'denied' ? denied() : full());
   // Collect what JS dropped, so that what is still allocated at exit is a leak.
   for (let i = 0; i < 5; i++) {

@@ -24,7 +24,7 @@ g++ -shared -fPIC -std=c++17 -g -O1 -fno-omit-frame-pointer -Wall -Wextra \
   -DLIBNETFILTER_CONNTRACK_VERSION="\"$(pkg-config --modversion libnetfilter_conntrack)\"" \
   -I"$node_include" -I"$(node -p "require('node-addon-api').include_dir")" \
   $(pkg-config --cflags libnetfilter_conntrack) \
-  native/*.cc -o "$out/conntrack.node" $(pkg-config --libs libnetfilter_conntrack)
+  native/*.cc native/conntrack/*.cc native/relay/*.cc -o "$out/conntrack.node" $(pkg-config --libs libnetfilter_conntrack)
 
 ns="ctmem-$$"
 logs=$(mktemp -d)

@@ -19,7 +19,7 @@ import { httpGet, parseMetrics } from '../helpers/proxy-net';
 
 function busyTraffic(): ProxyTraffic {
   const traffic = new ProxyTraffic();
-  // As the native relay writes them.
+  // As the native relay sums them.
   const counts: Record<TrafficCounter, number> = {
     activeInbound: 3,
     activeOutbound: 2,
@@ -30,7 +30,9 @@ function busyTraffic(): ProxyTraffic {
     targetReceived: 5000,
     clientSent: 4990,
   };
-  for (const [index, name] of TRAFFIC_COUNTERS.entries()) traffic.counts[index] = counts[name];
+  traffic.countFrom((into) => {
+    for (const [index, name] of TRAFFIC_COUNTERS.entries()) into[index] = counts[name];
+  });
   traffic.dialFailures.refused = 1;
   traffic.dialFailures.timeout = 1;
   return traffic;

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import test from 'node:test';
 
 import { UsageError } from '../../src/errors';
 import { formatHostPort, LISTEN_RULES, parseHostPort, TARGET_RULES } from '../../src/proxy/address';
-import { buildProxyConfig, parseDuration } from '../../src/options/proxy';
+import { buildProxyConfig, MAX_WORKERS, parseDuration } from '../../src/options/proxy';
 
 test('addresses: host:port, [IPv6]:port, :port and names', () => {
   assert.deepEqual(parseHostPort('127.0.0.1:3000', '--listen', LISTEN_RULES), {
@@ -87,4 +88,23 @@ test('config: required addresses, checked options, a UUID id by default', () => 
   fails({ dialTimeout: '0s' }, /--dial-timeout must be more than 0/);
   fails({ drainTimeout: 'later' }, /--drain-timeout "later"/);
   fails({ id: ' ' }, /--id must not be empty/);
+});
+
+test('config: --workers is one per core by default, a whole number from 1 to 64', () => {
+  const good = { listen: ':3000', target: '127.0.0.1:3001', metrics: ':3002' };
+  const workers = (value?: string, dash = '--'): number =>
+    buildProxyConfig({ ...good, workers: value }, 'conventional', dash).workers;
+  assert.equal(workers(), Math.min(availableParallelism(), MAX_WORKERS));
+  assert.equal(workers('1'), 1);
+  assert.equal(workers('64', '-'), 64);
+  for (const bad of ['0', '65', '1.5', '-2', 'two', '', ' 2']) {
+    assert.throws(
+      () => workers(bad),
+      (error: unknown) =>
+        error instanceof UsageError &&
+        error.message === `--workers ${JSON.stringify(bad)}: must be a whole number from 1 to 64`,
+      bad,
+    );
+  }
+  assert.throws(() => workers('0', '-'), /-workers "0": must be a whole number from 1 to 64$/);
 });

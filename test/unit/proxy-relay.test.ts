@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import test from 'node:test';
 
@@ -148,7 +149,9 @@ test('a reset on either side resets the other', async (t) => {
 
 test('a target that refuses: the client is reset promptly and the failure counted', async (t) => {
   const { proxy, traffic, port, warnings } = await startInProcessProxy(t, await unusedPort());
-  const client = await connect(t, port);
+  // Not connect(): the reset may come before this side sees its connect done.
+  const client = net.connect({ host: '127.0.0.1', port });
+  t.after(() => client.destroy());
   assert.equal(await within(howItEnds(client), 'the client to be closed'), 'reset');
   await within(proxy.whenIdle(), 'the proxy to be idle');
   assert.equal(traffic.dialFailures.refused, 1);
@@ -166,4 +169,39 @@ test('a target that does not answer: the dial times out, the client is reset, co
   await within(proxy.proxy.whenIdle(), 'the proxy to be idle');
   assert.equal(proxy.traffic.dialFailures.timeout, 1);
   assert.equal(proxy.traffic.dialed, 0);
+});
+
+/** The relay threads of this process (named relay-N) and the CPU time each has run, in ns. */
+function relayThreads(): Map<string, number> {
+  const threads = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      if (!readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').startsWith('relay-')) continue;
+      const ran = Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      threads.set(tid, ran);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return threads;
+}
+
+test('two connections open at once go to two relay threads', async (t) => {
+  const { port: target } = await startServer(t, (socket) => {
+    socket.resume();
+    socket.once('end', () => socket.end());
+  });
+  const before = relayThreads();
+  const { proxy, port } = await startInProcessProxy(t, target, { workers: 2 });
+  const ours = [...relayThreads().keys()].filter((tid) => !before.has(tid));
+  assert.equal(ours.length, 2, 'one thread per worker');
+  const clients = [await connect(t, port), await connect(t, port)];
+  const idle = relayThreads();
+  // Each stream's bytes are moved by the thread that has its connection.
+  await Promise.all(clients.map((client) => writeAll(client, randomBytes(8 * 1024 * 1024))));
+  await within(proxy.whenIdle(), 'the proxy to close both connections');
+  const busy = relayThreads();
+  for (const tid of ours) {
+    assert.ok((busy.get(tid) ?? 0) > (idle.get(tid) ?? 0), `relay thread ${tid} did no work`);
+  }
 });

@@ -1,4 +1,5 @@
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -10,7 +11,7 @@
 
 #include "relay-connection.h"
 
-namespace conntrack {
+namespace relay {
 
 namespace {
 
@@ -20,6 +21,10 @@ constexpr int kReadsPerPump = 8;
 // Go's default, which the original proxy had: dead peers do not hold
 // connections, or a drain, open for ever.
 constexpr int kKeepAliveSeconds = 15;
+
+// Errors with which splice(2) says it cannot join these two files (a
+// socket type or kernel without it), as opposed to a failed connection.
+bool SpliceRefused(int errnum) { return errnum == EINVAL || errnum == ENOSYS || errnum == EOPNOTSUPP; }
 
 }  // namespace
 
@@ -52,6 +57,15 @@ void CloseSide(Side& side, bool reset) {
   side.watched = false;
 }
 
+Direction::~Direction() { ClosePipe(*this); }
+
+void ClosePipe(Direction& d) {
+  if (d.pipe_read >= 0) close(d.pipe_read);
+  if (d.pipe_write >= 0) close(d.pipe_write);
+  d.pipe_read = d.pipe_write = -1;
+  d.in_pipe = 0;
+}
+
 int PendingError(int fd) {
   int error = 0;
   socklen_t length = sizeof error;
@@ -61,20 +75,25 @@ int PendingError(int fd) {
 
 // Moves what it can one way. False when the connection has ended (an error
 // on either socket), so the caller stops touching it.
-bool TcpRelay::Pump(Connection* c, Direction& d) {
-  if (d.pending_length > 0) {
-    const size_t length = d.pending_length;
-    d.pending_length = 0;
-    if (!Send(c, d, d.pending.get() + d.pending_offset, length)) return false;
-    if (d.pending_length > 0) return true;
-  }
+bool RelayLoop::Pump(Connection* c, Direction& d) {
+  if (!Flush(c, d)) return false;
+  if (d.held() > 0) return true;
   for (int reads = 0; !d.eof && d.from->fd >= 0; reads++) {
     // A hung-up socket is out of the epoll set: read it to the end now.
     if (reads >= kReadsPerPump && !d.from->hung_up) break;
-    const ssize_t n = recv(d.from->fd, scratch_.get(), kBufferBytes, 0);
+    const bool splicing = d.pipe_write >= 0;
+    // The pipe is empty here, so EAGAIN can only mean an empty socket.
+    const ssize_t n =
+        splicing ? splice(d.from->fd, nullptr, d.pipe_write, nullptr, kBufferBytes,
+                          SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+                 : recv(d.from->fd, scratch_.get(), kBufferBytes, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (splicing && SpliceRefused(errno)) {
+        StopSplicing(d);
+        continue;
+      }
       Fail(c, *d.from);
       return false;
     }
@@ -82,13 +101,21 @@ bool TcpRelay::Pump(Connection* c, Direction& d) {
       d.eof = true;
       break;
     }
-    Count(d.read_counter, static_cast<double>(n));
-    if (!Send(c, d, scratch_.get(), static_cast<size_t>(n))) return false;
-    if (d.pending_length > 0) break;
+    Count(d.read_counter, n);
+    if (splicing) {
+      d.in_pipe = static_cast<size_t>(n);
+      if (!SpliceOut(c, d)) return false;
+    } else {
+      if (!Send(c, d, scratch_.get(), static_cast<size_t>(n))) return false;
+      if (static_cast<size_t>(n) >= kSpliceAfterBytes && !d.copy_only && d.held() == 0) {
+        OpenPipe(d);
+      }
+    }
+    if (d.held() > 0) break;
     // A short read emptied the socket; epoll says when there is more.
     if (static_cast<size_t>(n) < kBufferBytes && !d.from->hung_up) break;
   }
-  if (d.eof && d.pending_length == 0 && !d.shut) {
+  if (d.eof && d.held() == 0 && !d.shut) {
     // Half-close: the FIN goes on once everything before it has. When the
     // other way has ended already, the close that follows sends it.
     const Direction& other = &d == &c->up ? c->down : c->up;
@@ -98,9 +125,18 @@ bool TcpRelay::Pump(Connection* c, Direction& d) {
   return true;
 }
 
+bool RelayLoop::Flush(Connection* c, Direction& d) {
+  if (d.pending_length > 0) {
+    const size_t length = d.pending_length;
+    d.pending_length = 0;
+    return Send(c, d, d.pending.get() + d.pending_offset, length);
+  }
+  return d.in_pipe == 0 || SpliceOut(c, d);
+}
+
 // Writes what the receiver takes now and keeps the rest in `pending`.
 // `data` is either the shared scratch buffer or the direction's own pending bytes.
-bool TcpRelay::Send(Connection* c, Direction& d, const char* data, size_t length) {
+bool RelayLoop::Send(Connection* c, Direction& d, const char* data, size_t length) {
   ssize_t sent;
   do {
     sent = send(d.to->fd, data, length, MSG_NOSIGNAL);
@@ -112,7 +148,7 @@ bool TcpRelay::Send(Connection* c, Direction& d, const char* data, size_t length
     }
     sent = 0;
   }
-  Count(d.written_counter, static_cast<double>(sent));
+  Count(d.written_counter, sent);
   const size_t rest = length - static_cast<size_t>(sent);
   if (rest == 0) {
     d.pending.reset();
@@ -129,18 +165,70 @@ bool TcpRelay::Send(Connection* c, Direction& d, const char* data, size_t length
   return true;
 }
 
+// Passes on what the pipe holds, as much as the receiver takes now; the
+// rest stays in the pipe until epoll says the receiver has room.
+bool RelayLoop::SpliceOut(Connection* c, Direction& d) {
+  ssize_t sent;
+  do {
+    sent = splice(d.pipe_read, nullptr, d.to->fd, nullptr, d.in_pipe,
+                  SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+    if (SpliceRefused(errno)) {
+      StopSplicing(d);
+      return Flush(c, d);
+    }
+    Fail(c, *d.to);
+    return false;
+  }
+  Count(d.written_counter, sent);
+  d.in_pipe -= static_cast<size_t>(sent);
+  return true;
+}
+
+void RelayLoop::OpenPipe(Direction& d) {
+  int ends[2];
+  // Out of fds (EMFILE) or pipe memory: the direction goes on copying.
+  if (pipe2(ends, O_NONBLOCK | O_CLOEXEC) < 0) return;
+  // Room for one full read. Refused (pipe-max-size), the default 64 KiB
+  // only makes splices shorter.
+  fcntl(ends[1], F_SETPIPE_SZ, static_cast<int>(kBufferBytes));
+  d.pipe_read = ends[0];
+  d.pipe_write = ends[1];
+}
+
+void RelayLoop::StopSplicing(Direction& d) {
+  d.copy_only = true;
+  if (d.in_pipe > 0) {
+    // At most one read's worth, which the copy path may hold as well.
+    d.pending.reset(new char[d.in_pipe]);
+    size_t got = 0;
+    while (got < d.in_pipe) {
+      const ssize_t n = read(d.pipe_read, d.pending.get() + got, d.in_pipe - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    d.pending_offset = 0;
+    d.pending_length = got;
+    d.in_pipe = 0;
+  }
+  ClosePipe(d);
+}
+
 // An error or RST on one socket: the other gets an RST too.
-void TcpRelay::Fail(Connection* c, Side& failed) {
+void RelayLoop::Fail(Connection* c, Side& failed) {
   Side& other = &failed == &c->client ? c->target : c->client;
   CloseSide(failed, true);
   CloseSide(other, true);
   Finish(c);
 }
 
-void TcpRelay::Finish(Connection* c) {
+void RelayLoop::Finish(Connection* c) {
   if (c->state == Connection::State::kClosed) return;
-  if (c->state == Connection::State::kRelaying) counters_[kActiveOutbound] -= 1;
-  counters_[kActiveInbound] -= 1;
+  if (c->state == Connection::State::kRelaying) Count(kActiveOutbound, -1);
+  Count(kActiveInbound, -1);
   c->state = Connection::State::kClosed;
   CloseSide(c->client, false);
   CloseSide(c->target, false);
@@ -155,23 +243,27 @@ void TcpRelay::Finish(Connection* c) {
   c->addresses = c->next_address = nullptr;
   c->up.pending.reset();
   c->down.pending.reset();
-  open_.erase(c);
+  ClosePipe(c->up);
+  ClosePipe(c->down);
+  connections_.erase(c);
   // Freed after the batch: later events of this batch may still point at it.
   finished_.push_back(c);
+  // The last one: the JS thread looks whether every loop is idle.
+  if (open_.fetch_sub(1, std::memory_order_relaxed) == 1) reports_.Wake();
 }
 
-void TcpRelay::UpdateInterest(Connection* c, Side& side) {
+void RelayLoop::UpdateInterest(Connection* c, Side& side) {
   if (side.fd < 0 || side.hung_up) return;
   const bool is_client = &side == &c->client;
   const Direction& out = is_client ? c->up : c->down;
   const Direction& in = is_client ? c->down : c->up;
   uint32_t events = 0;
-  if (!out.eof && out.pending_length == 0) events |= EPOLLIN;
-  if (in.pending_length > 0) events |= EPOLLOUT;
+  if (!out.eof && out.held() == 0) events |= EPOLLIN;
+  if (in.held() > 0) events |= EPOLLOUT;
   if (events != side.events || !side.watched) Watch(side, events);
 }
 
-void TcpRelay::Watch(Side& side, uint32_t events) {
+void RelayLoop::Watch(Side& side, uint32_t events) {
   epoll_event event{};
   event.events = events;
   event.data.ptr = &side;
@@ -181,9 +273,13 @@ void TcpRelay::Watch(Side& side, uint32_t events) {
   }
 }
 
-void TcpRelay::Count(int counter, double amount) {
+void RelayLoop::Count(int counter, int64_t amount) {
   // Connection counts are always kept: the gauges and drain depend on them.
-  if (count_bytes_ || counter == kAccepted || counter == kDialed) counters_[counter] += amount;
+  if (counter >= kClientReceived && !target_.count_bytes) return;
+  // This loop is the only writer: no read-modify-write needed.
+  std::atomic<uint64_t>& value = counters_[counter];
+  value.store(value.load(std::memory_order_relaxed) + static_cast<uint64_t>(amount),
+              std::memory_order_relaxed);
 }
 
-}  // namespace conntrack
+}  // namespace relay

@@ -3,25 +3,36 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
+#include <limits>
 
-#include "errors.h"
+#include "../conntrack/errors.h"
 #include "relay-connection.h"
 
-namespace conntrack {
+namespace relay {
 
-const char* const TcpRelay::kCounterNames[kCounterCount] = {
-    "accepted",       "dialed",     "activeInbound",  "activeOutbound",
-    "clientReceived", "targetSent", "targetReceived", "clientSent"};
+// The addon's one way of turning an errno into a JS error (code, errno, syscall).
+using conntrack::SystemError;
+
+// Owned by libuv once started: freed in the close callbacks, after the
+// relay may be gone.
+struct RelayHandles {
+  uv_loop_t* loop = nullptr;
+  uv_poll_t poll{};  // the listening socket, once listening
+  uv_timer_t accept_timer;
+  uv_async_t reports;  // the loops' reports
+  TcpRelay* owner = nullptr;
+  int open_handles = 0;
+  napi_async_cleanup_hook_handle hook = nullptr;
+};
 
 namespace {
 
-constexpr int kEventsPerWait = 256;
 // After EMFILE and the like, accepting waits this long rather than spin on
 // a connection it cannot take; the kernel keeps the rest queued.
 constexpr uint64_t kAcceptPauseMs = 100;
@@ -42,80 +53,70 @@ Napi::Function TcpRelay::Define(Napi::Env env) {
                          InstanceMethod("stopAccepting", &TcpRelay::StopAccepting),
                          InstanceMethod("notifyWhenIdle", &TcpRelay::NotifyWhenIdle),
                          InstanceMethod("resetAll", &TcpRelay::ResetAll),
+                         InstanceMethod("readCounters", &TcpRelay::ReadCounters),
                          InstanceMethod("close", &TcpRelay::Close),
                          InstanceAccessor("openConnections", &TcpRelay::OpenConnections, nullptr),
                      });
 }
 
-void TcpRelay::Export(Napi::Env env, Napi::Object exports) {
-  exports.Set("TcpRelay", Define(env));
-  Napi::Array names = Napi::Array::New(env, kCounterCount);
-  for (uint32_t i = 0; i < kCounterCount; i++) names.Set(i, kCounterNames[i]);
-  exports.Set("relayCounterNames", names);
-  exports.Set("relayBufferBytes", Napi::Number::New(env, kBufferBytes));
-}
-
 TcpRelay::TcpRelay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TcpRelay>(info) {
   Napi::Env env = info.Env();
-  target_host_ = info[0].As<Napi::String>().Utf8Value();
-  target_service_ = std::to_string(info[1].As<Napi::Number>().Uint32Value());
-  dial_timeout_ms_ = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
-  count_bytes_ = info[3].As<Napi::Boolean>().Value();
-  Napi::Float64Array counters = info[4].As<Napi::Float64Array>();
-  counters_ref_ = Napi::Persistent(counters);
-  counters_ = counters.Data();
+  target_.host = info[0].As<Napi::String>().Utf8Value();
+  target_.service = std::to_string(info[1].As<Napi::Number>().Uint32Value());
+  target_.dial_timeout_ms = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
+  target_.count_bytes = info[3].As<Napi::Boolean>().Value();
+  const uint32_t workers = info[4].As<Napi::Number>().Uint32Value();
   on_dial_failure_ = Napi::Persistent(info[5].As<Napi::Function>());
   on_accept_error_ = Napi::Persistent(info[6].As<Napi::Function>());
   on_idle_ = Napi::Persistent(info[7].As<Napi::Function>());
   context_ = std::make_unique<Napi::AsyncContext>(env, "conntrack.relay");
-  scratch_.reset(new char[kBufferBytes]);
 
   // An IP literal needs no resolver: one fixed address list of one entry.
   auto* storage = new char[sizeof(sockaddr_in6)]();
-  literal_address_.reset(storage);
+  target_.literal_address.reset(storage);
   auto* in = reinterpret_cast<sockaddr_in*>(storage);
   auto* in6 = reinterpret_cast<sockaddr_in6*>(storage);
-  const uint16_t port = htons(static_cast<uint16_t>(std::stoi(target_service_)));
-  if (inet_pton(AF_INET, target_host_.c_str(), &in->sin_addr) == 1) {
+  const uint16_t port = htons(static_cast<uint16_t>(std::stoi(target_.service)));
+  if (inet_pton(AF_INET, target_.host.c_str(), &in->sin_addr) == 1) {
     in->sin_family = AF_INET;
     in->sin_port = port;
-    literal_target_.reset(new addrinfo{0, AF_INET, SOCK_STREAM, 0, sizeof(sockaddr_in),
+    target_.literal.reset(new addrinfo{0, AF_INET, SOCK_STREAM, 0, sizeof(sockaddr_in),
                                        reinterpret_cast<sockaddr*>(storage), nullptr, nullptr});
-  } else if (inet_pton(AF_INET6, target_host_.c_str(), &in6->sin6_addr) == 1) {
+  } else if (inet_pton(AF_INET6, target_.host.c_str(), &in6->sin6_addr) == 1) {
     in6->sin6_family = AF_INET6;
     in6->sin6_port = port;
-    literal_target_.reset(new addrinfo{0, AF_INET6, SOCK_STREAM, 0, sizeof(sockaddr_in6),
+    target_.literal.reset(new addrinfo{0, AF_INET6, SOCK_STREAM, 0, sizeof(sockaddr_in6),
                                        reinterpret_cast<sockaddr*>(storage), nullptr, nullptr});
   }
 
-  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0) throw SystemError{"epoll_create1", errno}.ToJs(env);
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
-    Shutdown();
     throw SystemError{"napi_get_uv_event_loop", EINVAL}.ToJs(env);
   }
   auto* handles = new RelayHandles();
   handles->owner = this;
+  handles->loop = loop;
   handles_ = handles;
-  uv_poll_init(loop, &handles->poll, epoll_fd_);
-  uv_timer_init(loop, &handles->dial_timer);
   uv_timer_init(loop, &handles->accept_timer);
-  for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&handles->poll),
-                              reinterpret_cast<uv_handle_t*>(&handles->dial_timer),
-                              reinterpret_cast<uv_handle_t*>(&handles->accept_timer)}) {
+  uv_async_init(loop, &handles->reports, &TcpRelay::OnReports);
+  for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&handles->accept_timer),
+                              reinterpret_cast<uv_handle_t*>(&handles->reports)}) {
     handle->data = handles;
     handles->open_handles++;
     // Only an active relay keeps the process alive (UpdateActive).
     uv_unref(handle);
   }
-  if (int status = uv_poll_start(&handles->poll, UV_READABLE, &TcpRelay::OnReadable); status < 0) {
-    Shutdown();
-    throw SystemError{"uv_poll_start", -status}.ToJs(env);
-  }
   if (napi_add_async_cleanup_hook(env, &TcpRelay::OnEnvTeardown, handles, &handles->hook) !=
       napi_ok) {
     handles->hook = nullptr;
+  }
+  reports_ = std::make_unique<Reports>(&handles->reports);
+  for (uint32_t i = 0; i < workers; i++) {
+    loops_.push_back(std::make_unique<RelayLoop>(target_, *reports_));
+    if (int errnum = loops_.back()->Start("relay-" + std::to_string(i)); errnum != 0) {
+      Shutdown();
+      throw SystemError{"relay thread", errnum}.ToJs(env);
+    }
   }
 }
 
@@ -128,7 +129,9 @@ Napi::Value TcpRelay::Listen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string host = info[0].As<Napi::String>().Utf8Value();
   const uint16_t port = static_cast<uint16_t>(info[1].As<Napi::Number>().Uint32Value());
-  if (listener_ != nullptr || epoll_fd_ < 0) throw SystemError{"listen", EALREADY}.ToJs(env);
+  if (listen_fd_ >= 0 || listened_ || handles_ == nullptr) {
+    throw SystemError{"listen", EALREADY}.ToJs(env);
+  }
 
   sockaddr_storage address{};
   socklen_t length = 0;
@@ -178,9 +181,13 @@ Napi::Value TcpRelay::Listen(const Napi::CallbackInfo& info) {
     close(fd);
     throw SystemError{"listen", errnum}.ToJs(env);
   }
-  listener_ = std::make_unique<Side>();
-  listener_->fd = fd;
-  Watch(*listener_, EPOLLIN);
+  listen_fd_ = fd;
+  listened_ = true;
+  uv_poll_init(handles_->loop, &handles_->poll, fd);
+  handles_->poll.data = handles_;
+  handles_->open_handles++;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->poll));
+  uv_poll_start(&handles_->poll, UV_READABLE, &TcpRelay::OnAcceptable);
   UpdateActive();
 
   char text[INET6_ADDRSTRLEN] = "";
@@ -204,8 +211,14 @@ Napi::Value TcpRelay::StopAccepting(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+int64_t TcpRelay::Open() const {
+  int64_t open = 0;
+  for (const auto& loop : loops_) open += loop->open();
+  return open;
+}
+
 Napi::Value TcpRelay::OpenConnections(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(open_.size()));
+  return Napi::Number::New(info.Env(), static_cast<double>(Open()));
 }
 
 Napi::Value TcpRelay::NotifyWhenIdle(const Napi::CallbackInfo& info) {
@@ -215,13 +228,19 @@ Napi::Value TcpRelay::NotifyWhenIdle(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TcpRelay::ResetAll(const Napi::CallbackInfo& info) {
-  const std::vector<Connection*> all(open_.begin(), open_.end());
-  for (Connection* c : all) {
-    CloseSide(c->client, true);
-    CloseSide(c->target, true);
-    Finish(c);
-  }
+  for (const auto& loop : loops_) loop->ResetAll();
   AfterBatch();
+  return info.Env().Undefined();
+}
+
+Napi::Value TcpRelay::ReadCounters(const Napi::CallbackInfo& info) {
+  Napi::Float64Array into = info[0].As<Napi::Float64Array>();
+  const size_t length = std::min<size_t>(into.ElementLength(), kCounterCount);
+  for (size_t i = 0; i < length; i++) {
+    double sum = retired_[i];
+    for (const auto& loop : loops_) sum += loop->count(static_cast<int>(i));
+    into[i] = sum;
+  }
   return info.Env().Undefined();
 }
 
@@ -237,66 +256,24 @@ Napi::Value TcpRelay::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-void TcpRelay::OnReadable(uv_poll_t* poll, int status, int /*events*/) {
+void TcpRelay::OnAcceptable(uv_poll_t* poll, int status, int /*events*/) {
   TcpRelay* self = static_cast<RelayHandles*>(poll->data)->owner;
   if (self == nullptr || status < 0) return;
-  epoll_event events[kEventsPerWait];
-  const int count = epoll_wait(self->epoll_fd_, events, kEventsPerWait, 0);
-  for (int i = 0; i < count && self->epoll_fd_ >= 0; i++) {
-    self->HandleEvent(static_cast<Side*>(events[i].data.ptr), events[i].events);
-  }
-  // More than one batch waiting: epoll stays readable, so libuv calls again
-  // after the rest of the loop had its turn.
+  self->Accept();
   Napi::HandleScope scope(self->Env());
   self->AfterBatch();
 }
 
-void TcpRelay::HandleEvent(Side* side, uint32_t events) {
-  Connection* c = side->connection;
-  if (c == nullptr) {
-    if (side == listener_.get()) Accept();
-    return;
-  }
-  // A connection finished earlier in this batch; its memory waits for AfterBatch.
-  if (c->state == Connection::State::kClosed || side->fd < 0) return;
-  if (c->state != Connection::State::kRelaying) {
-    if (side == &c->target) {
-      OnConnectDone(c, events);
-    } else if (events & (EPOLLERR | EPOLLHUP)) {
-      // The client left while the dial was pending: the dial goes with it.
-      CloseSide(c->client, false);
-      CloseSide(c->target, false);
-      Finish(c);
-    }
-    return;
-  }
-  if (events & EPOLLERR) {
-    Fail(c, *side);
-    return;
-  }
-  Direction& from_side = side == &c->client ? c->up : c->down;
-  Direction& to_side = side == &c->client ? c->down : c->up;
-  if (events & EPOLLHUP) {
-    side->hung_up = true;
-    if (side->watched) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, side->fd, nullptr);
-    side->watched = false;
-  }
-  if ((events & (EPOLLIN | EPOLLHUP)) && !Pump(c, from_side)) return;
-  if ((events & (EPOLLOUT | EPOLLHUP)) && !Pump(c, to_side)) return;
-  if (c->up.shut && c->down.shut) {
-    // Both ways ended in order: an ordinary close, no RST.
-    CloseSide(c->client, false);
-    CloseSide(c->target, false);
-    Finish(c);
-    return;
-  }
-  UpdateInterest(c, c->client);
-  UpdateInterest(c, c->target);
+void TcpRelay::OnReports(uv_async_t* async) {
+  TcpRelay* self = static_cast<RelayHandles*>(async->data)->owner;
+  if (self == nullptr) return;
+  Napi::HandleScope scope(self->Env());
+  self->AfterBatch();
 }
 
 void TcpRelay::Accept() {
-  while (listener_ != nullptr) {
-    const int fd = accept4(listener_->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  while (listen_fd_ >= 0) {
+    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       const int errnum = errno;
       if (errnum == EAGAIN || errnum == EWOULDBLOCK) return;
@@ -307,51 +284,57 @@ void TcpRelay::Accept() {
       PauseAccepting(errnum);
       return;
     }
-    // No TuneSocket(fd): Linux copies the listener's options (set in
-    // Listen) to every socket it accepts, which saves four system calls
-    // per connection.
-    auto* c = new Connection();
-    c->client.fd = fd;
-    c->client.connection = c;
-    c->target.connection = c;
-    open_.insert(c);
-    Count(kAccepted, 1);
-    counters_[kActiveInbound] += 1;
-    // Watched with no events: epoll still reports an error or hang-up,
-    // which is how a client leaving during the dial is noticed.
-    Watch(c->client, 0);
-    StartDial(c);
+    PickLoop()->Hand(fd);
   }
+}
+
+// The loop with the fewest open connections, the next in turn among equals.
+RelayLoop* TcpRelay::PickLoop() {
+  RelayLoop* best = nullptr;
+  int64_t least = std::numeric_limits<int64_t>::max();
+  for (size_t i = 0; i < loops_.size(); i++) {
+    RelayLoop* loop = loops_[(next_loop_ + i) % loops_.size()].get();
+    if (loop->open() < least) {
+      least = loop->open();
+      best = loop;
+    }
+  }
+  next_loop_ = (next_loop_ + 1) % loops_.size();
+  return best;
 }
 
 void TcpRelay::PauseAccepting(int errnum) {
   notices_.push_back({Notice::kAcceptError, ErrnoName(errnum), std::string("accept: ") +
                                                                    std::strerror(errnum)});
-  if (listener_ == nullptr || handles_ == nullptr) return;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listener_->fd, nullptr);
-  listener_->watched = false;
+  if (listen_fd_ < 0 || handles_ == nullptr) return;
+  uv_poll_stop(&handles_->poll);
   uv_timer_start(&handles_->accept_timer, &TcpRelay::OnAcceptTimer, kAcceptPauseMs, 0);
 }
 
 void TcpRelay::OnAcceptTimer(uv_timer_t* timer) {
   TcpRelay* self = static_cast<RelayHandles*>(timer->data)->owner;
-  if (self == nullptr || self->listener_ == nullptr) return;
-  self->Watch(*self->listener_, EPOLLIN);
+  if (self == nullptr || self->listen_fd_ < 0) return;
+  uv_poll_start(&self->handles_->poll, UV_READABLE, &TcpRelay::OnAcceptable);
 }
 
 void TcpRelay::StopListening() {
-  if (listener_ == nullptr) return;
-  close(listener_->fd);
-  listener_.reset();
-  if (handles_ != nullptr) uv_timer_stop(&handles_->accept_timer);
+  if (listen_fd_ < 0) return;
+  if (handles_ != nullptr) {
+    uv_timer_stop(&handles_->accept_timer);
+    uv_poll_stop(&handles_->poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(&handles_->poll), OnHandleClosed);
+  }
+  close(listen_fd_);
+  listen_fd_ = -1;
 }
 
 void TcpRelay::AfterBatch() {
-  for (Connection* c : finished_) delete c;
-  finished_.clear();
   std::vector<Notice> notices;
   notices.swap(notices_);
-  const bool idle = idle_wanted_ && open_.empty();
+  if (reports_ != nullptr) {
+    for (Notice& notice : reports_->Take()) notices.push_back(std::move(notice));
+  }
+  const bool idle = idle_wanted_ && Open() == 0;
   if (idle) idle_wanted_ = false;
   UpdateActive();
   Napi::Env env = Env();
@@ -371,18 +354,19 @@ void TcpRelay::AfterBatch() {
   if (idle) call(on_idle_, {});
 }
 
-// While it listens or carries a connection, the relay keeps the loop (and
-// itself) alive; after that, it is an ordinary object.
+// While it listens or carries a connection, the relay keeps the JS loop
+// (and itself) alive; after that, it is an ordinary object. A loop
+// reports when its last connection ends, so this runs again then.
 void TcpRelay::UpdateActive() {
-  const bool active = handles_ != nullptr && (listener_ != nullptr || !open_.empty());
+  const bool active = handles_ != nullptr && (listen_fd_ >= 0 || Open() > 0);
   if (active == active_) return;
   active_ = active;
-  auto* poll = reinterpret_cast<uv_handle_t*>(&handles_->poll);
+  auto* reports = reinterpret_cast<uv_handle_t*>(&handles_->reports);
   if (active) {
-    uv_ref(poll);
+    uv_ref(reports);
     Ref();
   } else {
-    uv_unref(poll);
+    uv_unref(reports);
     Unref();
   }
 }
@@ -394,35 +378,25 @@ void TcpRelay::OnEnvTeardown(napi_async_cleanup_hook_handle /*hook*/, void* arg)
 
 void TcpRelay::Shutdown() {
   StopListening();
-  // Not Finish(): the counters' memory may already be gone at teardown.
-  for (Connection* c : open_) {
-    CloseSide(c->client, true);
-    CloseSide(c->target, true);
-    if (c->resolving != nullptr) {
-      c->resolving->connection = nullptr;
-      uv_cancel(reinterpret_cast<uv_req_t*>(&c->resolving->request));
+  // Not reported to JS: the callbacks may be gone at teardown.
+  for (auto& loop : loops_) {
+    loop->Stop();
+    for (int i = 0; i < kCounterCount; i++) {
+      // The gauges are zero once its connections are reset.
+      if (i != kActiveInbound && i != kActiveOutbound) retired_[i] += loop->count(i);
     }
-    if (c->owns_addresses) uv_freeaddrinfo(c->addresses);
-    delete c;
   }
-  open_.clear();
-  dial_head_ = dial_tail_ = nullptr;
-  for (Connection* c : finished_) delete c;
-  finished_.clear();
+  loops_.clear();
   if (handles_ != nullptr) {
     handles_->owner = nullptr;
-    uv_poll_stop(&handles_->poll);
-    for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&handles_->poll),
-                                reinterpret_cast<uv_handle_t*>(&handles_->dial_timer),
-                                reinterpret_cast<uv_handle_t*>(&handles_->accept_timer)}) {
+    uv_timer_stop(&handles_->accept_timer);
+    for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&handles_->accept_timer),
+                                reinterpret_cast<uv_handle_t*>(&handles_->reports)}) {
       uv_close(handle, OnHandleClosed);
     }
     handles_ = nullptr;
   }
-  if (epoll_fd_ >= 0) {
-    close(epoll_fd_);
-    epoll_fd_ = -1;
-  }
+  reports_.reset();
 }
 
-}  // namespace conntrack
+}  // namespace relay

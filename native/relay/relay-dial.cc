@@ -5,10 +5,10 @@
 
 #include "relay-connection.h"
 
-namespace conntrack {
+namespace relay {
 
-void TcpRelay::StartDial(Connection* c) {
-  c->dial_deadline = uv_now(handles_->poll.loop) + dial_timeout_ms_;
+void RelayLoop::StartDial(Connection* c) {
+  c->dial_deadline = uv_now(&loop_) + target_.dial_timeout_ms;
   c->dialing = true;
   c->dial_previous = dial_tail_;
   if (dial_tail_ != nullptr) dial_tail_->dial_next = c;
@@ -17,8 +17,8 @@ void TcpRelay::StartDial(Connection* c) {
     dial_head_ = c;
     ArmDialTimer();
   }
-  if (literal_target_ != nullptr) {
-    c->addresses = literal_target_.get();
+  if (target_.literal != nullptr) {
+    c->addresses = target_.literal.get();
     c->next_address = c->addresses;
     ConnectNext(c, 0);
     return;
@@ -30,20 +30,20 @@ void TcpRelay::StartDial(Connection* c) {
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   c->resolving = request;
-  const int status = uv_getaddrinfo(handles_->poll.loop, &request->request, &TcpRelay::OnResolved,
-                                    target_host_.c_str(), target_service_.c_str(), &hints);
+  const int status = uv_getaddrinfo(&loop_, &request->request, &RelayLoop::OnResolved,
+                                    target_.host.c_str(), target_.service.c_str(), &hints);
   if (status < 0) {
     c->resolving = nullptr;
     delete request;
     DialFailed(c, uv_err_name(status), "getaddrinfo " + std::string(uv_err_name(status)) + " " +
-                                           target_host_);
+                                           target_.host);
   }
 }
 
-void TcpRelay::OnResolved(uv_getaddrinfo_t* request, int status, addrinfo* result) {
+void RelayLoop::OnResolved(uv_getaddrinfo_t* request, int status, addrinfo* result) {
   auto* resolve = reinterpret_cast<ResolveRequest*>(request);
   Connection* c = resolve->connection;
-  TcpRelay* self = resolve->relay;
+  RelayLoop* self = resolve->loop;
   delete resolve;
   if (c == nullptr) {
     if (result != nullptr) uv_freeaddrinfo(result);
@@ -54,21 +54,20 @@ void TcpRelay::OnResolved(uv_getaddrinfo_t* request, int status, addrinfo* resul
     // Named as Node names them, so the TS classification is the same as before.
     std::string code = uv_err_name(status);
     if (status == UV_EAI_NONAME || status == UV_EAI_NODATA) code = "ENOTFOUND";
-    self->DialFailed(c, code, "getaddrinfo " + code + " " + self->target_host_);
+    self->DialFailed(c, code, "getaddrinfo " + code + " " + self->target_.host);
   } else {
     c->addresses = result;
     c->owns_addresses = true;
     c->next_address = result;
     self->ConnectNext(c, 0);
   }
-  Napi::HandleScope scope(self->Env());
   self->AfterBatch();
 }
 
 // Tries the remaining addresses in order until a connect starts; the last
 // error is the dial's when none is left (a name with an IPv6 and an IPv4
 // address still reaches a target that listens on only one of them).
-void TcpRelay::ConnectNext(Connection* c, int last_error) {
+void RelayLoop::ConnectNext(Connection* c, int last_error) {
   while (c->next_address != nullptr) {
     const addrinfo* address = c->next_address;
     c->next_address = address->ai_next;
@@ -94,10 +93,10 @@ void TcpRelay::ConnectNext(Connection* c, int last_error) {
   }
   const int errnum = last_error != 0 ? last_error : EADDRNOTAVAIL;
   DialFailed(c, ErrnoName(errnum),
-             "connect " + ErrnoName(errnum) + " " + target_host_ + ":" + target_service_);
+             "connect " + ErrnoName(errnum) + " " + target_.host + ":" + target_.service);
 }
 
-void TcpRelay::OnConnectDone(Connection* c, uint32_t events) {
+void RelayLoop::OnConnectDone(Connection* c, uint32_t events) {
   // A failed connect always raises EPOLLERR: without it, no need to ask.
   const int error = (events & (EPOLLERR | EPOLLHUP)) != 0 ? PendingError(c->target.fd) : 0;
   if (error == 0) {
@@ -108,14 +107,14 @@ void TcpRelay::OnConnectDone(Connection* c, uint32_t events) {
   ConnectNext(c, error);
 }
 
-void TcpRelay::Connected(Connection* c) {
+void RelayLoop::Connected(Connection* c) {
   RemoveFromDialQueue(c);
   if (c->owns_addresses) uv_freeaddrinfo(c->addresses);
   c->addresses = c->next_address = nullptr;
   c->owns_addresses = false;
   c->state = Connection::State::kRelaying;
   Count(kDialed, 1);
-  counters_[kActiveOutbound] += 1;
+  Count(kActiveOutbound, 1);
   // The client has usually sent its first bytes by now: forward them
   // without waiting for epoll to say so.
   if (!Pump(c, c->up)) return;
@@ -123,39 +122,36 @@ void TcpRelay::Connected(Connection* c) {
   UpdateInterest(c, c->target);
 }
 
-void TcpRelay::DialFailed(Connection* c, const std::string& code, const std::string& message) {
-  notices_.push_back({Notice::kDialFailure, code, message});
+void RelayLoop::DialFailed(Connection* c, const std::string& code, const std::string& message) {
+  reports_.Add({Notice::kDialFailure, code, message});
   CloseSide(c->target, false);
   CloseSide(c->client, true);
   Finish(c);
 }
 
-void TcpRelay::OnDialTimer(uv_timer_t* timer) {
-  TcpRelay* self = static_cast<RelayHandles*>(timer->data)->owner;
-  if (self == nullptr) return;
+void RelayLoop::OnDialTimer(uv_timer_t* timer) {
+  auto* self = static_cast<RelayLoop*>(timer->data);
   const uint64_t now = uv_now(timer->loop);
   while (self->dial_head_ != nullptr && self->dial_head_->dial_deadline <= now) {
     self->DialFailed(self->dial_head_, "ETIMEDOUT",
-                     "no answer within " + std::to_string(self->dial_timeout_ms_) + " ms");
+                     "no answer within " + std::to_string(self->target_.dial_timeout_ms) + " ms");
   }
   self->ArmDialTimer();
-  Napi::HandleScope scope(self->Env());
   self->AfterBatch();
 }
 
-void TcpRelay::ArmDialTimer() {
-  if (handles_ == nullptr) return;
+void RelayLoop::ArmDialTimer() {
   if (dial_head_ == nullptr) {
-    uv_timer_stop(&handles_->dial_timer);
+    uv_timer_stop(&dial_timer_);
     return;
   }
-  const uint64_t now = uv_now(handles_->poll.loop);
+  const uint64_t now = uv_now(&loop_);
   const uint64_t deadline = dial_head_->dial_deadline;
-  uv_timer_start(&handles_->dial_timer, &TcpRelay::OnDialTimer, deadline > now ? deadline - now : 0,
+  uv_timer_start(&dial_timer_, &RelayLoop::OnDialTimer, deadline > now ? deadline - now : 0,
                  0);
 }
 
-void TcpRelay::RemoveFromDialQueue(Connection* c) {
+void RelayLoop::RemoveFromDialQueue(Connection* c) {
   if (!c->dialing) return;
   c->dialing = false;
   const bool was_head = dial_head_ == c;
@@ -166,9 +162,7 @@ void TcpRelay::RemoveFromDialQueue(Connection* c) {
   c->dial_previous = c->dial_next = nullptr;
   // An earlier timer only fires, finds nothing due, and re-arms; leaving
   // it saves a timer update per connection.
-  if (was_head && dial_head_ == nullptr && handles_ != nullptr) {
-    uv_timer_stop(&handles_->dial_timer);
-  }
+  if (was_head && dial_head_ == nullptr) uv_timer_stop(&dial_timer_);
 }
 
-}  // namespace conntrack
+}  // namespace relay

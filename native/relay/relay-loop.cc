@@ -1,0 +1,228 @@
+#include "relay-loop.h"
+
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+#include "relay-connection.h"
+
+namespace relay {
+
+const char* const kCounterNames[kCounterCount] = {
+    "accepted",       "dialed",     "activeInbound",  "activeOutbound",
+    "clientReceived", "targetSent", "targetReceived", "clientSent"};
+
+namespace {
+
+constexpr int kEventsPerWait = 256;
+
+}  // namespace
+
+void Reports::Add(Notice notice) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    notices_.push_back(std::move(notice));
+  }
+  Wake();
+}
+
+std::vector<Notice> Reports::Take() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<Notice> taken;
+  taken.swap(notices_);
+  return taken;
+}
+
+RelayLoop::RelayLoop(const Target& target, Reports& reports) : target_(target), reports_(reports) {}
+
+RelayLoop::~RelayLoop() { Stop(); }
+
+int RelayLoop::Start(std::string name) {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) return errno;
+  if (int status = uv_loop_init(&loop_); status < 0) return -status;
+  loop_ready_ = true;
+  uv_poll_init(&loop_, &poll_, epoll_fd_);
+  uv_timer_init(&loop_, &dial_timer_);
+  uv_async_init(&loop_, &message_, &RelayLoop::OnMessage);
+  for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&poll_),
+                              reinterpret_cast<uv_handle_t*>(&dial_timer_),
+                              reinterpret_cast<uv_handle_t*>(&message_)}) {
+    handle->data = this;
+  }
+  uv_poll_start(&poll_, UV_READABLE, &RelayLoop::OnReadable);
+  scratch_.reset(new char[kBufferBytes]);
+  try {
+    // The open async handle keeps the loop running until Stop closes it.
+    thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
+    // Named before Start returns, so that top, perf and the tests can tell
+    // the loops apart from the start.
+    pthread_setname_np(thread_.native_handle(), name.c_str());
+  } catch (const std::system_error& error) {
+    return error.code().value();
+  }
+  return 0;
+}
+
+void RelayLoop::Hand(int fd) {
+  open_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    arrivals_.push_back(fd);
+  }
+  uv_async_send(&message_);
+}
+
+void RelayLoop::ResetAll() {
+  if (!thread_.joinable()) return;
+  std::unique_lock<std::mutex> lock(mutex_);
+  const uint64_t wanted = ++resets_wanted_;
+  uv_async_send(&message_);
+  done_.wait(lock, [&] { return resets_done_ >= wanted; });
+}
+
+void RelayLoop::Stop() {
+  if (thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_wanted_ = true;
+    }
+    uv_async_send(&message_);
+    // Returns once the handles are closed and any name lookup still under
+    // way has come back (its callback only frees it).
+    thread_.join();
+  } else if (loop_ready_) {
+    // Never started: the handles are closed here instead.
+    for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&poll_),
+                                reinterpret_cast<uv_handle_t*>(&dial_timer_),
+                                reinterpret_cast<uv_handle_t*>(&message_)}) {
+      uv_close(handle, nullptr);
+    }
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  }
+  if (loop_ready_) {
+    uv_loop_close(&loop_);
+    loop_ready_ = false;
+  }
+  if (epoll_fd_ >= 0) {
+    close(epoll_fd_);
+    epoll_fd_ = -1;
+  }
+}
+
+void RelayLoop::OnMessage(uv_async_t* async) {
+  auto* self = static_cast<RelayLoop*>(async->data);
+  std::vector<int> arrivals;
+  uint64_t resets;
+  bool stop;
+  {
+    std::lock_guard<std::mutex> lock(self->mutex_);
+    arrivals.swap(self->arrivals_);
+    resets = self->resets_wanted_;
+    stop = self->stop_wanted_;
+  }
+  for (int fd : arrivals) self->TakeConnection(fd);
+  if (stop || resets > self->resets_done_) self->ResetConnections();
+  self->AfterBatch();
+  if (resets > self->resets_done_) {
+    {
+      std::lock_guard<std::mutex> lock(self->mutex_);
+      self->resets_done_ = resets;
+    }
+    self->done_.notify_all();
+  }
+  if (stop) {
+    uv_poll_stop(&self->poll_);
+    uv_timer_stop(&self->dial_timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&self->poll_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&self->dial_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&self->message_), nullptr);
+  }
+}
+
+void RelayLoop::TakeConnection(int fd) {
+  // No TuneSocket(fd): Linux copies the listener's options to every socket
+  // it accepts, which saves four system calls per connection.
+  auto* c = new Connection();
+  c->client.fd = fd;
+  c->client.connection = c;
+  c->target.connection = c;
+  connections_.insert(c);
+  Count(kAccepted, 1);
+  Count(kActiveInbound, 1);
+  // Watched with no events: epoll still reports an error or hang-up,
+  // which is how a client leaving during the dial is noticed.
+  Watch(c->client, 0);
+  StartDial(c);
+}
+
+void RelayLoop::ResetConnections() {
+  const std::vector<Connection*> all(connections_.begin(), connections_.end());
+  for (Connection* c : all) {
+    CloseSide(c->client, true);
+    CloseSide(c->target, true);
+    Finish(c);
+  }
+}
+
+void RelayLoop::OnReadable(uv_poll_t* poll, int status, int /*events*/) {
+  auto* self = static_cast<RelayLoop*>(poll->data);
+  if (status < 0) return;
+  epoll_event events[kEventsPerWait];
+  const int count = epoll_wait(self->epoll_fd_, events, kEventsPerWait, 0);
+  for (int i = 0; i < count; i++) {
+    self->HandleEvent(static_cast<Side*>(events[i].data.ptr), events[i].events);
+  }
+  // More than one batch waiting: epoll stays readable, so libuv calls again.
+  self->AfterBatch();
+}
+
+void RelayLoop::HandleEvent(Side* side, uint32_t events) {
+  Connection* c = side->connection;
+  // A connection finished earlier in this batch; its memory waits for AfterBatch.
+  if (c->state == Connection::State::kClosed || side->fd < 0) return;
+  if (c->state != Connection::State::kRelaying) {
+    if (side == &c->target) {
+      OnConnectDone(c, events);
+    } else if (events & (EPOLLERR | EPOLLHUP)) {
+      // The client left while the dial was pending: the dial goes with it.
+      CloseSide(c->client, false);
+      CloseSide(c->target, false);
+      Finish(c);
+    }
+    return;
+  }
+  if (events & EPOLLERR) {
+    Fail(c, *side);
+    return;
+  }
+  Direction& from_side = side == &c->client ? c->up : c->down;
+  Direction& to_side = side == &c->client ? c->down : c->up;
+  if (events & EPOLLHUP) {
+    side->hung_up = true;
+    if (side->watched) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, side->fd, nullptr);
+    side->watched = false;
+  }
+  if ((events & (EPOLLIN | EPOLLHUP)) && !Pump(c, from_side)) return;
+  if ((events & (EPOLLOUT | EPOLLHUP)) && !Pump(c, to_side)) return;
+  if (c->up.shut && c->down.shut) {
+    // Both ways ended in order: an ordinary close, no RST.
+    CloseSide(c->client, false);
+    CloseSide(c->target, false);
+    Finish(c);
+    return;
+  }
+  UpdateInterest(c, c->client);
+  UpdateInterest(c, c->target);
+}
+
+void RelayLoop::AfterBatch() {
+  for (Connection* c : finished_) delete c;
+  finished_.clear();
+}
+
+}  // namespace relay
