@@ -120,3 +120,22 @@ bench: build $(CONNTRACK_FILL)
 	@scripts/ensure-packages.sh conntrack iproute2 nftables curl procps
 	BENCH_SIZES="$(BENCH_SIZES)" BENCH_IDLE_SECONDS="$(BENCH_IDLE_SECONDS)" BENCH_SKIP_DUMP="$(BENCH_SKIP_DUMP)" \
 		BENCH_ONLY="$(BENCH_ONLY)" node --import tsx bench/conntrack/run.ts
+
+# --- Prebuilt addons (scripts/prebuild.sh) ---------------------------------
+# The npm package carries one N-API addon per architecture, in prebuildify's
+# layout (prebuilds/linux-<arch>/node.napi.glibc.node), which node-gyp-build
+# loads; `npm pack` refuses to pack without them. arm64 is cross-compiled
+# with Debian's g++-aarch64-linux-gnu against the arm64 -dev package.
+PREBUILD_PACKAGES := g++-aarch64-linux-gnu libnetfilter-conntrack-dev:arm64 binutils
+PREBUILDS := prebuilds/linux-x64/node.napi.glibc.node prebuilds/linux-arm64/node.napi.glibc.node
+.PHONY: prebuilds prebuild-deps
+prebuild-deps: run-deps
+	@dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+	@scripts/ensure-packages.sh $(PREBUILD_PACKAGES)
+
+prebuilds/linux-%/node.napi.glibc.node: $(NATIVE_SOURCES) $(wildcard native/compat/*.cc) scripts/prebuild.sh node_modules/.package-lock.json
+	@$(MAKE) --no-print-directory prebuild-deps
+	scripts/prebuild.sh $*
+	@touch $@
+
+prebuilds: $(PREBUILDS)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes a stand-in for the node:20-bookworm-slim image without any image
+# Makes a stand-in for the node:24-bookworm-slim image without any image
 # registry, for machines that reach only Debian's apt mirror and the npm
 # registry (as the test machines do): a minimal Debian bookworm made by
 # debootstrap from the mirror apt already uses, plus the official Node.js
@@ -11,12 +11,12 @@
 # the first run pays for debootstrap (a few minutes).
 #
 # Usage: scripts/docker-offline-base.sh
-# Env:   NODE_VERSION (default 20.20.2), NPM_VERSION (default 10.8.2, the npm
-#        that Node 20 ships), CACHE_DIR (default .cache/docker)
+# Env:   NODE_VERSION (default 24.22.3), NPM_VERSION (default 11.19.1, the npm
+#        that Node 24.22.3 ships), CACHE_DIR (default .cache/docker)
 set -euo pipefail
 
-NODE_VERSION=${NODE_VERSION:-20.20.2}
-NPM_VERSION=${NPM_VERSION:-10.8.2}
+NODE_VERSION=${NODE_VERSION:-24.22.3}
+NPM_VERSION=${NPM_VERSION:-11.19.1}
 # Bump when the content made below changes, so old caches are not reused.
 LAYOUT=1
 root_dir=$(cd "$(dirname "$0")/.." && pwd)
