@@ -147,7 +147,10 @@ for (const setting of [2, 1]) {
       metrics.get(seriesKey(name, labels)) ?? 0;
     const lookups = value('conntrack_exporter_silent_entry_lookups_total');
     if (setting === 2) {
-      assert.ok(lookups >= 2, `the old connection looked up at each scrape (${lookups})`);
+      // Looked up while it was silent; once it ends its events make it known,
+      // so how many lookups there were depends on how many scrapes the
+      // agreement took, only not on zero.
+      assert.ok(lookups >= 1, `the old connection looked up while silent (${lookups})`);
       // It is in TIME_WAIT now, which outlasts the test.
       assert.equal(value('conntrack_exporter_silent_entries'), 1);
     } else {
