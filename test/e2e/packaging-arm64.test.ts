@@ -149,9 +149,9 @@ test(
         ...files,
       ]);
       const summary = run.stdout.split('\n').filter((line) => /^# (tests|pass|fail) /.test(line));
-      t.diagnostic(`arm64 unit tests: ${summary.join(', ')}`);
+      t.diagnostic(`arm64 unit tests (${files.length} files): ${summary.join(', ')}`);
+      // node --test exits non-zero when a test fails.
       assert.equal(run.code, 0, `${run.stdout.slice(-5000)}${run.stderr.slice(-2000)}`);
-      assert.ok(summary.includes('# fail 0'), summary.join(', '));
     });
 
     await t.test(

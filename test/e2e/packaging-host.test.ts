@@ -238,11 +238,13 @@ test(
       try {
         const start = await chroot(['conntrack-exporter', '--listen-port', '19318']);
         assert.notEqual(start.code, 0);
+        // Events mode first says it falls back to reading the table (same cause),
+        // then the read fails: the line it exits on names the package.
         const lines = start.stderr.trim().split('\n');
-        assert.equal(lines.length, 1, start.stderr);
+        assert.ok(lines.length <= 2, start.stderr);
         assert.match(
-          lines[0]!,
-          /libnetfilter_conntrack is not installed; install it with 'apt-get install libnetfilter-conntrack3'/,
+          lines.at(-1)!,
+          /^conntrack-exporter: .*the library libnetfilter_conntrack is not installed; install it with 'apt-get install libnetfilter-conntrack3'$/,
         );
       } finally {
         for (const file of moved) renameSync(path.join(hidden, file), path.join(libraries, file));
@@ -284,10 +286,13 @@ async function systemdBoot(t: TestContext, root: string): Promise<void> {
 
   const machine = `cte-${process.pid}`;
   let console = '';
+  // --register=no --keep-unit: no machined or systemd on this side to ask
+  // for a scope unit (nspawn would fail to open the system bus).
   const nspawn: ChildProcess = spawn(
     'systemd-nspawn',
     [
-      ...['--quiet', '--boot', '--register=no', `--machine=${machine}`, `--directory=${root}`],
+      ...['--quiet', '--boot', '--register=no', '--keep-unit', `--machine=${machine}`],
+      `--directory=${root}`,
       `--network-namespace-path=/run/netns/${host.name}`,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
