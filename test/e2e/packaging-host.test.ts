@@ -294,6 +294,8 @@ async function systemdBoot(t: TestContext, root: string): Promise<void> {
       ...['--quiet', '--boot', '--register=no', '--keep-unit', `--machine=${machine}`],
       `--directory=${root}`,
       `--network-namespace-path=/run/netns/${host.name}`,
+      // nspawn's default set lacks it; the unit is to narrow it to its service.
+      '--capability=CAP_NET_ADMIN',
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -334,8 +336,9 @@ async function systemdBoot(t: TestContext, root: string): Promise<void> {
     120_000,
     'conntrack-exporter.service active',
   ).catch(async (error: Error) => {
+    const journal = await inside(['journalctl', '--no-pager', '-n', '50']);
     throw new Error(
-      `${error.message}\n${(await inside(['journalctl', '--no-pager', '-n', '50'])).stdout}\n${console}`,
+      `${error.message}\n${journal.stdout}${journal.stderr}\n${console.slice(-3000)}`,
     );
   });
 
