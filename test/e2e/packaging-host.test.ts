@@ -342,6 +342,13 @@ async function systemdBoot(t: TestContext, root: string): Promise<void> {
     );
   });
 
+  // Type=simple: active once started, serving a moment later.
+  await waitFor(
+    async () => (await host.exec(['curl', '-sf', 'http://127.0.0.1:9318/metrics'])).code === 0,
+    60_000,
+    'the unit serving metrics',
+  );
+
   await t.test('it runs as a dynamic user with CAP_NET_ADMIN only', async () => {
     const pid = await property('MainPID');
     const status = (await inside(['cat', `/proc/${pid}/status`])).stdout;
