@@ -84,7 +84,7 @@ soak: test-deps build
 # Builds the image offline (base from debootstrap, cached in .cache/docker)
 # and runs it against real connections, under a private dockerd that the test
 # starts and removes. Part of `make test`, which skips it with a message where
-# no Docker engine can start. A few minutes; root.
+# no Docker engine can start (under CI=true it fails instead). A few minutes; root.
 docker-test: test-deps node_modules/.package-lock.json
 	node $(TEST_FLAGS) test/e2e/packaging-docker.test.ts
 

@@ -23,6 +23,7 @@ import { parseExposition, pick, seriesKey } from '../helpers/exporter';
 import { dockerSecurityFlags, findContainer, findWorkload } from '../helpers/manifests';
 import { createTopology, waitFor, type Namespace } from '../helpers/netns';
 import { startActor } from '../helpers/tcp-actor';
+import { unavailable as skipOrFail } from '../helpers/unavailable';
 
 const ROOT = path.join(__dirname, '..', '..');
 const VERSION = (
@@ -67,7 +68,7 @@ test(
   async (t) => {
     const unavailable = dockerUnavailable();
     if (unavailable !== undefined) {
-      t.skip(`Docker test skipped: ${unavailable}`);
+      skipOrFail(t, `Docker test skipped: ${unavailable}`);
       return;
     }
     const started = Date.now();
@@ -75,7 +76,8 @@ test(
     try {
       await engine.start();
     } catch (error) {
-      t.skip(
+      skipOrFail(
+        t,
         `Docker test skipped: no Docker engine can be started here: ${(error as Error).message}`,
       );
       return;
