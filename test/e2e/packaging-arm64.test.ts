@@ -57,12 +57,15 @@ interface Run {
 
 /** The arm64 Node under qemu, loading only prebuilt addons (build/ holds the x64 one). */
 function arm64Node(node: string, args: readonly string[], cwd = ROOT): Promise<Run> {
-  const env = {
+  // Without the test runner's NODE_TEST_CONTEXT, which would make a
+  // `node --test` in there report to this runner instead of printing TAP.
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     PREBUILDS_ONLY: '1',
     // tsx's esbuild is a native x64 program, which the host runs itself.
     ESBUILD_BINARY_PATH: path.join(ROOT, 'node_modules', '@esbuild', 'linux-x64', 'bin', 'esbuild'),
   };
+  delete env.NODE_TEST_CONTEXT;
   return new Promise((resolve) => {
     execFile(
       QEMU,
