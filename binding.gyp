@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "prebuild%": 0
+  },
   "targets": [
     {
       "target_name": "conntrack",
@@ -18,7 +21,7 @@
         "native/relay/relay-loop.cc",
         "native/relay/relay.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": ["<!(node scripts/addon-api-dir.mjs)"],
       "defines": [
         "NAPI_VERSION=8",
         "NAPI_CPP_EXCEPTIONS",
@@ -29,7 +32,15 @@
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fexceptions"],
       "libraries": ["<!@(pkg-config --libs libnetfilter_conntrack)"],
-      "cflags": ["<!@(pkg-config --cflags libnetfilter_conntrack)"]
+      "cflags": ["<!@(pkg-config --cflags libnetfilter_conntrack)"],
+      "conditions": [
+        [
+          "prebuild==1",
+          {
+            "sources": ["native/compat/glibc-2.31.cc"]
+          }
+        ]
+      ]
     }
   ]
 }

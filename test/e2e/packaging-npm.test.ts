@@ -1,8 +1,11 @@
 /**
  * The npm package as users install it: `npm pack`, then `npm install -g` of
- * the tarball into a fresh prefix, which must build the addon on the spot,
- * put every command on PATH, and serve real connections. A host without the
- * build dependencies gets the one apt-get line that fixes it.
+ * the tarball into a fresh prefix, which must use the prebuilt addon for
+ * this host without building, put every command on PATH, and serve real
+ * connections. Where no prebuilt addon fits (LIBC=musl stands for such a
+ * host here, as node-gyp-build reads it), the install builds the addon from
+ * source, and a host without the build dependencies gets the one apt-get
+ * line that fixes it.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -21,9 +24,13 @@ const PACKAGE = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')
   version: string;
   bin: Record<string, string>;
 };
-// Everything the tarball may hold: what runs, what builds the addon, the docs.
+// Everything the tarball may hold: what runs, the prebuilt addons, what
+// builds the addon where none fits, the docs.
 const RUN_TIME_FILE =
-  /^(package\.json|README\.md|LICEN[CS]E(\.\w+)?|binding\.gyp|scripts\/install\.mjs|native\/([\w-]+\/)?[\w-]+\.(cc|h)|dist\/[\w/.-]+\.(js|d\.ts))$/;
+  /^(package\.json|README\.md|LICEN[CS]E(\.\w+)?|binding\.gyp|scripts\/(install|addon-api-dir)\.mjs|native\/([\w-]+\/)*[\w.-]+\.(cc|h)|vendor\/node-addon-api\/([\w.-]+\.h|LICENSE\.md)|prebuilds\/linux-(x64|arm64)\/node\.napi\.glibc\.node|dist\/[\w/.-]+\.(js|d\.ts))$/;
+const PREBUILT = `prebuilds/linux-${process.arch}/node.napi.glibc.node`;
+// Only build tools: an installed package needs neither.
+const BUILD_ONLY = ['node-gyp', 'node-addon-api'];
 const NPM_ENV = {
   ...process.env,
   npm_config_fund: 'false',
@@ -77,12 +84,23 @@ test(
         [],
         'files not needed at run time',
       );
-      for (const needed of ['binding.gyp', 'native/addon.cc', 'scripts/install.mjs', 'README.md']) {
+      for (const needed of [
+        'binding.gyp',
+        'scripts/install.mjs',
+        'vendor/node-addon-api/napi.h',
+        'prebuilds/linux-x64/node.napi.glibc.node',
+        'prebuilds/linux-arm64/node.napi.glibc.node',
+        'README.md',
+      ]) {
         assert.ok(files.includes(needed), `${needed} missing`);
       }
       assert.ok(
+        files.some((file) => /^native\/.+\.cc$/.test(file)),
+        'the sources for hosts no prebuilt addon fits',
+      );
+      assert.ok(
         !files.some((file) => file.startsWith('build/')),
-        'a prebuilt addon would not match the host',
+        'a local build would not match every host',
       );
       for (const [name, target] of Object.entries(PACKAGE.bin)) {
         assert.ok(files.includes(path.normalize(target)), `bin ${name}: ${target} is not packed`);
@@ -90,7 +108,9 @@ test(
     });
 
     const prefix = path.join(work, 'prefix');
-    const install = await exec('npm', ['install', '-g', '--prefix', prefix, tarball]);
+    const install = await exec('npm', [
+      ...['install', '-g', '--foreground-scripts', '--prefix', prefix, tarball],
+    ]);
     assert.equal(install.code, 0, `${install.stdout}${install.stderr}`);
     const installed = path.join(prefix, 'lib', 'node_modules', PACKAGE.name);
     const bin = path.join(prefix, 'bin');
@@ -100,8 +120,12 @@ test(
       PATH: `${bin}:${path.dirname(process.execPath)}:${process.env.PATH}`,
     };
 
-    await t.test('the install built the addon and put every command on PATH', async () => {
-      assert.ok(existsSync(path.join(installed, 'build', 'Release', 'conntrack.node')));
+    await t.test('the install used the prebuilt addon and put every command on PATH', async () => {
+      assert.match(install.stdout, new RegExp(`using the prebuilt addon ${PREBUILT}`));
+      assert.ok(!existsSync(path.join(installed, 'build')), 'nothing was built');
+      for (const name of BUILD_ONLY) {
+        assert.ok(!existsSync(path.join(installed, 'node_modules', name)), `${name} installed`);
+      }
       for (const name of Object.keys(PACKAGE.bin)) {
         accessSync(path.join(bin, name), constants.X_OK);
       }
@@ -141,12 +165,36 @@ test(
       assert.equal(await exporter.stop(), 0);
     });
 
+    await t.test('where no prebuilt addon fits, the install builds it from source', async () => {
+      const sourcePrefix = path.join(work, 'source');
+      const built = await exec('npm', ['install', '-g', '--prefix', sourcePrefix, tarball], {
+        ...NPM_ENV,
+        LIBC: 'musl',
+      });
+      assert.equal(built.code, 0, `${built.stdout}${built.stderr}`);
+      const sourceInstalled = path.join(sourcePrefix, 'lib', 'node_modules', PACKAGE.name);
+      assert.ok(existsSync(path.join(sourceInstalled, 'build', 'Release', 'conntrack.node')));
+      // The build found node-addon-api's headers in the package, not in node_modules.
+      for (const name of BUILD_ONLY) {
+        assert.ok(!existsSync(path.join(sourceInstalled, 'node_modules', name)), name);
+      }
+      const loaded = await exec(
+        process.execPath,
+        ['-p', "require('./dist/conntrack/addon').loadAddon().libraryVersion"],
+        { ...NPM_ENV, LIBC: 'musl' },
+        sourceInstalled,
+      );
+      assert.equal(loaded.code, 0, loaded.stderr);
+      assert.match(loaded.stdout.trim(), /^1\.\d+\.\d+$/);
+    });
+
     await t.test('without the library, the install fails and says what to apt-get', async () => {
       const failing = await exec(
         'npm',
         ['install', '-g', '--prefix', path.join(work, 'broken'), tarball],
         {
           ...NPM_ENV,
+          LIBC: 'musl',
           // pkg-config then finds no libnetfilter_conntrack, as on a host without the -dev package.
           PKG_CONFIG_LIBDIR: path.join(work, 'no-pkgconfig'),
           PKG_CONFIG_PATH: '',

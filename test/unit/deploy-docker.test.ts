@@ -31,12 +31,17 @@ test('the Dockerfile: overridable base, two stages, EXPOSE, non-root USER, exec-
   const lines = dockerfile
     .split('\n')
     .filter((line) => line.trim() !== '' && !line.startsWith('#'));
-  // Before the first FROM, so that both stages can use it.
-  assert.equal(lines[0], 'ARG BASE_IMAGE=node:20-bookworm-slim');
+  // Before the first FROM, so that the stages can use them: a supported
+  // Node LTS line to build, and the Debian release it is based on to run.
+  assert.deepEqual(lines.slice(0, 2), [
+    'ARG BASE_IMAGE=node:24-bookworm-slim',
+    'ARG RUNTIME_IMAGE=debian:bookworm-slim',
+  ]);
   const stages = lines.filter((line) => line.startsWith('FROM '));
-  assert.deepEqual(stages, ['FROM ${BASE_IMAGE} AS build', 'FROM ${BASE_IMAGE}']);
+  assert.deepEqual(stages, ['FROM ${BASE_IMAGE} AS build', 'FROM ${RUNTIME_IMAGE}']);
   const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
   assert.doesNotMatch(runtime, /-dev\b|g\+\+|build-essential/);
+  assert.match(runtime, /^COPY --from=build \/usr\/local\/bin\/node \/usr\/local\/bin\/node$/m);
   assert.match(runtime, /^EXPOSE 9318$/m);
   const user = /^USER (\d+)(?::\d+)?$/m.exec(runtime)?.[1];
   assert.ok(user !== undefined && Number(user) !== 0, 'a numeric, non-root USER');

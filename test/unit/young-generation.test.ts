@@ -33,7 +33,12 @@ test('a read of the table leaves the young generation small; without the wrapper
   const wrapped = youngGenerationAfterRead(true);
   const bare = youngGenerationAfterRead(false);
   assert.ok(wrapped < 8, `young generation ${wrapped} MB after a wrapped read`);
-  assert.ok(bare > 16, `young generation ${bare} MB after a bare read: V8 no longer grows it?`);
+  // V8 up to Node 24 grows it to 32 MiB for such a read; Node 26's V8 grows
+  // it less (9 MiB here), but still more than the wrapper lets it.
+  assert.ok(
+    bare > wrapped,
+    `young generation ${bare} MB after a bare read: V8 no longer grows it?`,
+  );
 });
 
 test('a growth factor chosen on the command line is left alone', () => {
