@@ -1,6 +1,7 @@
 /**
  * The HTTP limits at their defaults, on the built exporter started without
- * any limit option: 1024 connections, keep-alive 5 s, TLS handshake 10 s.
+ * any limit option: 1024 connections, 32 of them per client address,
+ * keep-alive 5 s, TLS handshake 10 s.
  * Bounds on time are wide for a loaded machine, but each one excludes the
  * next limit that could have closed the connection instead (the 10 s
  * headers timeout, Node's own defaults), so the default meant is the one
@@ -28,13 +29,24 @@ test('1024 connections at most: the ones beyond are closed at once', async (t) =
   const exporter = await startExporter(ns, ['--no-resolve-hosts']);
   t.after(() => exporter.stop());
   // The ones held are closed by the 10 s headers timeout, the rest at once.
-  assert.deepEqual(await probe(ns, 'connections', '127.0.0.1', '9318', '1100'), {
+  // From 40 addresses, 28 at most each: under the per-client limit.
+  assert.deepEqual(await probe(ns, 'connections', '127.0.0.1', '9318', '1100', '40'), {
     quick: 1100 - 1024,
     late: 1024,
   });
   // And it serves again once they are gone.
   const success = 'conntrack_exporter_scrape_collector_success{collector="conntrack"}';
   assert.equal((await exporter.metrics()).get(success), 1);
+});
+
+test('32 connections at most from one client address', async (t) => {
+  const ns = await createNamespace(t);
+  const exporter = await startExporter(ns, ['--no-resolve-hosts']);
+  t.after(() => exporter.stop());
+  assert.deepEqual(await probe(ns, 'connections', '127.0.0.1', '9318', '40'), {
+    quick: 40 - 32,
+    late: 32,
+  });
 });
 
 test('a kept-alive connection is closed 5 s after its last answer', async (t) => {

@@ -2,8 +2,9 @@
  * Measures the HTTP server's limits from a client's side, run inside a test
  * namespace:
  *
- *   limit-probe connections HOST PORT COUNT
- *     opens COUNT connections at once and sends nothing; prints
+ *   limit-probe connections HOST PORT COUNT [SOURCES]
+ *     opens COUNT connections at once from SOURCES loopback addresses
+ *     (127.0.3.1 and up, in turn; default 1) and sends nothing; prints
  *     {"quick":N,"late":N}: how many the server closed within 5 s of their
  *     opening (refused over the connection cap), and how many later (the
  *     headers timeout), once all are closed
@@ -17,7 +18,8 @@
 import http from 'node:http';
 import net from 'node:net';
 
-const [mode = '', host = '127.0.0.1', portText = '9318', countText = '1'] = process.argv.slice(2);
+const [mode = '', host = '127.0.0.1', portText = '9318', countText = '1', sourcesText = '1'] =
+  process.argv.slice(2);
 const port = Number(portText);
 const QUICK_MS = 5_000;
 
@@ -34,10 +36,11 @@ function closedAfter(socket: net.Socket, from: () => number): Promise<number> {
   });
 }
 
-async function connections(count: number): Promise<void> {
+async function connections(count: number, sources: number): Promise<void> {
   const lifetimes = await Promise.all(
-    Array.from({ length: count }, () => {
-      const socket = net.connect(port, host);
+    Array.from({ length: count }, (_, i) => {
+      const localAddress = `127.0.3.${(i % sources) + 1}`;
+      const socket = net.connect({ port, host, localAddress });
       let opened = Date.now();
       socket.once('connect', () => (opened = Date.now()));
       return closedAfter(socket, () => opened);
@@ -70,7 +73,7 @@ async function silent(): Promise<void> {
 }
 
 const modes: Record<string, () => Promise<void>> = {
-  connections: () => connections(Number(countText)),
+  connections: () => connections(Number(countText), Number(sourcesText)),
   keepalive,
   silent,
 };
