@@ -13,6 +13,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 dir=$root/.cache/node/$arch-$version
 
 if [ ! -x "$dir/bin/node" ]; then
+  mkdir -p "$root/.cache"
   work=$(mktemp -d "$root/.cache/node-line.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   # npm pack, not npm install: the package is for one architecture, and

@@ -32,7 +32,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test, { type TestContext } from 'node:test';
 
-import { parseExposition, pick, seriesKey, startExporter } from '../helpers/exporter';
+import { openOutbound, parseExposition, startExporter } from '../helpers/exporter';
 import { createTopology, waitFor } from '../helpers/netns';
 import { startActor } from '../helpers/tcp-actor';
 import { missingComponent } from '../helpers/components';
@@ -212,17 +212,7 @@ test(
         launcher: ['chroot', root],
         program: '/usr/local/bin/conntrack-exporter',
       });
-      const open = pick(await exporter.metrics(), /^conntrack_open_connections$/);
-      assert.equal(
-        open.get(
-          seriesKey('conntrack_open_connections', {
-            host: remote.ipv4,
-            port: '5432',
-            direction: 'outbound',
-          }),
-        ),
-        2,
-      );
+      assert.equal(openOutbound(await exporter.metrics(), remote.ipv4, 5432), 2);
       assert.equal(await exporter.stop(), 0);
     });
 
@@ -375,17 +365,7 @@ async function systemdBoot(t: TestContext, root: string): Promise<void> {
   };
 
   await t.test('it serves the real connections', async () => {
-    const open = pick(parseExposition(await scrape()), /^conntrack_open_connections$/);
-    assert.equal(
-      open.get(
-        seriesKey('conntrack_open_connections', {
-          host: remote.ipv4,
-          port: '5432',
-          direction: 'outbound',
-        }),
-      ),
-      3,
-    );
+    assert.equal(openOutbound(parseExposition(await scrape()), remote.ipv4, 5432), 3);
   });
 
   await t.test('systemctl reload re-reads the web config', async () => {

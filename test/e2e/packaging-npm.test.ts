@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'node:test';
 
-import { pick, seriesKey, startExporter } from '../helpers/exporter';
+import { openOutbound, startExporter } from '../helpers/exporter';
 import { createTopology } from '../helpers/netns';
 import { startActor } from '../helpers/tcp-actor';
 
@@ -151,17 +151,7 @@ test(
       const exporter = await startExporter(host, ['--no-resolve-hosts'], {
         program: path.join(bin, 'conntrack-exporter'),
       });
-      const open = pick(await exporter.metrics(), /^conntrack_open_connections$/);
-      assert.equal(
-        open.get(
-          seriesKey('conntrack_open_connections', {
-            host: remote.ipv4,
-            port: '5432',
-            direction: 'outbound',
-          }),
-        ),
-        2,
-      );
+      assert.equal(openOutbound(await exporter.metrics(), remote.ipv4, 5432), 2);
       assert.equal(await exporter.stop(), 0);
     });
 

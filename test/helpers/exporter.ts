@@ -131,3 +131,13 @@ export function parseExposition(text: string): Map<string, number> {
 export function pick(series: Map<string, number>, name: RegExp): Map<string, number> {
   return new Map([...series].filter(([key]) => name.test(key.split('{')[0]!)));
 }
+
+/** The open outbound connections a scrape shows to one remote service. */
+export function openOutbound(series: Map<string, number>, host: string, port: number): number {
+  const key = seriesKey('conntrack_open_connections', {
+    host,
+    port: String(port),
+    direction: 'outbound',
+  });
+  return series.get(key) ?? 0;
+}
