@@ -1,11 +1,12 @@
 #include "relay-loop.h"
 
-#include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <system_error>
 
 #include "relay-connection.h"
@@ -57,11 +58,27 @@ int RelayLoop::Start(std::string name) {
   uv_poll_start(&poll_, UV_READABLE, &RelayLoop::OnReadable);
   scratch_.reset(new char[kBufferBytes]);
   try {
-    // The open async handle keeps the loop running until Stop closes it.
-    thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
     // Named before Start returns, so that top, perf and the tests can tell
-    // the loops apart from the start.
-    pthread_setname_np(thread_.native_handle(), name.c_str());
+    // the loops apart from the start. The thread names itself with prctl:
+    // pthread_setname_np is versioned GLIBC_2.34 where this is built, and
+    // the prebuilt addon must load on glibc 2.31.
+    // (A mutex and condition variable, not std::promise: its shared state
+    // brings in GLIBC_2.32 and 2.34 symbols too.)
+    std::mutex naming;
+    std::condition_variable named_cv;
+    bool named = false;
+    thread_ = std::thread([this, name, &naming, &named_cv, &named] {
+      prctl(PR_SET_NAME, name.c_str(), 0, 0, 0);
+      {
+        std::lock_guard<std::mutex> lock(naming);
+        named = true;
+      }
+      named_cv.notify_one();
+      // The open async handle keeps the loop running until Stop closes it.
+      uv_run(&loop_, UV_RUN_DEFAULT);
+    });
+    std::unique_lock<std::mutex> lock(naming);
+    named_cv.wait(lock, [&named] { return named; });
   } catch (const std::system_error& error) {
     return error.code().value();
   }

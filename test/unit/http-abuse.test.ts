@@ -121,8 +121,11 @@ test('the decoy for unknown users costs what the configured hashes cost', () => 
 });
 
 test('a wrong-password flood gets 503 beyond the budget, the scraper 200', async (t) => {
-  // Cost 10, as configured hashes usually are: the checks overlap.
-  const hash = bcrypt.hashSync('s3cret', 10);
+  // Cost 12: bcryptjs works in slices of up to 100 ms between which the
+  // server takes new requests, and a cost-12 check needs several slices on
+  // any machine, so the flood's checks overlap (at cost 10 an idle machine
+  // can finish each check in one slice, one after another, never busy).
+  const hash = bcrypt.hashSync('s3cret', 12);
   const web = parseWebConfig(`basic_auth_users:\n  prometheus: ${hash}\n`, 'web.yml');
   const { server, port } = await serve(web, {}, { maxPending: 1, maxPendingPerClient: 1 });
   t.after(() => stop(server));

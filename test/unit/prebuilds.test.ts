@@ -93,7 +93,7 @@ test('the x64 prebuilt addon loads on this Node and names its library version', 
   }
   const version = run(process.execPath, [
     '-p',
-    `require(${JSON.stringify(file)}).libraryVersion`,
+    `require(${JSON.stringify(file)}).conntrack.libraryVersion`,
   ]).trim();
   assert.match(version, /^1\.\d+\.\d+$/);
 });
