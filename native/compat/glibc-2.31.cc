@@ -6,13 +6,24 @@
 //   not EWOULDBLOCK; EDEADLK; EOPNOTSUPP).
 // - std::__throw_bad_array_new_length, new in GCC 11's libstdc++
 //   (GLIBCXX_3.4.29), which g++ 11 and later call for a new[] of a run-time size.
+// - std::condition_variable::wait(unique_lock<mutex>&), which GCC 12's
+//   libstdc++ exports anew as GLIBCXX_3.4.30; it is pthread_cond_wait on the
+//   variable's and the mutex's native handles, as libstdc++ implements it.
+#include <pthread.h>
+
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 namespace std {
 __attribute__((visibility("hidden"), noreturn)) void __throw_bad_array_new_length() {
   throw std::bad_array_new_length();
+}
+
+__attribute__((visibility("hidden"))) void condition_variable::wait(unique_lock<mutex>& lock) {
+  pthread_cond_wait(native_handle(), lock.mutex()->native_handle());
 }
 }  // namespace std
 

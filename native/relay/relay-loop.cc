@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <condition_variable>
 #include <system_error>
 
 #include "relay-connection.h"
@@ -57,31 +56,26 @@ int RelayLoop::Start(std::string name) {
   }
   uv_poll_start(&poll_, UV_READABLE, &RelayLoop::OnReadable);
   scratch_.reset(new char[kBufferBytes]);
+  // Named before Start returns, so that top, perf and the tests can tell the
+  // loops apart from the start. The thread names itself with prctl and says
+  // so through a libuv semaphore: pthread_setname_np, std::promise and
+  // std::condition_variable bring in GLIBC_2.32/2.34 and GLIBCXX_3.4.30
+  // symbols where this is built, and the prebuilt addon must load on glibc 2.31.
+  uv_sem_t named;
+  if (int status = uv_sem_init(&named, 0); status < 0) return -status;
   try {
-    // Named before Start returns, so that top, perf and the tests can tell
-    // the loops apart from the start. The thread names itself with prctl:
-    // pthread_setname_np is versioned GLIBC_2.34 where this is built, and
-    // the prebuilt addon must load on glibc 2.31.
-    // (A mutex and condition variable, not std::promise: its shared state
-    // brings in GLIBC_2.32 and 2.34 symbols too.)
-    std::mutex naming;
-    std::condition_variable named_cv;
-    bool named = false;
-    thread_ = std::thread([this, name, &naming, &named_cv, &named] {
+    thread_ = std::thread([this, name, &named] {
       prctl(PR_SET_NAME, name.c_str(), 0, 0, 0);
-      {
-        std::lock_guard<std::mutex> lock(naming);
-        named = true;
-      }
-      named_cv.notify_one();
+      uv_sem_post(&named);
       // The open async handle keeps the loop running until Stop closes it.
       uv_run(&loop_, UV_RUN_DEFAULT);
     });
-    std::unique_lock<std::mutex> lock(naming);
-    named_cv.wait(lock, [&named] { return named; });
   } catch (const std::system_error& error) {
+    uv_sem_destroy(&named);
     return error.code().value();
   }
+  uv_sem_wait(&named);
+  uv_sem_destroy(&named);
   return 0;
 }
 
