@@ -16,6 +16,7 @@ import { startExporter } from './exporter';
 import { createLogger } from './log';
 import { HostFilter } from './model/host-filter';
 import { checkCount, checkPort } from './options/checks';
+import { ALL_ADDRESSES } from './http/server';
 
 export const PROGRAM = 'tcp_established_exporter';
 const METRIC = 'netstat_tcp_longterm_connections_total';
@@ -94,7 +95,7 @@ export async function runLongtermDropIn(args: readonly string[]): Promise<void> 
     const exporter = await startExporter(
       {
         listenPort: settings.listen,
-        bindAddress: '0.0.0.0',
+        bindAddress: ALL_ADDRESSES,
         listenPath: '/metrics',
         ignoreHosts: HostFilter.parse([]),
         includeOwnPort: false,

@@ -252,6 +252,9 @@ function send(
   response.end(headOnly ? undefined : body);
 }
 
+/** The bind address meaning every address, IPv6 and IPv4 on one socket. */
+export const ALL_ADDRESSES = '::';
+
 /**
  * Starts listening; the errors a user can cause (busy port, address not on
  * this host, privileged port) become one clear line. Errors after that
@@ -294,7 +297,9 @@ export function listen(
       }
     };
     server.once('error', onListenError);
-    server.listen(port, host, () => {
+    // Without a host Node binds '::' with IPV6_V6ONLY off (IPv4 too, as Go's
+    // ':port' does), and '0.0.0.0' where the kernel has no IPv6 at all.
+    server.listen(port, host === ALL_ADDRESSES ? undefined : host, () => {
       server.off('error', onListenError);
       server.on('error', onError);
       resolve();
