@@ -28,6 +28,8 @@ export interface MetricsServerOptions {
   registry: MetricsSource;
   /** Path of the metrics, e.g. "/metrics". */
   path: string;
+  /** Serve the metrics on every path, `path` only naming it on the landing page. */
+  everyPath?: boolean;
   title: string;
   /** Shown on the landing page: the settings in force. */
   settings?: Record<string, unknown>;
@@ -111,7 +113,7 @@ export function createMetricsServer(options: MetricsServerOptions): MetricsServe
     }
     const target = (request.url ?? '/').split('?')[0];
     const isLanding = target === '/' && options.landing !== false;
-    if (target !== path && !isLanding) {
+    if (target !== path && !isLanding && !options.everyPath) {
       send(response, 404, TEXT, 'Not Found\n');
       return;
     }
