@@ -41,7 +41,7 @@ function exporterOptions(y: Argv) {
     .option('ignore-hosts', {
       type: 'string',
       describe:
-        'comma-separated IPs, ip:port pairs, CIDR networks and host names (db-1.internal, *.internal) to leave out',
+        'IPs, ip:port pairs, CIDR networks and host names (db-1.internal, *.internal) to leave out, separated by commas or spaces',
     })
     .option('include-own-port', {
       type: 'boolean',
