@@ -18,7 +18,18 @@ const RUNTIME_METRICS: readonly DefaultMetric[] = [
 ];
 /* eslint-enable @typescript-eslint/no-require-imports */
 
+/**
+ * Gauges named like counters, which promtool rejects; each is the sum of
+ * its family's per-type gauge (nodejs_active_handles{type} and so on).
+ */
+const MISNAMED = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
 /** The nodejs_* families, as prom-client's collectDefaultMetrics registers them. */
 export function registerNodejsMetrics(registry: PromClient.Registry): void {
   for (const register of RUNTIME_METRICS) register(registry, { eventLoopMonitoringPrecision: 10 });
+  for (const name of MISNAMED) registry.removeSingleMetric(name);
 }

@@ -83,13 +83,18 @@ test('nodejs_*: the runtime families, and no second copy of process_*', async ()
   for (const family of [
     'nodejs_eventloop_lag_seconds',
     'nodejs_heap_size_used_bytes',
-    'nodejs_active_handles_total',
+    'nodejs_active_handles',
     'nodejs_version_info',
   ]) {
     assert.ok(names.includes(family), family);
   }
   assert.deepEqual(
     names.filter((name) => !name?.startsWith('nodejs_')),
+    [],
+  );
+  // Gauges with a counter's suffix: promtool refuses them.
+  assert.deepEqual(
+    names.filter((name) => name?.endsWith('_total')),
     [],
   );
 });
