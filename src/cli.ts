@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import path from 'node:path';
 import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
@@ -7,6 +8,7 @@ import type * as ExporterCommand from './exporter-command';
 import { withConfigLayers, withOrigin } from './options/config-layers';
 import type * as ExporterOptions from './options/exporter';
 import type { ProxyFlags } from './options/proxy';
+import { expandShortFlags } from './options/short-flags';
 import { proxyCommand } from './proxy/command';
 import { VERSION } from './version';
 
@@ -27,6 +29,8 @@ function exporterOptions(): typeof ExporterOptions {
 }
 
 const PROGRAM = 'conntrack-exporter';
+/** The same program installed under the C++ original's name: it takes that one's short flags too. */
+const ORIGINAL_NAME = 'conntrack_exporter';
 
 /**
  * yargs' "Unknown arguments" as users wrote them. It names an unknown option
@@ -59,11 +63,16 @@ function unknownArguments(message: string, args: readonly string[]): string {
 export const ENV_PREFIX = 'CONNTRACK_EXPORTER_';
 export const PROXY_ENV_PREFIX = 'CONNTRACK_EXPORTER_PROXY_';
 
-export async function main(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function main(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  invokedAs: string = PROGRAM,
+): Promise<void> {
   // Where each setting from the environment or a file came from, to name it in errors.
   const origins = new Map<string, string>();
   try {
-    await parse(args, env, origins);
+    // Spelled out before parsing, so every layer (precedence, --print-config) sees the long names.
+    await parse(invokedAs === ORIGINAL_NAME ? expandShortFlags(args) : args, env, origins);
   } catch (error) {
     if (error instanceof UsageError) throw new UsageError(withOrigin(error.message, origins));
     throw error;
@@ -116,5 +125,7 @@ async function parse(
 }
 
 if (require.main === module) {
-  main(hideBin(process.argv)).catch((error: unknown) => exitWithError(PROGRAM, error));
+  main(hideBin(process.argv), process.env, path.basename(process.argv[1] ?? '')).catch(
+    (error: unknown) => exitWithError(PROGRAM, error),
+  );
 }

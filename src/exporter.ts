@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 
 import { registerCollectors } from './collectors';
@@ -125,7 +126,9 @@ export async function startExporter(
   await listen(server, config.listenPort, config.bindAddress, '--listen-port', (error) =>
     log.error(`HTTP server: ${error.message}`),
   );
-  const host = config.bindAddress.includes(':') ? `[${config.bindAddress}]` : config.bindAddress;
+  // What was bound: '::' can have fallen back to 0.0.0.0 on a host without IPv6.
+  const bound = (server.address() as AddressInfo).address;
+  const host = bound.includes(':') ? `[${bound}]` : bound;
   const scheme = web?.tls ? 'https' : 'http';
   const auth = web && web.users.size > 0 ? ' (basic auth)' : '';
   log.info(

@@ -16,6 +16,7 @@ import { startExporter } from './exporter';
 import { createLogger } from './log';
 import { HostFilter } from './model/host-filter';
 import { checkCount, checkPort } from './options/checks';
+import { ALL_ADDRESSES } from './http/server';
 
 export const PROGRAM = 'tcp_established_exporter';
 const METRIC = 'netstat_tcp_longterm_connections_total';
@@ -26,8 +27,11 @@ const FLAGS: readonly GoFlagSpec[] = [
   { name: 'port', usage: 'observe this port only; -1 for all', defaultValue: '-1' },
   { name: 'listen', usage: 'port to serve metrics on', defaultValue: '9690' },
   { name: 'duration', usage: 'seconds after which a connection is long-term', defaultValue: '6' },
-  { name: 'conf', usage: 'config file: one "name value" per line' },
+  { name: 'config', usage: 'config file: one "name value" per line (or env CONFIG)' },
+  { name: 'conf', usage: 'the same as -config (the original README spells it so)' },
 ];
+/** Not settings: where the settings file is. */
+const CONFIG_FLAGS = new Set(['config', 'conf']);
 const SHAPES: Record<string, OptionShape> = {
   simple: { kind: 'boolean' },
   tcpv6: { kind: 'boolean' },
@@ -53,9 +57,14 @@ export function resolveSettings(
 ): DropInSettings | 'help' {
   const parsed = parseGoFlags(args, FLAGS);
   if (parsed.help) return 'help';
-  const conf = parsed.values.get('conf');
+  // The original's flag library (namsral/flag) names the file with -config
+  // or the variable CONFIG; its README says -conf. The flag wins.
+  const configSource = (['config', 'conf'] as const).find((name) => parsed.values.has(name));
+  const conf = configSource === undefined ? env.CONFIG : parsed.values.get(configSource);
+  const confOrigin =
+    configSource === undefined ? 'the environment variable CONFIG' : `-${configSource}`;
   const flags: Setting[] = [...parsed.values]
-    .filter(([name]) => name !== 'conf')
+    .filter(([name]) => !CONFIG_FLAGS.has(name))
     .map(([name, value]) => ({ name, value, origin: `flag -${name}` }));
   const environment: Setting[] = Object.keys(SHAPES).flatMap((name) => {
     const value = env[name.toUpperCase()];
@@ -63,7 +72,7 @@ export function resolveSettings(
       ? []
       : [{ name, value, origin: `environment variable ${name.toUpperCase()}` }];
   });
-  const file = conf === undefined ? [] : readConfigFile(conf, '-conf');
+  const file = conf === undefined || conf === '' ? [] : readConfigFile(conf, confOrigin);
   const { values, origins } = layer(SHAPES, file, environment, flags);
   // Named as this program's users know them: -listen, and where a value came from.
   const flag = (name: string): string => {
@@ -94,7 +103,7 @@ export async function runLongtermDropIn(args: readonly string[]): Promise<void> 
     const exporter = await startExporter(
       {
         listenPort: settings.listen,
-        bindAddress: '0.0.0.0',
+        bindAddress: ALL_ADDRESSES,
         listenPath: '/metrics',
         ignoreHosts: HostFilter.parse([]),
         includeOwnPort: false,

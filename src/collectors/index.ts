@@ -8,6 +8,8 @@ import { Exposition } from './exposition';
 import { registerHostMetrics } from './hosts';
 import { lifecycleCounters } from './lifecycle';
 import { LongtermConfig, registerLongterm } from './longterm';
+import { registerNodejsMetrics } from './nodejs';
+import { registerProcessMetrics } from './process';
 import { ScrapeReader } from './scrape';
 import { BuildInfo, registerSelfMetrics } from './self';
 
@@ -75,6 +77,17 @@ export const COLLECTORS: readonly Collector[] = [
     enabled: full,
     register: ({ registry, source, mode, logEvents }) =>
       registerEventMetrics(registry, source, mode, logEvents),
+  },
+  {
+    // Every command's endpoint: fleets watch their exporters with these.
+    name: 'process',
+    enabled: () => true,
+    register: ({ registry }) => registerProcessMetrics(registry),
+  },
+  {
+    name: 'nodejs',
+    enabled: full,
+    register: ({ registry }) => registerNodejsMetrics(registry),
   },
   {
     name: 'lifecycle',

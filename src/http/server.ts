@@ -28,6 +28,8 @@ export interface MetricsServerOptions {
   registry: MetricsSource;
   /** Path of the metrics, e.g. "/metrics". */
   path: string;
+  /** Serve the metrics on every path, `path` only naming it on the landing page. */
+  everyPath?: boolean;
   title: string;
   /** Shown on the landing page: the settings in force. */
   settings?: Record<string, unknown>;
@@ -111,7 +113,7 @@ export function createMetricsServer(options: MetricsServerOptions): MetricsServe
     }
     const target = (request.url ?? '/').split('?')[0];
     const isLanding = target === '/' && options.landing !== false;
-    if (target !== path && !isLanding) {
+    if (target !== path && !isLanding && !options.everyPath) {
       send(response, 404, TEXT, 'Not Found\n');
       return;
     }
@@ -252,6 +254,9 @@ function send(
   response.end(headOnly ? undefined : body);
 }
 
+/** The bind address meaning every address, IPv6 and IPv4 on one socket. */
+export const ALL_ADDRESSES = '::';
+
 /**
  * Starts listening; the errors a user can cause (busy port, address not on
  * this host, privileged port) become one clear line. Errors after that
@@ -294,7 +299,9 @@ export function listen(
       }
     };
     server.once('error', onListenError);
-    server.listen(port, host, () => {
+    // Without a host Node binds '::' with IPV6_V6ONLY off (IPv4 too, as Go's
+    // ':port' does), and '0.0.0.0' where the kernel has no IPv6 at all.
+    server.listen(port, host === ALL_ADDRESSES ? undefined : host, () => {
       server.off('error', onListenError);
       server.on('error', onError);
       resolve();

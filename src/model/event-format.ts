@@ -79,7 +79,12 @@ function formatJson({ event, flow, state, atMs }: LoggedEvent): string {
     original_destination_host: hostPort(original.dst, original.dstPort),
     reply_source_host: hostPort(reply.src, reply.srcPort),
     reply_destination_host: hostPort(reply.dst, reply.dstPort),
-    remote_host: hostPort(flow.remote, flow.port),
+    // An inbound connection's remote end is the client, at its own port (as
+    // the original wrote it); the metrics label it with the service port.
+    remote_host:
+      flow.direction === 'inbound'
+        ? hostPort(original.src, original.srcPort)
+        : hostPort(flow.remote, flow.port),
     state: phase === undefined ? null : JSON_STATE[phase],
     tcp_state: state === undefined ? null : stateName(state),
     direction: flow.direction,

@@ -33,7 +33,7 @@ export class HostFilter {
   static parse(list: readonly string[], option = '--ignore-hosts'): HostFilter {
     const filter = new HostFilter();
     for (const raw of list) {
-      for (const item of raw.split(',')) {
+      for (const item of raw.split(/[\s,]+/)) {
         const text = item.trim();
         if (text !== '') filter.add(text, option);
       }

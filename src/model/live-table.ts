@@ -337,6 +337,9 @@ export class LiveTable {
         family: group.host.includes(':') ? 6 : 4,
         state: connection.state,
         direction: group.direction,
+        // A loopback connection's remote, the server side, is this host.
+        localResponder:
+          group.direction === 'inbound' || this.options.localAddresses.has(group.host),
         port: group.port,
         ageSeconds: nowSeconds - connection.sinceSeconds,
       };

@@ -20,7 +20,12 @@ export interface LongtermCandidate {
   family: 4 | 6;
   state: TcpState | undefined;
   direction: Direction;
-  /** The service port: for an inbound connection, the local one. */
+  /**
+   * Whether this host answered it: every inbound connection, and the server
+   * side of a loopback one (which is counted once, as outbound, elsewhere).
+   */
+  localResponder: boolean;
+  /** The service port: for a connection this host answered, the local one. */
   port: number;
   ageSeconds: number;
 }
@@ -83,6 +88,7 @@ export function dumpCandidates(
       family: entry.family,
       state: entry.tcpState,
       direction: flow.direction,
+      localResponder: flow.localResponder,
       port: flow.port,
       ageSeconds: kernelAge(entry, nowMs) ?? seenAges[index]!,
     };
@@ -90,8 +96,8 @@ export function dumpCandidates(
 }
 
 /**
- * Counts inbound ESTABLISHED connections to this host's ports that are at
- * least `minAgeSeconds` old.
+ * Counts ESTABLISHED connections to this host's ports (inbound, and local
+ * ones from this host to itself) that are at least `minAgeSeconds` old.
  */
 export function countLongterm(
   candidates: Iterable<LongtermCandidate>,
@@ -100,7 +106,7 @@ export function countLongterm(
   const counts: LongtermCounts = new Map();
   for (const connection of candidates) {
     if (connection.state !== TcpState.Established) continue;
-    if (connection.direction !== 'inbound') continue;
+    if (!connection.localResponder) continue;
     if (connection.family === 6 && !options.includeIPv6) continue;
     if (connection.port === options.ownPort) continue;
     if (options.port !== undefined && connection.port !== options.port) continue;

@@ -40,12 +40,15 @@ export function checkPath(value: string, flag: string): string {
   return value;
 }
 
-/** A flag given several times, or once with commas, as one list. */
+/**
+ * A flag given several times, or once with commas or spaces (the C++
+ * conntrack_exporter took both), as one list.
+ */
 export function listOf(value: string | string[] | undefined): string[] {
   if (value === undefined) return [];
   return (Array.isArray(value) ? value : [value]).flatMap((item) =>
     item
-      .split(',')
+      .split(/[\s,]+/)
       .map((part) => part.trim())
       .filter((part) => part !== ''),
   );

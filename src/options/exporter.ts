@@ -29,8 +29,9 @@ function exporterOptions(y: Argv) {
     })
     .option('bind-address', {
       type: 'string',
-      default: '0.0.0.0',
-      describe: 'address to serve metrics on (IPv4 or IPv6, e.g. ::)',
+      default: '::',
+      describe:
+        'address to serve metrics on (IPv4 or IPv6); :: is every address, IPv4 too (IPv4 only where the host has no IPv6)',
     })
     .option('listen-path', {
       type: 'string',
@@ -40,7 +41,7 @@ function exporterOptions(y: Argv) {
     .option('ignore-hosts', {
       type: 'string',
       describe:
-        'comma-separated IPs, ip:port pairs, CIDR networks and host names (db-1.internal, *.internal) to leave out',
+        'IPs, ip:port pairs, CIDR networks and host names (db-1.internal, *.internal) to leave out, separated by commas or spaces',
     })
     .option('include-own-port', {
       type: 'boolean',

@@ -16,7 +16,8 @@ export interface ProxyConfig {
   listen: HostPort;
   target: HostPort;
   metrics: HostPort;
-  metricsPath: string;
+  /** Undefined: metrics on every path, as the Go tcp-metrics-proxy serves them. */
+  metricsPath: string | undefined;
   id: string;
   dialTimeoutMs: number;
   /** 0: wait for open connections as long as they last. */
@@ -109,6 +110,8 @@ export function buildProxyConfig(
   raw: RawProxyOptions,
   flavour: MetricFlavour,
   flagDash: string,
+  /** Without --metrics-path, serve the metrics on every path (the Go proxy's way). */
+  everyPathByDefault = false,
 ): ProxyConfig {
   const flag = (name: string): string => `${flagDash}${name}`;
   const text = (name: string, value: unknown): string | undefined => {
@@ -130,13 +133,17 @@ export function buildProxyConfig(
   const listen = address('listen', raw.listen);
   const target = address('target', raw.target);
   const metrics = address('metrics', raw.metrics);
-  const metricsPath = text('metrics-path', raw.metricsPath) ?? DEFAULT_METRICS_PATH;
-  if (!metricsPath.startsWith('/')) {
+  const metricsPath =
+    text('metrics-path', raw.metricsPath) ??
+    (everyPathByDefault ? undefined : DEFAULT_METRICS_PATH);
+  if (metricsPath !== undefined && !metricsPath.startsWith('/')) {
     throw new UsageError(
       `${flag('metrics-path')} ${JSON.stringify(metricsPath)}: must start with /`,
     );
   }
-  if (metricsPath !== '/') checkPath(metricsPath, flag('metrics-path'));
+  if (metricsPath !== undefined && metricsPath !== '/') {
+    checkPath(metricsPath, flag('metrics-path'));
+  }
   const id = text('id', raw.id) ?? randomUUID();
   if (id.trim() === '') throw new UsageError(`${flag('id')} must not be empty`);
   const duration = (name: string, value: unknown, fallback: string): number =>

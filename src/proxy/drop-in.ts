@@ -4,7 +4,6 @@ import {
   buildProxyConfig,
   DEFAULT_DIAL_TIMEOUT,
   DEFAULT_DRAIN_TIMEOUT,
-  DEFAULT_METRICS_PATH,
   MAX_WORKERS,
 } from '../options/proxy';
 import { goFlagUsage, parseGoFlags, type GoFlagSpec } from '../options/go-flags';
@@ -14,10 +13,22 @@ export const DROP_IN_PROGRAM = 'tcp-metrics-proxy';
 
 /** The Go proxy's three flags, then ours, spelled the Go way. */
 export const DROP_IN_FLAGS: readonly GoFlagSpec[] = [
-  { name: 'listen', usage: 'address to accept connections on, HOST:PORT' },
-  { name: 'target', usage: 'address to forward connections to, HOST:PORT' },
-  { name: 'metrics', usage: 'address to serve Prometheus metrics on, HOST:PORT' },
-  { name: 'metrics-path', usage: 'path of the metrics page', defaultValue: DEFAULT_METRICS_PATH },
+  {
+    name: 'listen',
+    usage: 'address to accept connections on, HOST:PORT',
+    defaultValue: '127.0.0.1:3000',
+  },
+  {
+    name: 'target',
+    usage: 'address to forward connections to, HOST:PORT',
+    defaultValue: '127.0.0.1:3001',
+  },
+  {
+    name: 'metrics',
+    usage: 'address to serve Prometheus metrics on, HOST:PORT',
+    defaultValue: '127.0.0.1:3002',
+  },
+  { name: 'metrics-path', usage: 'serve the metrics on this path only (default: every path)' },
   { name: 'id', usage: 'value of the id label (default: a random UUID)' },
   {
     name: 'dial-timeout',
@@ -43,7 +54,9 @@ export async function runDropIn(args: readonly string[]): Promise<never> {
       process.stdout.write(goFlagUsage(DROP_IN_PROGRAM, DROP_IN_FLAGS));
       process.exit(0);
     }
-    const value = (name: string): string | undefined => parsed.values.get(name);
+    // The Go proxy's defaults: it runs without flags.
+    const value = (name: string): string | undefined =>
+      parsed.values.get(name) ?? DROP_IN_FLAGS.find((spec) => spec.name === name)?.defaultValue;
     const config = buildProxyConfig(
       {
         listen: value('listen'),
@@ -57,6 +70,7 @@ export async function runDropIn(args: readonly string[]): Promise<never> {
       },
       'legacy',
       '-',
+      true,
     );
     process.exit(await runProxy(config, createLogger(DROP_IN_PROGRAM)));
   } catch (error) {

@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from './prom-client';
 import { metricDefiners } from './metric-definers';
-import { registerProcessMetrics } from './process-metrics';
+import { registerProcessMetrics } from '../collectors/process';
 import type { ScrapeInstruments } from './metrics-server';
 import type { ProxyTraffic } from './traffic';
 

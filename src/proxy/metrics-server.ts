@@ -13,7 +13,8 @@ export interface ScrapeInstruments {
 
 export interface MetricsServerOptions {
   address: HostPort;
-  path: string;
+  /** Undefined: every path. */
+  path: string | undefined;
   registry: Registry;
   instruments: ScrapeInstruments;
   /** TLS, basic auth, headers, rate limit (--web.config.file); none: plain HTTP, open. */
@@ -22,7 +23,7 @@ export interface MetricsServerOptions {
 }
 
 /**
- * Serves the registry on GET and HEAD of one path; 404 elsewhere, 405 for
+ * Serves the registry on GET and HEAD of one path (or of every path); 404 elsewhere, 405 for
  * other methods. It is the exporter's server (src/http/server.ts), with the
  * same limits and web config, and no landing page. Rejects with the system
  * error when it cannot bind.
@@ -31,7 +32,8 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   const { instruments } = options;
   const server = createMetricsServer({
     registry: options.registry,
-    path: options.path,
+    path: options.path ?? '/',
+    everyPath: options.path === undefined,
     title: 'conntrack-exporter proxy',
     landing: false,
     web: options.web,

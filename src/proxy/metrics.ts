@@ -1,7 +1,7 @@
 import { scrapeCounter } from '../collectors/scrape-time';
 import { Counter, Gauge, type Registry } from './prom-client';
 import { metricDefiners } from './metric-definers';
-import { registerProcessMetrics } from './process-metrics';
+import { registerProcessMetrics } from '../collectors/process';
 import type { ScrapeInstruments } from './metrics-server';
 import { DIAL_FAILURE_REASONS, type ProxyTraffic } from './traffic';
 

@@ -51,7 +51,7 @@ export async function runProxy(config: ProxyConfig, log: Logger): Promise<number
 
   const listenAt = formatHostPort({ host: listening.address, port: listening.port });
   const scheme = web?.tls ? 'https' : 'http';
-  const metricsUrl = `${scheme}://${formatHostPort({ host: metricsAt.address, port: metricsAt.port })}${config.metricsPath}`;
+  const metricsUrl = `${scheme}://${formatHostPort({ host: metricsAt.address, port: metricsAt.port })}${config.metricsPath ?? '/ (every path)'}`;
   log.info(
     `proxying ${listenAt} to ${formatHostPort(config.target)}; metrics on ${metricsUrl} ` +
       `(id ${config.id}, dial timeout ${formatDuration(config.dialTimeoutMs)}, ` +

@@ -87,8 +87,8 @@ for (const family of ['ipv4', 'ipv6'] as const) {
     const inLines = of(inSource);
     assert.deepEqual(inLines[0] && [inLines[0].event_type, inLines[0].state], ['new', 'Opening']);
     for (const line of inLines) {
-      // The remote client, with the local service port it came for.
-      assert.equal(line.remote_host, hostPort(peer, 8081));
+      // The remote client, at its own port (not the local service port 8081).
+      assert.equal(line.remote_host, inSource);
       assert.equal(line.direction, 'inbound');
     }
   });

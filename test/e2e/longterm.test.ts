@@ -14,6 +14,8 @@ import { startActor, type Actor } from '../helpers/tcp-actor';
 
 const DROP_IN = path.join(__dirname, '..', '..', 'dist', 'bin', 'tcp-established-exporter.js');
 const LONGTERM = /^conntrack_longterm_connections$/;
+/** What the drop-in serves besides the process_* metrics every command has. */
+const NOT_PROCESS = /^(?!process_)/;
 // Long enough that a scrape right after a connection opens usually still
 // finds it young on a loaded machine; where it came later, the "young" check
 // is left out (see youngUntil), never guessed.
@@ -170,7 +172,7 @@ test("tcp_established_exporter: the original's three command lines, verbatim", a
       way,
     ).catch(() => undefined);
     assert.deepEqual(
-      await dropIn.metrics(),
+      pick(await dropIn.metrics(), NOT_PROCESS),
       new Map([['netstat_tcp_longterm_connections_total', 3]]),
       way,
     );
@@ -198,7 +200,7 @@ test('tcp_established_exporter: labelled by port and IP version by default; prec
     [seriesKey('netstat_tcp_longterm_connections_total', { port: '3838', tcp_version: '4' }), 1],
     [seriesKey('netstat_tcp_longterm_connections_total', { port: '3838', tcp_version: '6' }), 1],
   ]);
-  await expectSeries(() => dropIn.metrics(), expected);
+  await expectSeries(async () => pick(await dropIn.metrics(), NOT_PROCESS), expected);
   assert.equal(await dropIn.stop(), 0);
 });
 
@@ -261,4 +263,76 @@ test('with nf_conntrack_timestamp on, ages come from the kernel: older connectio
     if (youngUntil(opened, t, mode)) assert.equal(counted.get(longterm(youngPort, '4')), undefined);
     assert.equal(await exporter.stop(), 0);
   }
+});
+
+/** Connections from this host to its own servers, over loopback. */
+async function connectLoopback(ns: Namespace, address: string, port: number, count: number) {
+  const server = await startActor(ns, { mode: 'listen', address, port });
+  await startActor(ns, { mode: 'connect', host: address, port, count });
+  await server.waitForSockets(count);
+}
+
+test('loopback connections to a local port count once, on the server side, in every mode', async (t) => {
+  const topology = await createTopology(t);
+  await connectLoopback(topology.host, '127.0.0.1', 3838, 2);
+  await connectLoopback(topology.host, '::1', 3839, 1);
+  const expected = (name: string) =>
+    new Map([
+      [seriesKey(name, { port: '3838', tcp_version: '4' }), 2],
+      [seriesKey(name, { port: '3839', tcp_version: '6' }), 1],
+    ]);
+  const dropIn = await startDropIn(topology.host, ['-duration', '1']);
+  await expectSeries(
+    async () => pick(await dropIn.metrics(), /^netstat_/),
+    expected('netstat_tcp_longterm_connections_total'),
+  );
+  assert.equal(await dropIn.stop(), 0);
+  for (const mode of ['events', 'dump']) {
+    const exporter = await startExporter(topology.host, [
+      '--longterm',
+      '--longterm-duration',
+      '1',
+      '--mode',
+      mode,
+    ]);
+    await expectSeries(
+      async () => pick(await exporter.metrics(), LONGTERM),
+      expected('conntrack_longterm_connections'),
+    );
+    assert.equal(await exporter.stop(), 0, mode);
+  }
+});
+
+test('tcp_established_exporter: the settings file from -config, --config, CONFIG or --conf', async (t) => {
+  const topology = await createTopology(t);
+  await connectInbound(topology, 'ipv4', 3838, 1);
+  const dir = mkdtempSync(path.join(tmpdir(), 'cte-longterm-'));
+  const conf = path.join(dir, 'exporter.conf');
+  writeFileSync(conf, 'simple true\nduration 1\n');
+  const ways: [string, string[], Record<string, string>][] = [
+    ['-config', ['-config', conf], {}],
+    ['--config', [`--config=${conf}`], {}],
+    ['CONFIG', [], { CONFIG: conf }],
+    ['--conf', ['--conf', conf], {}],
+  ];
+  for (const [way, args, env] of ways) {
+    const dropIn = await startDropIn(topology.host, args, env);
+    await expectSeries(
+      async () => pick(await dropIn.metrics(), NOT_PROCESS),
+      new Map([['netstat_tcp_longterm_connections_total', 1]]),
+    );
+    assert.match(await dropIn.scrape('/'), /simple<\/th><td>true/, way);
+    assert.equal(await dropIn.stop(), 0, way);
+  }
+  const missing = await topology.host.exec([
+    'env',
+    'CONFIG=/nonexistent.conf',
+    process.execPath,
+    DROP_IN,
+  ]);
+  assert.equal(missing.code, 2, missing.stderr);
+  assert.match(
+    missing.stderr.trimEnd(),
+    /^tcp_established_exporter: cannot read config file \/nonexistent\.conf: .*; check the path given to the environment variable CONFIG$/,
+  );
 });

@@ -240,7 +240,7 @@ function runFailing(script: string, args: string[]): { status: number | null; st
   return { status: result.status, stderr: result.stderr };
 }
 
-test('bad addresses, a port in use, a missing target: one line and exit code 2', async (t) => {
+test('bad addresses, a port in use, an empty target: one line and exit code 2', async (t) => {
   const busy = await startServer(t, () => {});
   const cases: Array<[string, string[], RegExp]> = [
     [
@@ -275,7 +275,7 @@ test('bad addresses, a port in use, a missing target: one line and exit code 2',
     ],
     [
       DROP_IN,
-      ['-listen=127.0.0.1:3000', '-metrics=127.0.0.1:3002'],
+      ['-listen=127.0.0.1:3000', '-target=', '-metrics=127.0.0.1:3002'],
       /^tcp-metrics-proxy: missing -target HOST:PORT/,
     ],
     [

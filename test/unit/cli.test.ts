@@ -94,7 +94,7 @@ test('options from the environment and a config file, flags winning', () => {
   );
   assert.match(line('max-hosts'), new RegExp(`^max-hosts 20 +# ${file} line 2`));
   assert.match(line('mode'), /^mode events +# command line/);
-  assert.match(line('bind-address'), /^bind-address 0\.0\.0\.0 +# default/);
+  assert.match(line('bind-address'), /^bind-address :: +# default/);
 });
 
 test('bad configuration from the environment or a file is refused, naming its source', () => {

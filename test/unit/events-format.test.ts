@@ -76,7 +76,7 @@ test('JSON lines carry the original keys, the remote host and the state', () => 
     original_destination_host: '[2001:db8::1]:443',
     reply_source_host: '[2001:db8::1]:443',
     reply_destination_host: '[2001:db8::2]:50000',
-    remote_host: '[2001:db8::2]:443',
+    remote_host: '[2001:db8::2]:50000',
     state: 'Opening',
     tcp_state: 'SYN_RECV',
     direction: 'inbound',

@@ -121,3 +121,21 @@ test('dump candidates take the kernel age when there is one, else the first sigh
     ],
   );
 });
+
+test('a loopback connection to a local port counts once, on the server side', () => {
+  // Made from the host to itself: both ends are local, conntrack holds one entry.
+  const local = (address: string, port: number, clientPort: number): ConntrackEntry => ({
+    family: address.includes(':') ? 6 : 4,
+    tcpState: TcpState.Established,
+    original: { src: address, srcPort: clientPort, dst: address, dstPort: port },
+    reply: { src: address, srcPort: port, dst: address, dstPort: clientPort },
+    status: 0,
+    mark: 0,
+    zone: 0,
+    id: nextId++,
+    timeout: 100,
+  });
+  const entries = [local('192.0.2.1', 3838, 50001), local('192.0.2.1', 3838, 50002)];
+  const counts = countLongterm(withAges(entries, [10, 10]), options);
+  assert.deepEqual([...counts.values()], [{ port: 3838, tcpVersion: '4', count: 2 }]);
+});
