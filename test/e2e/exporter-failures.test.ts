@@ -66,7 +66,7 @@ test('a port already in use: one line naming the port and the option, exit 1', a
   const lines = second.stderr.trimEnd().split('\n');
   assert.match(
     lines.at(-1)!,
-    /^conntrack-exporter: 0\.0\.0\.0:9318 is already in use; stop the other process or choose another port with --listen-port$/,
+    /^conntrack-exporter: \[::\]:9318 is already in use; stop the other process or choose another port with --listen-port$/,
   );
   assert.ok(
     lines.slice(0, -1).every((line) => /^conntrack-exporter: /.test(line) && !/error/.test(line)),

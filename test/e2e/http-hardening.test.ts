@@ -98,7 +98,7 @@ test('TLS and basic auth from a web config file; SIGHUP re-reads it', async (t) 
   const exporter = await startExporter(ns, ['--web.config.file', webConfig]);
   assert.match(
     exporter.stderr(),
-    /serving metrics on https:\/\/0\.0\.0\.0:9318\/metrics \(basic auth\)/,
+    /serving metrics on https:\/\/\[::\]:9318\/metrics \(basic auth\)/,
   );
   const curl = async (url: string, ...args: string[]) => {
     const result = await ns.exec(
