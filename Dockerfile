@@ -23,7 +23,7 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 # Build stage: compilers and the -dev library, none of which ship.
 FROM ${BASE_IMAGE} AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libnetfilter-conntrack-dev pkg-config g++ make python3 \
+ && apt-get install -y --no-install-recommends libnetfilter-conntrack-dev libmnl-dev pkg-config g++ make python3 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # node-gyp builds against the headers that come with this Node instead of

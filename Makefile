@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 # Needed to build and run the exporter.
-RUN_PACKAGES := libnetfilter-conntrack-dev pkg-config g++ make python3 ca-certificates
+RUN_PACKAGES := libnetfilter-conntrack-dev libmnl-dev pkg-config g++ make python3 ca-certificates
 # Needed by the test suite: real namespaces, nftables, the conntrack CLI as a
 # reference, promtool, curl to scrape from inside a namespace.
 TEST_PACKAGES := conntrack nftables iproute2 prometheus curl util-linux procps dnsmasq-base
@@ -138,7 +138,7 @@ bench-http: build
 # layout (prebuilds/linux-<arch>/node.napi.glibc.node), which node-gyp-build
 # loads; `npm pack` refuses to pack without them. arm64 is cross-compiled
 # with Debian's g++-aarch64-linux-gnu against the arm64 -dev package.
-PREBUILD_PACKAGES := g++-aarch64-linux-gnu libnetfilter-conntrack-dev:arm64 binutils
+PREBUILD_PACKAGES := g++-aarch64-linux-gnu libnetfilter-conntrack-dev:arm64 libmnl-dev:arm64 binutils
 PREBUILDS := prebuilds/linux-x64/node.napi.glibc.node prebuilds/linux-arm64/node.napi.glibc.node
 .PHONY: prebuilds prebuild-deps
 prebuild-deps: run-deps

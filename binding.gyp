@@ -11,6 +11,7 @@
         "native/conntrack/errors.cc",
         "native/conntrack/events.cc",
         "native/conntrack/init.cc",
+        "native/conntrack/kernel-stats.cc",
         "native/conntrack/lookup.cc",
         "native/conntrack/netns.cc",
         "native/conntrack/record.cc",
@@ -31,8 +32,8 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fexceptions"],
-      "libraries": ["<!@(pkg-config --libs libnetfilter_conntrack)"],
-      "cflags": ["<!@(pkg-config --cflags libnetfilter_conntrack)"],
+      "libraries": ["<!@(pkg-config --libs libnetfilter_conntrack libmnl)"],
+      "cflags": ["<!@(pkg-config --cflags libnetfilter_conntrack libmnl)"],
       "conditions": [
         [
           "prebuild==1",

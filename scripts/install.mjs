@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const PACKAGES = 'libnetfilter-conntrack-dev build-essential pkg-config python3';
+const PACKAGES = 'libnetfilter-conntrack-dev build-essential pkg-config python3 libmnl-dev';
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 

@@ -4,7 +4,7 @@
 # One N-API binary serves every Node line. x64 is built with the host's g++,
 # arm64 with Debian's cross compiler against the arm64 libnetfilter-conntrack-dev
 # (dpkg --add-architecture arm64; apt-get install g++-aarch64-linux-gnu
-# libnetfilter-conntrack-dev:arm64).
+# libnetfilter-conntrack-dev:arm64 libmnl-dev:arm64).
 #
 # binding.gyp's prebuild=1 links libstdc++ statically and replaces the one
 # glibc 2.32 function the sources call, so the binaries need glibc 2.31 or
@@ -35,8 +35,8 @@ for arch in "${arches[@]}"; do
     exit 1
   fi
   pkgconfig=/usr/lib/$triplet/pkgconfig
-  if [ ! -f "$pkgconfig/libnetfilter_conntrack.pc" ]; then
-    echo "error: no $arch libnetfilter_conntrack headers; apt-get install libnetfilter-conntrack-dev:$arch" >&2
+  if [ ! -f "$pkgconfig/libnetfilter_conntrack.pc" ] || [ ! -f "$pkgconfig/libmnl.pc" ]; then
+    echo "error: no $arch libnetfilter_conntrack or libmnl headers; apt-get install libnetfilter-conntrack-dev:$arch libmnl-dev:$arch" >&2
     exit 1
   fi
   work=build-prebuild/$arch

@@ -21,7 +21,7 @@ export const NAPI_VERSION = 8;
 
 const BUILD_HINT =
   "build it with 'npm rebuild conntrack-exporter', which needs " +
-  "'apt-get install libnetfilter-conntrack-dev build-essential pkg-config python3'";
+  "'apt-get install libnetfilter-conntrack-dev build-essential pkg-config python3 libmnl-dev'";
 
 /** Why this Node cannot load the addon, or undefined if it can. */
 export function napiProblem(napi: string | undefined, node: string): string | undefined {

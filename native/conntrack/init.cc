@@ -2,6 +2,7 @@
 
 #include "dump.h"
 #include "events.h"
+#include "kernel-stats.h"
 #include "lookup.h"
 #include "netns.h"
 #include "record.h"
@@ -25,6 +26,7 @@ Napi::Object Init(Napi::Env env) {
   Napi::Object exports = Napi::Object::New(env);
   exports.Set("dump", Napi::Function::New(env, Dump, "dump"));
   exports.Set("lookup", Napi::Function::New(env, Lookup, "lookup"));
+  exports.Set("kernelStats", Napi::Function::New(env, KernelStats, "kernelStats"));
   exports.Set("EventStream", EventStream::Define(env));
   exports.Set("releaseRecords", Napi::Function::New(env, ReleaseRecords, "releaseRecords"));
   exports.Set("useNetns", Napi::Function::New(env, UseNetns, "useNetns"));

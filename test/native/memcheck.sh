@@ -23,8 +23,8 @@ g++ -shared -fPIC -std=c++17 -g -O1 -fno-omit-frame-pointer -Wall -Wextra \
   -D_GLIBCXX_SANITIZE_VECTOR -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS -D_GNU_SOURCE \
   -DLIBNETFILTER_CONNTRACK_VERSION="\"$(pkg-config --modversion libnetfilter_conntrack)\"" \
   -I"$node_include" -I"$(node -p "require('node-addon-api').include_dir")" \
-  $(pkg-config --cflags libnetfilter_conntrack) \
-  native/*.cc native/conntrack/*.cc native/relay/*.cc -o "$out/conntrack.node" $(pkg-config --libs libnetfilter_conntrack)
+  $(pkg-config --cflags libnetfilter_conntrack libmnl) \
+  native/*.cc native/conntrack/*.cc native/relay/*.cc -o "$out/conntrack.node" $(pkg-config --libs libnetfilter_conntrack libmnl)
 
 ns="ctmem-$$"
 logs=$(mktemp -d)

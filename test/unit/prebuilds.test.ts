@@ -2,8 +2,8 @@
  * The prebuilt addons the npm package carries (scripts/prebuild.sh): one per
  * architecture, loadable on glibc 2.31 and GCC 10's libstdc++ (Debian 11,
  * Ubuntu 20.04) and newer, needing no shared library beyond
- * libnetfilter-conntrack3 and the C and C++ runtimes. Also the loader's
- * checks and messages (src/native-addon.ts).
+ * libnetfilter-conntrack3 (and libmnl0, which it depends on) and the C and
+ * C++ runtimes. Also the loader's checks and messages (src/native-addon.ts).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -24,6 +24,7 @@ const OLDEST = { GLIBC: '2.31', GLIBCXX: '3.4.28' };
 const ALLOWED_LIBRARIES = new Set([
   'libnetfilter_conntrack.so.3',
   'libnfnetlink.so.0',
+  'libmnl.so.0',
   'libstdc++.so.6',
   'libm.so.6',
   'libgcc_s.so.1',
