@@ -113,6 +113,7 @@ export async function startExporter(
       ageSource: (await kernelTimestampsOn()) ? 'kernel-timestamp' : 'first-seen',
     },
     longtermOnly: config.longtermOnly ?? false,
+    log,
   });
 
   const server = createMetricsServer({

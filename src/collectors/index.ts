@@ -1,11 +1,14 @@
 import { Registry } from 'prom-client';
 
+import { readKernelStats } from '../conntrack/kernel-stats';
+import { Logger } from '../log';
 import { TableMode } from '../options/table-reading-config';
 import { AgeSource } from '../model/longterm';
 import { connectionGauges } from './connections';
 import { registerEventMetrics } from './events';
 import { Exposition } from './exposition';
 import { registerHostMetrics } from './hosts';
+import { kernelStatsCollector } from './kernel-stats';
 import { lifecycleCounters } from './lifecycle';
 import { LongtermConfig, registerLongterm } from './longterm';
 import { registerNodejsMetrics } from './nodejs';
@@ -33,6 +36,8 @@ export interface CollectorContext {
   longterm?: { config: LongtermConfig; ageSource: AgeSource };
   /** Serve the long-term metric alone (the tcp_established_exporter drop-in). */
   longtermOnly: boolean;
+  /** Where collectors report a read that failed at scrape time. */
+  log: Logger;
 }
 
 /** One collector: its name, when it is on, and what it registers. */
@@ -93,6 +98,12 @@ export const COLLECTORS: readonly Collector[] = [
     name: 'lifecycle',
     enabled: (context) => full(context) && context.mode === 'events',
     register: ({ exposition, source }) => exposition.add(lifecycleCounters(source)),
+  },
+  {
+    // Read at scrape time in both modes: the table's own drops and failed inserts.
+    name: 'kernel-stats',
+    enabled: full,
+    register: ({ exposition, log }) => exposition.add(kernelStatsCollector(readKernelStats, log)),
   },
 ];
 

@@ -23,6 +23,11 @@ export interface NativeAddon {
   dump(): Promise<ArrayBuffer>;
   /** Packed records of those of the tuples that are in the table now. */
   lookup(tuples: readonly LookupTuple[]): Promise<ArrayBuffer>;
+  /**
+   * The kernel's answer to a per-CPU conntrack statistics dump, its netlink
+   * messages as they arrived (decoded by src/conntrack/kernel-stats.ts).
+   */
+  kernelStats(): Promise<ArrayBuffer>;
   /** Frees a dump's records at once; the buffer is detached (empty) afterwards. */
   releaseRecords(records: ArrayBuffer): void;
   EventStream: new (
