@@ -20,11 +20,6 @@ const HELP: Record<KernelStat, string> = {
     'Clashes of two packets creating the same entry at once (common with UDP DNS) resolved by keeping one entry.',
   chaintoolong:
     'Entries refused because their hash chain was too long (a hash attack, or too few nf_conntrack_buckets); their packet is dropped.',
-  searched: 'Lookups in the conntrack table (kernels before 4.10).',
-  new: 'Entries added (kernels before 4.10).',
-  ignore: 'Packets already tracked or not to be tracked (kernels before 4.10).',
-  delete: 'Entries deleted (kernels before 4.10).',
-  delete_list: 'Entries deleted from the dying list (kernels before 4.10).',
 };
 
 /** The family of one statistic. */

@@ -8,20 +8,22 @@ import os from 'node:os';
 import { loadAddon } from './addon';
 
 /**
- * Every CTA_STATS_* attribute (linux/netfilter/nfnetlink_conntrack.h), by
- * attribute type, named as `conntrack -S` names it. Kernels since 4.10 no
- * longer send searched, new, ignore, delete and delete_list; older ones do
- * not send search_restart, clash_resolve or chaintoolong.
+ * The CTA_STATS_* attributes (linux/netfilter/nfnetlink_conntrack.h), by
+ * attribute type, named as `conntrack -S` names them. The later ones
+ * (search_restart, clash_resolve, chaintoolong) came with later kernels; an
+ * older kernel does not send them. The types the header marks "no longer
+ * used" (searched, new, ignore, delete, delete_list) are skipped, like
+ * types this list does not know yet.
  */
 const ATTRIBUTE_NAMES = [
   undefined,
-  'searched',
+  undefined,
   'found',
-  'new',
+  undefined,
   'invalid',
-  'ignore',
-  'delete',
-  'delete_list',
+  undefined,
+  undefined,
+  undefined,
   'insert',
   'insert_failed',
   'drop',
