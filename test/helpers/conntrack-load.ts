@@ -17,6 +17,8 @@ export interface SyntheticEntry {
   dport: number;
   /** As conntrack takes it: SYN_SENT, ESTABLISHED, TIME_WAIT, CLOSE, ... */
   state: string;
+  /** Status flags as conntrack takes them, e.g. ASSURED (an entry the kernel will not evict). */
+  status?: string;
 }
 
 /** Long enough to outlive any test; the namespace goes away with its table anyway. */
@@ -35,7 +37,7 @@ export async function insertEntries(
         .map(
           (e) =>
             `-I -p tcp -s ${e.src} -d ${e.dst} --sport ${e.sport} --dport ${e.dport} ` +
-            `--state ${e.state} --timeout ${TIMEOUT_SECONDS}\n`,
+            `--state ${e.state}${e.status ? ` --status ${e.status}` : ''} --timeout ${TIMEOUT_SECONDS}\n`,
         )
         .join(''),
     );
