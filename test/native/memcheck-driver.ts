@@ -2,9 +2,10 @@
  * Exercises the sanitizer build of the addon (test/native/memcheck.sh) the
  * way the exporter does, inside a throwaway namespace: concurrent dumps of a
  * table with live entries, concurrent lookups of entries there and gone, a
- * malformed lookup, event streams under churn (one with a tiny
- * buffer, so that events overflow), streams closed twice, dropped without
- * close, and, with "denied", every failure path without CAP_NET_ADMIN.
+ * malformed lookup, concurrent reads of the kernel statistics, event streams
+ * under churn (one with a tiny buffer, so that events overflow), streams
+ * closed twice, dropped without close, and, with "denied", every failure
+ * path without CAP_NET_ADMIN.
  *
  *   node memcheck-driver.ts ADDON_PATH full|denied|relay
  *
@@ -15,6 +16,7 @@ import net from 'node:net';
 
 import type { LookupTuple, NativeAddon, NativeEventStream } from '../../src/conntrack/addon';
 import type { NativeRelay } from '../../src/proxy/relay-addon';
+import { decodeKernelStats } from '../../src/conntrack/kernel-stats';
 import { decodeRecords } from '../../src/conntrack/record';
 import { relayMemcheck } from './memcheck-relay';
 
@@ -143,7 +145,14 @@ async function full(): Promise<void> {
   // Dropped without close(): freed by the finalizer or at teardown.
   openStream(1 << 16, counts());
   for (let round = 0; round < 5; round++) {
-    await Promise.all([churn(held.port, 300), addon.dump().then(decodeRecords)]);
+    await Promise.all([
+      churn(held.port, 300),
+      addon.dump().then(decodeRecords),
+      // The statistics read concurrently with each other and with the churn.
+      ...Array.from({ length: 4 }, () =>
+        addon.kernelStats().then((stats) => assert.ok(decodeKernelStats(stats).cpus >= 1)),
+      ),
+    ]);
   }
   // 1,500 connections made and ended, several events each.
   await waitUntil(() => roomy.records > 1000, 60_000, 'events of the churn');
@@ -175,6 +184,10 @@ async function denied(): Promise<void> {
       addon.lookup([[4, '127.0.0.1', 1, '127.0.0.1', 2, 0]]),
       (error: NodeJS.ErrnoException) => error.code === 'EPERM',
     );
+    await assert.rejects(
+      addon.kernelStats(),
+      (error: NodeJS.ErrnoException) => error.code === 'EPERM',
+    );
   }
   for (let i = 0; i < 20; i++) {
     assert.throws(
@@ -182,7 +195,9 @@ async function denied(): Promise<void> {
       (error: NodeJS.ErrnoException) => error.code === 'EPERM',
     );
   }
-  process.stdout.write('memcheck driver: 20 refused dumps, lookups and streams\n');
+  process.stdout.write(
+    'memcheck driver: 20 refused dumps, lookups, statistics reads and streams\n',
+  );
 }
 
 void (async () => {

@@ -2,8 +2,8 @@
 # Builds the addon with AddressSanitizer, LeakSanitizer and UBSan into
 # build-asan/ (the normal build is untouched), runs
 # test/native/memcheck-driver.ts with it inside a throwaway network
-# namespace (a real dump and event stream; every failure path without
-# CAP_NET_ADMIN; the proxy's relay through a few hundred connections ended
+# namespace (a real dump, event stream and statistics read; every failure
+# path without CAP_NET_ADMIN; the proxy's relay through a few hundred connections ended
 # every way, test/native/memcheck-relay.ts), and fails on any invalid
 # access, undefined behaviour, or leak whose stack passes through our code
 # or the netfilter libraries it calls. Node and V8 are not instrumented and leave memory behind at exit
