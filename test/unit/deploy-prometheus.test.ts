@@ -27,6 +27,10 @@ const METRICS = new Set([
   'conntrack_longterm_connections',
   'conntrack_table_entries',
   'conntrack_table_entries_limit',
+  'conntrack_kernel_stat_drop_total',
+  'conntrack_kernel_stat_early_drop_total',
+  'conntrack_kernel_stat_insert_failed_total',
+  'conntrack_kernel_stat_chaintoolong_total',
   'conntrack_exporter_scrape_collector_success',
   'conntrack_exporter_scrape_collector_duration_seconds',
   'conntrack_exporter_build_info',
@@ -58,7 +62,7 @@ test('promtool accepts the alerting rules, and their unit tests pass', (t) => {
   promtool('test', 'rules', 'alerts.test.yml');
 });
 
-test('the alerts cover down, failing reads, a full table and a watched link', () => {
+test('the alerts cover down, failing reads, a full or dropping table and a watched link', () => {
   const rules = parse(readFileSync(path.join(PROMETHEUS, 'alerts.yml'), 'utf8')) as {
     groups: { rules: { alert: string; expr: string; labels: { severity: string } }[] }[];
   };
@@ -67,6 +71,7 @@ test('the alerts cover down, failing reads, a full table and a watched link', ()
     'ConntrackExporterAbsent',
     'ConntrackExporterDown',
     'ConntrackReadFailing',
+    'ConntrackTableDropping',
     'ConntrackTableNearlyFull',
     'ConntrackWatchedLinkDown',
   ]);
@@ -154,7 +159,7 @@ test('the Grafana dashboard: every section, known metrics, defined variables', (
     }
   }
   // Connections by host and state, opened/closed rates, long-term
-  // connections, table usage and exporter health.
+  // connections, table usage and drops, and exporter health.
   for (const name of [
     'conntrack_opening_connections',
     'conntrack_open_connections',
@@ -164,6 +169,8 @@ test('the Grafana dashboard: every section, known metrics, defined variables', (
     'conntrack_connections_closed_total',
     'conntrack_longterm_connections',
     'conntrack_table_entries_limit',
+    'conntrack_kernel_stat_drop_total',
+    'conntrack_kernel_stat_early_drop_total',
     'conntrack_exporter_scrape_collector_success',
     'up',
   ]) {
