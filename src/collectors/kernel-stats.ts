@@ -7,7 +7,8 @@ const HELP: Record<KernelStat, string> = {
   found: 'Lookups in the conntrack table that found an existing entry.',
   invalid:
     'Packets conntrack could not track (malformed, or not fitting the state of their connection); not dropped by conntrack itself.',
-  insert: 'Entries inserted into the conntrack table.',
+  insert:
+    'Entries inserted into the conntrack table through ctnetlink (conntrack -I, conntrackd); recent kernels count no others.',
   insert_failed:
     'Entries that could not be inserted because an entry with the same tuple was already there; their packet is dropped.',
   drop: 'Packets dropped because no new entry could be made: the table was full and nothing could be evicted, or memory ran out ("nf_conntrack: table full, dropping packet").',
