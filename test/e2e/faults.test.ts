@@ -260,3 +260,41 @@ test('SIGHUP without a web config: says reload is not supported, keeps serving',
   assert.equal((await exporter.metrics()).get(SUCCESS), 1);
   assert.equal(await exporter.stop(), 0);
 });
+
+test("the kernel's statistics: a failed read leaves their samples out, is counted, warned about once, then recovers", async (t) => {
+  const ns = await createNamespace(t);
+  const exporter = await startExporter(ns, ['--mode', 'events', '--no-resolve-hosts']);
+  const STATS = /^conntrack_kernel_stat_\w+_total$/;
+  const FAILURES = 'conntrack_exporter_kernel_stats_read_failures_total';
+  const before = await exporter.metrics();
+  assert.ok(pick(before, STATS).size > 0);
+  assert.equal(before.get(FAILURES), 0);
+
+  // Every socket() fails with EMFILE: the statistics read opens one per
+  // scrape (so does the read of the interface addresses, which fails the
+  // table's read too; its own failure is the other tests' business).
+  const tracer = await injectFaults(t, exporter.process.pid!, 'socket:error=EMFILE');
+  for (let scrape = 1; scrape <= 3; scrape++) {
+    const during = await exporter.metrics();
+    assert.equal(pick(during, STATS).size, 0, 'no sample instead of a wrong one');
+    assert.equal(during.get(FAILURES), scrape);
+    assert.equal(pick(during, /^conntrack_exporter_build_info$/).size, 1, 'the rest is served');
+  }
+  const warnings = exporter
+    .stderr()
+    .split('\n')
+    .filter((line) => line.includes("cannot read the kernel's conntrack statistics"));
+  assert.deepEqual(warnings, [
+    "conntrack-exporter: warning: cannot read the kernel's conntrack statistics: mnl_socket_open: Too many open files; the conntrack_kernel_stat_* samples are left out until a read works",
+  ]);
+
+  await tracer.detach();
+  const after = await exporter.metrics();
+  assert.deepEqual(pick(after, STATS), pick(before, STATS));
+  assert.equal(after.get(FAILURES), 3);
+  assert.match(
+    exporter.stderr(),
+    /conntrack-exporter: the kernel's conntrack statistics are read again\n/,
+  );
+  assert.equal(await exporter.stop(), 0);
+});
