@@ -1,5 +1,6 @@
 import { Registry } from 'prom-client';
 
+import { MetricLayout } from '../options/metric-layout';
 import { TableMode } from '../options/table-reading-config';
 import { AgeSource } from '../model/longterm';
 import { connectionGauges } from './connections';
@@ -23,7 +24,7 @@ export interface CollectorContext {
   /** How the table is read, as decided at start. */
   mode: TableMode;
   logEvents: boolean;
-  legacyMetricNames: boolean;
+  metricLayout: MetricLayout;
   /** Reverse DNS names hosts. */
   resolving: boolean;
   /** Whether /proc tells the table's size. */
@@ -58,8 +59,8 @@ export const COLLECTORS: readonly Collector[] = [
   {
     name: 'connections',
     enabled: full,
-    register: ({ exposition, source, legacyMetricNames }) =>
-      exposition.add(connectionGauges(source, legacyMetricNames)),
+    register: ({ exposition, source, metricLayout }) =>
+      exposition.add(connectionGauges(source, metricLayout)),
   },
   {
     name: 'hosts',
