@@ -159,8 +159,10 @@ test('the entrypoint runs the command named first, and the exporter for anything
   const word = run(['sh', '-c', 'id']);
   assert.equal(word.status, 2);
   assert.match(word.stderr, /^conntrack-exporter: .*unexpected argument 'sh'/);
-  const outside = run(['../dist/cli.js', '--version']);
+  // A path is no command name, even one that leads to a program.
+  const outside = run(['../dist/cli.js', '--print-config']);
   assert.equal(outside.status, 2);
+  assert.match(outside.stderr, /unexpected argument '\.\.\/dist\/cli\.js'/);
 });
 
 test('docker-compose accepts docker-compose.yml', (t) => {
