@@ -165,6 +165,22 @@ test('the entrypoint runs the command named first, and the exporter for anything
   assert.match(outside.stderr, /unexpected argument '\.\.\/dist\/cli\.js'/);
 });
 
+test('docker-compose.yml: an opt-in profile sets nf_conntrack_events=1 on the host', () => {
+  const compose = parse(read('docker-compose.yml')) as {
+    services: Record<string, ComposeService & { profiles?: string[] }>;
+  };
+  const events = compose.services['conntrack-events'];
+  assert.ok(events);
+  assert.deepEqual(events.profiles, ['conntrack-events']);
+  assert.equal(events.network_mode, 'host');
+  assert.equal(events.privileged, true);
+  assert.deepEqual(events.command, ['sysctl', '-w', 'net.netfilter.nf_conntrack_events=1']);
+  // Only in its profile: a plain `docker compose up` does not run it.
+  for (const [name, service] of Object.entries(compose.services)) {
+    if (name !== 'conntrack-events') assert.equal(service.profiles, undefined, name);
+  }
+});
+
 test('docker-compose accepts docker-compose.yml', (t) => {
   const missing =
     spawnSync('docker-compose', ['version']).status === 0

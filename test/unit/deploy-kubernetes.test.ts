@@ -5,8 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'node:test';
+
+import { parse } from 'yaml';
 
 import {
   findContainer,
@@ -174,6 +177,29 @@ test("the long-term sidecar: tcp_established_exporter --simple=true in the pod's
   }
   const { requests, limits } = sidecar.resources ?? {};
   assert.ok(requests?.cpu && requests.memory && limits?.cpu && limits.memory);
+});
+
+test('the DaemonSet: an opt-in init container, commented out, sets nf_conntrack_events=1', () => {
+  const text = readFileSync(
+    path.join(__dirname, '..', '..', 'deploy', 'kubernetes', 'daemonset.yaml'),
+    'utf8',
+  );
+  // Off as shipped.
+  assert.equal(
+    findWorkload('daemonset.yaml', 'DaemonSet').spec.template.spec.initContainers,
+    undefined,
+  );
+  // Uncommented as the comment says, it is a valid pod spec entry.
+  const block = /^ {6}# initContainers:\n(?: {6}# {3}.*\n)+/m.exec(text)?.[0];
+  assert.ok(block, 'the commented-out initContainers block');
+  const uncommented = block.replace(/^( {6})# /gm, '$1');
+  const pod = parse(`spec:\n${uncommented}`) as { spec: { initContainers: Container[] } };
+  const [init, ...more] = pod.spec.initContainers;
+  assert.equal(more.length, 0);
+  assert.deepEqual(init?.command, ['sysctl', '-w', 'net.netfilter.nf_conntrack_events=1']);
+  assert.equal(init?.securityContext?.privileged, true);
+  assert.equal(init?.securityContext?.runAsUser, 0);
+  assert.ok(init?.resources?.limits?.cpu && init.resources.limits.memory);
 });
 
 test('the same image in every manifest', () => {
