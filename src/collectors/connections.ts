@@ -108,7 +108,7 @@ function rowsOf(series: readonly Series[], layout: MetricLayout, labels: LabelCa
  * The original's host label: "address:port", IPv6 in brackets as in a URL
  * ("[2001:db8::7]:443"). The host and the port may be "other" (folded).
  */
-export function hostAndPort(host: string, port: Series['port']): string {
+function hostAndPort(host: string, port: Series['port']): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 

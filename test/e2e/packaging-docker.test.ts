@@ -252,14 +252,16 @@ test(
       await assertOnlyNetAdmin(longterm);
       await engine.mustDocker(['rm', '-f', longterm]);
 
-      // The Go tcp-metrics-proxy's: no capability needed or given.
+      // The Go tcp-metrics-proxy's: no capability needed or given. Its
+      // connections stay on loopback, which the tests below leave out.
+      await startActor(host, { mode: 'listen', address: '127.0.0.1', port: 3101 });
       const proxy = await runDetached(
         engine,
         ['--net=host'],
         [
           'tcp-metrics-proxy',
           '-listen=127.0.0.1:3100',
-          `-target=${remote.ipv4}:5432`,
+          '-target=127.0.0.1:3101',
           '-metrics=127.0.0.1:3102',
         ],
       );
@@ -269,25 +271,30 @@ test(
         '-e',
         "require('node:net').connect(3100, '127.0.0.1').on('error', () => {}); setTimeout(() => {}, 60_000);",
       ]);
-      t.after(() => client.kill('SIGKILL'));
-      let proxySeries = new Map<string, number>();
-      await waitFor(
-        async () => {
-          // Any path: the Go proxy served its metrics on every one.
-          const body = await served(engine, host, proxy, 'http://127.0.0.1:3102/anything');
-          proxySeries = parseExposition(body);
-          return proxySeries.get('outbound_connection_count') === 1;
-        },
-        30_000,
-        'the proxied connection',
-      ).catch(() => undefined);
-      assert.equal(proxySeries.get('inbound_connection_count'), 1);
-      assert.equal(proxySeries.get('outbound_connection_count'), 1);
-      client.kill('SIGKILL');
-      const status = containerProcess(await containerPid(engine, proxy));
-      assert.equal(status.uid, '1000');
-      assert.equal(status.effective, 0n);
-      await engine.mustDocker(['rm', '-f', proxy]);
+      try {
+        // Its metrics carry the label id; one proxy, one series each.
+        const count = (series: Map<string, number>, name: string) =>
+          [...pick(series, new RegExp(`^${name}$`)).values()].reduce((a, b) => a + b, 0);
+        let proxySeries = new Map<string, number>();
+        await waitFor(
+          async () => {
+            // Any path: the Go proxy served its metrics on every one.
+            const body = await served(engine, host, proxy, 'http://127.0.0.1:3102/anything');
+            proxySeries = parseExposition(body);
+            return count(proxySeries, 'outbound_connection_count') === 1;
+          },
+          30_000,
+          'the proxied connection',
+        ).catch(() => undefined);
+        assert.equal(count(proxySeries, 'inbound_connection_count'), 1);
+        assert.equal(count(proxySeries, 'outbound_connection_count'), 1);
+        const status = containerProcess(await containerPid(engine, proxy));
+        assert.equal(status.uid, '1000');
+        assert.equal(status.effective, 0n);
+      } finally {
+        client.kill('SIGKILL');
+        await engine.mustDocker(['rm', '-f', proxy]);
+      }
     });
 
     await t.test('as deploy/kubernetes/daemonset.yaml runs it', async () => {
