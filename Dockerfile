@@ -3,6 +3,10 @@
 #
 #   docker run --cap-add=NET_ADMIN --net=host IMAGE [--listen-port=9101 ...]
 #
+# or one of the package's other commands, named first:
+#
+#   docker run --cap-add=NET_ADMIN --net=host IMAGE tcp_established_exporter --simple=true
+#
 # BASE_IMAGE, which builds, is any image laid out like the official Node.js
 # Debian bookworm images (node in /usr/local, its headers in
 # /usr/local/include); RUNTIME_IMAGE is the Debian it is based on, to which
@@ -70,6 +74,9 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules node_modules
 COPY --from=build /src/build/Release/conntrack.node build/Release/conntrack.node
 COPY --from=build /src/dist dist
+# The package's commands by name, as npm links them, for the entrypoint's
+# first argument (`IMAGE tcp_established_exporter ...`).
+RUN node -e 'const fs = require("node:fs"); fs.mkdirSync("bin"); for (const [name, file] of Object.entries(require("./package.json").bin)) fs.symlinkSync(`../${file}`, `bin/${name}`);'
 COPY deploy/docker/entrypoint.sh /usr/local/bin/conntrack-exporter-entrypoint
 COPY deploy/docker/tracking.nft /usr/local/share/conntrack-exporter/tracking.nft
 EXPOSE 9318

@@ -122,6 +122,20 @@ bench: build $(CONNTRACK_FILL)
 	BENCH_SIZES="$(BENCH_SIZES)" BENCH_IDLE_SECONDS="$(BENCH_IDLE_SECONDS)" BENCH_SKIP_DUMP="$(BENCH_SKIP_DUMP)" \
 		BENCH_ONLY="$(BENCH_ONLY)" node --import tsx bench/conntrack/run.ts
 
+# What net.netfilter.nf_conntrack_events=1 (deploy/sysctl/) costs the kernel
+# against 2, with no event listener: CPU of 100k refused connections and of
+# 100k entries made and removed, in throwaway namespaces (about a minute).
+# EVENTS_SETTING_ROUNDS=3 repeats it. Prints; see docs/events-mode.md.
+CONNTRACK_REFUSED := .bench/conntrack-refused
+$(CONNTRACK_REFUSED): bench/conntrack/refused.c
+	@mkdir -p $(@D)
+	cc -O2 -Wall -Wextra -o $@ $<
+
+.PHONY: bench-events-setting
+bench-events-setting: $(CONNTRACK_FILL) $(CONNTRACK_REFUSED)
+	@scripts/ensure-packages.sh iproute2 nftables conntrack linux-perf time
+	bench/conntrack/events-setting.sh 100000 $(or $(EVENTS_SETTING_ROUNDS),1)
+
 # The HTTP endpoint with an attacker beside a scraper, in a throwaway
 # namespace (bench/http/run.ts): an idle-connection flood from one address,
 # a wrong-password flood, an unauthenticated flood; the scraper's p99 must

@@ -72,7 +72,8 @@ export async function main(
   const origins = new Map<string, string>();
   try {
     // Spelled out before parsing, so every layer (precedence, --print-config) sees the long names.
-    await parse(invokedAs === ORIGINAL_NAME ? expandShortFlags(args) : args, env, origins);
+    const original = invokedAs === ORIGINAL_NAME;
+    await parse(original ? expandShortFlags(args) : args, env, origins, original);
   } catch (error) {
     if (error instanceof UsageError) throw new UsageError(withOrigin(error.message, origins));
     throw error;
@@ -83,7 +84,12 @@ async function parse(
   args: string[],
   env: NodeJS.ProcessEnv,
   origins: Map<string, string>,
+  original: boolean,
 ): Promise<void> {
+  const defaults = () => {
+    const options = exporterOptions();
+    return original ? options.ORIGINAL_DEFAULTS : options.OWN_DEFAULTS;
+  };
   await yargs(args)
     .scriptName(PROGRAM)
     .usage('$0 [options]\n\nExports the kernel conntrack table as Prometheus metrics.')
@@ -91,7 +97,7 @@ async function parse(
       '$0',
       'serve connection metrics per remote host (the default)',
       (y) =>
-        withConfigLayers(exporterOptions().exporterCommandOptions(y), {
+        withConfigLayers(exporterOptions().exporterCommandOptions(y, defaults()), {
           args,
           lists: exporterOptions().LIST_OPTIONS,
           env,
@@ -99,7 +105,7 @@ async function parse(
           otherPrefixes: [PROXY_ENV_PREFIX],
           origins,
         }),
-      (argv) => exporterCommand().runExporter(argv),
+      (argv) => exporterCommand().runExporter(argv, defaults()),
     )
     .command({
       ...proxyCommand,

@@ -11,14 +11,18 @@ import { createLogger } from './log';
 import { HostFilter } from './model/host-filter';
 import { checkBindAddress, checkNamespaceFile, checkPath, listOf } from './options/checks';
 import { formatDuration } from './options/duration';
-import { ExporterArgs } from './options/exporter';
+import { CommandDefaults, ExporterArgs, OWN_DEFAULTS } from './options/exporter';
 import { hostLabelConfig } from './options/host-labels';
 import { longtermConfig } from './options/longterm';
+import { metricLayoutOf } from './options/metric-layout';
 import { describeEvents, eventsConfig } from './options/table-reading';
 
 const PROGRAM = 'conntrack-exporter';
 
-export async function runExporter(argv: ExporterArgs): Promise<void> {
+export async function runExporter(
+  argv: ExporterArgs,
+  defaults: CommandDefaults = OWN_DEFAULTS,
+): Promise<void> {
   const ignoreHosts = listOf(argv.ignoreHosts);
   const ignoreFilter = HostFilter.parse(ignoreHosts);
   const events = eventsConfig(argv);
@@ -28,7 +32,7 @@ export async function runExporter(argv: ExporterArgs): Promise<void> {
     listenPath: checkPath(argv.listenPath, '--listen-path'),
     ignoreHosts: ignoreFilter,
     includeOwnPort: argv.includeOwnPort,
-    legacyMetricNames: argv.legacyMetricNames,
+    metricLayout: metricLayoutOf(argv.metricLayout, argv.legacyMetricNames, defaults.metricLayout),
     hosts: hostLabelConfig(argv, ignoreFilter),
     events,
     // Empty means none, as in exporter-toolkit.
@@ -46,7 +50,7 @@ export async function runExporter(argv: ExporterArgs): Promise<void> {
     'metrics path': config.listenPath,
     'ignored hosts': ignoreHosts.length === 0 ? 'none' : ignoreHosts,
     'own port counted': config.includeOwnPort,
-    'legacy metric names': config.legacyMetricNames,
+    'metric layout': config.metricLayout,
     'host names': dns
       ? `reverse DNS: TTL ${formatDuration(dns.ttlMs)}, negative TTL ${formatDuration(dns.negativeTtlMs)}, ` +
         `timeout ${formatDuration(dns.timeoutMs)}, budget ${formatDuration(dns.budgetMs)}, ` +

@@ -10,6 +10,7 @@ import { explainReadError } from './conntrack/explain';
 import { watchedNetworkNamespace } from './conntrack/netns';
 import { kernelTimestampsOn, readTableUsage } from './conntrack/table-usage';
 import { EnvironmentError } from './errors';
+import { MetricLayout } from './options/metric-layout';
 import { EventsConfig } from './options/table-reading-config';
 import { startEventsMode } from './events/start';
 import { HostLabelConfig } from './options/host-label-config';
@@ -30,7 +31,7 @@ export interface ExporterConfig {
   listenPath: string;
   ignoreHosts: HostFilter;
   includeOwnPort: boolean;
-  legacyMetricNames: boolean;
+  metricLayout: MetricLayout;
   hosts: HostLabelConfig;
   /** How the table is read; without it, a dump at every scrape. */
   events?: EventsConfig;
@@ -104,7 +105,7 @@ export async function startExporter(
     source,
     mode: events ? 'events' : 'dump',
     logEvents: events?.eventLog !== undefined,
-    legacyMetricNames: config.legacyMetricNames,
+    metricLayout: config.metricLayout,
     resolving: names !== undefined,
     tableReadable: table !== undefined,
     build: { version: VERSION, libnetfilterConntrack: libraryVersion() },

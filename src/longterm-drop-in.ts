@@ -107,7 +107,7 @@ export async function runLongtermDropIn(args: readonly string[]): Promise<void> 
         listenPath: '/metrics',
         ignoreHosts: HostFilter.parse([]),
         includeOwnPort: false,
-        legacyMetricNames: false,
+        metricLayout: 'native',
         hosts: { maxHosts: 500, maxPortsPerHost: 10 },
         // Events give each connection's first sighting to the millisecond,
         // where scrapes alone would give it to the scrape interval.

@@ -28,11 +28,16 @@ import { HostGroup } from '../../src/model/group';
 import { Direction } from '../../src/model/flow';
 import { HostFilter } from '../../src/model/host-filter';
 import { LifecycleSeries } from '../../src/model/lifecycle-counts';
+import { checkMetricLayout } from '../../src/options/metric-layout';
 
 const [hosts = 1000, portsPerHost = 1, scrapes = 200] = process.argv
   .slice(2)
   .map((arg) => Number(arg));
-const legacy = process.env.LEGACY === '1';
+// LAYOUT=v0.3 or v0.1 measures the other layouts (LEGACY=1: v0.1, as before).
+const layout = checkMetricLayout(
+  process.env.LAYOUT ?? (process.env.LEGACY === '1' ? 'v0.1' : 'native'),
+  'LAYOUT',
+);
 
 function syntheticGroups(): Map<string, HostGroup> {
   const groups = new Map<string, HostGroup>();
@@ -79,7 +84,7 @@ const source = new ScrapeSource(
 );
 const registry = new Registry();
 const exposition = new Exposition(registry);
-exposition.add(connectionGauges(source, legacy));
+exposition.add(connectionGauges(source, layout));
 registerHostMetrics(registry, source, false);
 registerSelfMetrics(registry, source, { version: 'bench', libnetfilterConntrack: 'x' }, true);
 registerEventMetrics(registry, source, 'events');
@@ -119,7 +124,7 @@ async function main(): Promise<void> {
   times.sort((a, b) => a - b);
   const at = (q: number): string => times[Math.floor(q * (times.length - 1))]!.toFixed(2);
   process.stdout.write(
-    `${groups.size} groups, ${body.split('\n').length} lines, ${(body.length / 1024).toFixed(0)} KiB${legacy ? ' (legacy)' : ''}: ` +
+    `${groups.size} groups, ${body.split('\n').length} lines, ${(body.length / 1024).toFixed(0)} KiB${layout === 'native' ? '' : ` (${layout})`}: ` +
       `${process.env.SCRAPE_HTTP === '1' ? 'curl' : 'render'} median ${at(0.5)} ms, p90 ${at(0.9)} ms, min ${at(0)} ms over ${scrapes}\n`,
   );
 }

@@ -1,10 +1,17 @@
 #!/bin/sh
-# The image's entrypoint. Runs the exporter (all arguments are its options),
-# or with `enable-tracking` turns on connection tracking in the container's
-# network namespace (for a sidecar's init container: a pod's own namespace
-# has no firewall rule that would do it).
+# The image's entrypoint. Its first argument may name:
+# - one of the package's commands (package.json "bin", linked in /app/bin
+#   when the image is built): conntrack-exporter, conntrack_exporter,
+#   tcp_established_exporter, tcp-metrics-proxy; that command runs with the
+#   other arguments, e.g. `IMAGE tcp_established_exporter --simple=true`;
+# - `enable-tracking`: turns on connection tracking in the container's
+#   network namespace (for a sidecar's init container: a pod's own namespace
+#   has no firewall rule that would do it).
+# Anything else (options, or nothing) runs the exporter with all arguments
+# as its options.
 #
-# Both need CAP_NET_ADMIN, and run as the image's unprivileged user. Docker
+# Every one runs as the image's unprivileged user, with CAP_NET_ADMIN where
+# the container is given it (all but the proxy need it). Docker
 # (--cap-add=NET_ADMIN) and Kubernetes (capabilities.add: [NET_ADMIN]) only
 # put the capability into the bounding set of a non-root process. The image's
 # copy of setpriv holds it as a permitted file capability, so running it
@@ -12,6 +19,7 @@
 # as an ambient capability. Nothing else is gained.
 set -eu
 setpriv=/usr/local/libexec/conntrack-exporter/setpriv
+app=/app
 
 field() { awk -v key="$1:" '$1 == key { print $2 }' /proc/self/status; }
 
@@ -29,7 +37,19 @@ with_net_admin() {
   exec "$@"
 }
 
-if [ "${1:-}" = enable-tracking ]; then
-  with_net_admin nft -f /usr/local/share/conntrack-exporter/tracking.nft
-fi
-with_net_admin node /app/dist/cli.js "$@"
+case "${1:-}" in
+  enable-tracking)
+    with_net_admin nft -f /usr/local/share/conntrack-exporter/tracking.nft
+    ;;
+  # Options, and names that could reach outside /app/bin.
+  '' | -* | */* | .*) ;;
+  *)
+    if [ -e "$app/bin/$1" ]; then
+      command=$1
+      shift
+      # Run by its link, so that the program knows the name it was called by.
+      with_net_admin node "$app/bin/$command" "$@"
+    fi
+    ;;
+esac
+with_net_admin node "$app/dist/cli.js" "$@"

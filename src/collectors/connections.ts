@@ -1,6 +1,7 @@
 import { Series } from '../model/series';
 import { ConnectionPhase, PHASES } from '../model/tcp-state';
 import { addCounts, copyCounts } from '../model/group';
+import { MetricLayout } from '../options/metric-layout';
 import { ScrapeReader } from './scrape';
 import {
   expectedBytes,
@@ -20,6 +21,14 @@ const HELP: Record<ConnectionPhase, string> = {
     'TCP connections recently closed or reset (CLOSE), per remote host, service port and direction.',
 };
 
+// The C++ original's help texts, which its users' tooling may show.
+const ORIGINAL_HELP: Record<ConnectionPhase, string> = {
+  opening: 'How many connections to the remote host are currently opening?',
+  open: 'How many open connections are there to the remote host?',
+  closing: 'How many connections to the remote host are currently closing?',
+  closed: 'How many connections to the remote host have recently closed?',
+};
+
 /** One label set and its count per phase. */
 interface Row {
   /** The label set as written, braces included, in UTF-8. */
@@ -28,37 +37,54 @@ interface Row {
 }
 
 /**
- * Per-phase gauges: conntrack_<phase>_connections{host,port,direction}, or
- * with `legacy`, the original conntrack_exporter's names
- * conntrack_<phase>_connections_total{host} summed per remote host.
+ * Per-phase gauges, in one of three layouts (see MetricLayout):
+ * - native: conntrack_<phase>_connections{host,port,direction}; every
+ *   series present in the snapshot gets all four phases, zeros included;
+ * - v0.3: conntrack_<phase>_connections{host="<host>:<port>"}, the
+ *   directions of a (host, port) summed, and only non-zero samples, as the
+ *   C++ original v0.3.1 wrote them;
+ * - v0.1: conntrack_<phase>_connections_total{host}, summed per host, zeros
+ *   included.
  * Values come from one snapshot per scrape, named and bounded by the
- * ScrapeSource; every series present in it gets all four phases (zeros
- * included), and series gone from it disappear.
+ * ScrapeSource; series gone from it disappear.
  *
  * Written as text, not with prom-client gauges: these are the families that
- * grow with the hosts (see Exposition). Each label set is encoded once,
- * kept for the next scrapes, and used by all four phases.
+ * grow with the hosts (see Exposition). In the native layout each label set
+ * is encoded once, kept for the next scrapes, and used by all four phases.
  */
-export function connectionGauges(source: ScrapeReader<'series'>, legacy: boolean): TextCollector {
+export function connectionGauges(
+  source: ScrapeReader<'series'>,
+  layout: MetricLayout,
+): TextCollector {
   const heads = familyHeads(
     PHASES,
     (phase) => ({
-      name: legacy ? `conntrack_${phase}_connections_total` : `conntrack_${phase}_connections`,
-      help: HELP[phase],
+      name:
+        layout === 'v0.1'
+          ? `conntrack_${phase}_connections_total`
+          : `conntrack_${phase}_connections`,
+      help: layout === 'v0.3' ? ORIGINAL_HELP[phase] : HELP[phase],
     }),
     'gauge',
   );
   const labels = new LabelCache();
+  // A host with no connection in a phase is no label set known in advance:
+  // the original left it out, and so does its layout.
+  const nonZeroOnly = layout === 'v0.3';
   return {
     async collect() {
       const { series } = await source.get();
-      const rows = series === undefined ? [] : legacy ? perHost(series) : perSeries(series, labels);
+      const rows = series === undefined ? [] : rowsOf(series, layout, labels);
       return {
         expectedBytes: expectedBytes(rows.length * PHASES.length),
         write(out) {
           for (const { key: phase, name, header } of heads) {
             out.text(header);
-            for (const row of rows) out.sample(name, row.labels, row.counts[phase]);
+            for (const row of rows) {
+              if (!nonZeroOnly || row.counts[phase] !== 0) {
+                out.sample(name, row.labels, row.counts[phase]);
+              }
+            }
           }
         },
       };
@@ -66,18 +92,34 @@ export function connectionGauges(source: ScrapeReader<'series'>, legacy: boolean
   };
 }
 
-function perSeries(series: readonly Series[], labels: LabelCache): Row[] {
-  labels.startScrape();
-  return series.map((one) => ({ labels: labels.get(one), counts: one.counts }));
+function rowsOf(series: readonly Series[], layout: MetricLayout, labels: LabelCache): Row[] {
+  switch (layout) {
+    case 'native':
+      labels.startScrape();
+      return series.map((one) => ({ labels: labels.get(one), counts: one.counts }));
+    case 'v0.3':
+      return summed(series, ({ host, port }) => hostAndPort(host, port));
+    case 'v0.1':
+      return summed(series, ({ host }) => host);
+  }
 }
 
-/** Sums per host label, in the order the hosts first appear. */
-function perHost(series: readonly Series[]): Row[] {
+/**
+ * The original's host label: "address:port", IPv6 in brackets as in a URL
+ * ("[2001:db8::7]:443"). The host and the port may be "other" (folded).
+ */
+function hostAndPort(host: string, port: Series['port']): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Sums the series per host label, in the order the labels first appear. */
+function summed(series: readonly Series[], hostLabel: (one: Series) => string): Row[] {
   const sums = new Map<string, Record<ConnectionPhase, number>>();
-  for (const { host, counts } of series) {
+  for (const one of series) {
+    const host = hostLabel(one);
     const sum = sums.get(host);
-    if (sum === undefined) sums.set(host, copyCounts(counts));
-    else addCounts(sum, counts);
+    if (sum === undefined) sums.set(host, copyCounts(one.counts));
+    else addCounts(sum, one.counts);
   }
   return [...sums].map(([host, counts]) => ({
     labels: Buffer.from(`{host="${escapeLabelValue(host)}"}`),

@@ -2,6 +2,7 @@ import { Registry } from 'prom-client';
 
 import { readKernelStats } from '../conntrack/kernel-stats';
 import { Logger } from '../log';
+import { MetricLayout } from '../options/metric-layout';
 import { TableMode } from '../options/table-reading-config';
 import { AgeSource } from '../model/longterm';
 import { connectionGauges } from './connections';
@@ -26,7 +27,7 @@ export interface CollectorContext {
   /** How the table is read, as decided at start. */
   mode: TableMode;
   logEvents: boolean;
-  legacyMetricNames: boolean;
+  metricLayout: MetricLayout;
   /** Reverse DNS names hosts. */
   resolving: boolean;
   /** Whether /proc tells the table's size. */
@@ -63,8 +64,8 @@ export const COLLECTORS: readonly Collector[] = [
   {
     name: 'connections',
     enabled: full,
-    register: ({ exposition, source, legacyMetricNames }) =>
-      exposition.add(connectionGauges(source, legacyMetricNames)),
+    register: ({ exposition, source, metricLayout }) =>
+      exposition.add(connectionGauges(source, metricLayout)),
   },
   {
     name: 'hosts',

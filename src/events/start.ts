@@ -67,7 +67,9 @@ export async function startEventsMode(
     log.info(
       'net.netfilter.nf_conntrack_events=2: connections opened before the exporter started send ' +
         'no events, so each scrape checks them (one by one once they are few, else by re-reading ' +
-        'the table) until they are gone; set it to 1 before they open to avoid this',
+        'the table) until they are gone; set it to 1 before they open to avoid this ' +
+        '(deploy/sysctl/90-conntrack-exporter.conf, or the opt-in conntrack-events of ' +
+        'deploy/kubernetes/daemonset.yaml and docker-compose.yml)',
     );
   }
 

@@ -54,6 +54,19 @@ export function listOf(value: string | string[] | undefined): string[] {
   );
 }
 
+/** One of `choices`, as given. */
+export function checkChoice<T extends string>(
+  value: string,
+  flag: string,
+  choices: readonly T[],
+): T {
+  const choice = choices.find((item) => item === value);
+  if (choice === undefined) {
+    throw new UsageError(`${flag}: '${value}' is not one of ${choices.join(', ')}`);
+  }
+  return choice;
+}
+
 /** A whole number of at least `min`. */
 export function checkCount(value: unknown, flag: string, min: number): number {
   const count = Number(value);

@@ -5,10 +5,27 @@ import { ArgsOf } from './args';
 import { checkPort } from './checks';
 import { hostOptions } from './host-labels';
 import { longtermOptions } from './longterm';
+import { checkMetricLayout, MetricLayout } from './metric-layout';
 import { tableReadingOptions } from './table-reading';
 
-export function exporterCommandOptions(y: Argv) {
-  return longtermOptions(tableReadingOptions(hostOptions(exporterOptions(y))));
+/** The defaults that depend on the name the program runs under. */
+export interface CommandDefaults {
+  metricLayout: MetricLayout;
+  resolveHosts: boolean;
+}
+
+export const OWN_DEFAULTS: CommandDefaults = { metricLayout: 'native', resolveHosts: true };
+/**
+ * As `conntrack_exporter`, what the C++ original v0.3.1 served: its layout,
+ * and addresses (it never looked names up), so that its dashboards and
+ * alerts, which query host="10.0.1.5:3306", keep matching.
+ */
+export const ORIGINAL_DEFAULTS: CommandDefaults = { metricLayout: 'v0.3', resolveHosts: false };
+
+export function exporterCommandOptions(y: Argv, defaults: CommandDefaults = OWN_DEFAULTS) {
+  return longtermOptions(
+    tableReadingOptions(hostOptions(exporterOptions(y, defaults), defaults.resolveHosts)),
+  );
 }
 
 /** Options whose values add up when given several times, in any source. */
@@ -17,7 +34,7 @@ export const LIST_OPTIONS: readonly string[] = ['ignore-hosts'];
 /** The default command's flags, checked and converted. */
 export type ExporterArgs = ArgsOf<typeof exporterCommandOptions>;
 
-function exporterOptions(y: Argv) {
+function exporterOptions(y: Argv, defaults: CommandDefaults) {
   return y
     .option('listen-port', {
       alias: 'listen',
@@ -48,11 +65,19 @@ function exporterOptions(y: Argv) {
       default: false,
       describe: "count connections to the exporter's own listen port too",
     })
+    .option('metric-layout', {
+      requiresArg: true,
+      default: defaults.metricLayout,
+      // Checked in coerce() rather than with choices, whose message spans lines.
+      coerce: (value: unknown) => checkMetricLayout(value, '--metric-layout'),
+      describe:
+        'names and labels of the connection gauges: native (host, port, direction), ' +
+        'v0.3 (the original conntrack_exporter v0.3.1\'s host="address:port"), v0.1 (its *_connections_total{host})',
+    })
     .option('legacy-metric-names', {
       type: 'boolean',
       default: false,
-      describe:
-        "emit the original conntrack_exporter's metric names (conntrack_*_connections_total{host})",
+      describe: 'the same as --metric-layout v0.1',
     })
     .option('debug', { type: 'boolean', default: false, describe: 'log debug messages' })
     .option('netns', {

@@ -22,11 +22,11 @@ const count = (flag: string, min: number) => ({
   coerce: (value: unknown) => checkCount(value, flag, min),
 });
 
-export function hostOptions<T>(y: Argv<T>) {
+export function hostOptions<T>(y: Argv<T>, resolveHosts = true) {
   return y
     .option('resolve-hosts', {
       type: 'boolean',
-      default: true,
+      default: resolveHosts,
       describe: 'label hosts with their reverse DNS name (--no-resolve-hosts: keep addresses)',
     })
     .option('dns-ttl', {

@@ -8,6 +8,7 @@ import {
 import { UsageError } from '../errors';
 import { EVENT_LOG_FORMATS } from '../model/event-format';
 import { ArgsOf } from './args';
+import { checkChoice } from './checks';
 import { checkInterval } from './duration';
 import { DEFAULT_RESYNC_INTERVAL_S, EventsConfig, TABLE_MODES } from './table-reading-config';
 
@@ -77,14 +78,6 @@ export function eventsConfig(args: TableReadingArgs): EventsConfig {
     netlinkBufferBytes: args.netlinkBufferSize,
     logEvents: args.logEvents ? args.logEventsFormat : undefined,
   };
-}
-
-function checkChoice<T extends string>(value: string, flag: string, choices: readonly T[]): T {
-  const choice = choices.find((item) => item === value);
-  if (choice === undefined) {
-    throw new UsageError(`${flag}: '${value}' is not one of ${choices.join(', ')}`);
-  }
-  return choice;
 }
 
 /** Bytes, with an optional binary unit: "8388608", "512K", "16M", "1G". */

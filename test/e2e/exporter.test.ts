@@ -4,10 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import test from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 
-import { parseExposition, pick, seriesKey, startExporter } from '../helpers/exporter';
+import { CLI, parseExposition, pick, seriesKey, startExporter } from '../helpers/exporter';
 import {
   conntrackList,
   createTopology,
@@ -55,6 +58,15 @@ const OUTBOUND: Scenario[] = [
 ];
 const INBOUND_PORT = 8080;
 const INBOUND_COUNT: Record<Family, number> = { ipv4: 2, ipv6: 1 };
+
+/** dist/cli.js under the C++ original's name, as npm links it; removed after the test. */
+function originalName(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cte-bin-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const program = path.join(dir, 'conntrack_exporter');
+  symlinkSync(CLI, program);
+  return program;
+}
 
 function zeroCounts(): Record<Phase, number> {
   return { opening: 0, open: 0, closing: 0, closed: 0 };
@@ -183,6 +195,46 @@ test('exact per-host series for real connections in every state, IPv4 and IPv6',
     assert.equal(pick(await exporter.metrics(), CONNECTION_METRICS).size, 0);
     assert.equal(await exporter.stop(), 0);
   });
+
+  await t.test(
+    'conntrack_exporter: the v0.3.1 layout, host="address:port", only non-zero samples',
+    async (t) => {
+      const expectedOriginal = new Map<string, number>();
+      for (const group of expected.values()) {
+        // Inbound: the local service port (8080), not the client's port.
+        const hostPort = group.host.includes(':')
+          ? `[${group.host}]:${group.port}`
+          : `${group.host}:${group.port}`;
+        for (const phase of PHASES) {
+          if (group.counts[phase] === 0) continue;
+          const key = seriesKey(`conntrack_${phase}_connections`, { host: hostPort });
+          expectedOriginal.set(key, (expectedOriginal.get(key) ?? 0) + group.counts[phase]);
+        }
+      }
+      // Written out once, so that a mistake in the lines above cannot hide one in the exporter.
+      assert.equal(
+        expectedOriginal.get(seriesKey('conntrack_open_connections', { host: '192.0.2.2:8080' })),
+        2,
+      );
+      assert.equal(
+        expectedOriginal.get(
+          seriesKey('conntrack_opening_connections', { host: '[2001:db8::2]:7000' }),
+        ),
+        1,
+      );
+      const program = originalName(t);
+      for (const args of [[], ['--metric-layout', 'v0.3']]) {
+        const exporter = await startExporter(host, args, {
+          program: args.length === 0 ? program : CLI,
+        });
+        assert.deepEqual(pick(await exporter.metrics(), CONNECTION_METRICS), expectedOriginal);
+        const text = await exporter.scrape();
+        assert.doesNotMatch(text, /^conntrack_\w+_connections\{[^}]*\} 0$/m);
+        assert.doesNotMatch(text, /^conntrack_\w+_connections_total/m);
+        assert.equal(await exporter.stop(), 0);
+      }
+    },
+  );
 
   await t.test("--include-own-port counts the scrape's own connection", async () => {
     const exporter = await startExporter(host, ['--include-own-port']);

@@ -195,6 +195,108 @@ test(
       await engine.mustDocker(['rm', '-f', id]);
     });
 
+    await t.test("each of the package's commands, named first, runs from the image", async () => {
+      const withCapability = ['--cap-add=NET_ADMIN', '--net=host'];
+      const assertOnlyNetAdmin = async (id: string) => {
+        const status = containerProcess(await containerPid(engine, id));
+        assert.equal(status.uid, '1000');
+        assert.equal(status.effective, CAP_NET_ADMIN);
+      };
+      // Earlier scrapes of exporters on other ports linger in TIME_WAIT on loopback.
+      const remoteOnly = (series: Map<string, number>) =>
+        new Map([...pick(series, CONNECTIONS)].filter(([key]) => !key.includes('127.0.0.1')));
+
+      const named = await runDetached(engine, withCapability, [
+        ...['conntrack-exporter', '--listen-port=9102', '--no-resolve-hosts'],
+      ]);
+      await assertServes(engine, host, named, 9102, expected);
+      await assertOnlyNetAdmin(named);
+      await engine.mustDocker(['rm', '-f', named]);
+
+      // The C++ original's command line, and its v0.3.1 layout.
+      const original = await runDetached(engine, withCapability, [
+        'conntrack_exporter',
+        '-l',
+        '9103',
+      ]);
+      const originalSeries = parseExposition(
+        await served(engine, host, original, 'http://127.0.0.1:9103/metrics'),
+      );
+      assert.deepEqual(
+        remoteOnly(originalSeries),
+        new Map([
+          [seriesKey('conntrack_open_connections', { host: `${remote.ipv4}:5432` }), 3],
+          [seriesKey('conntrack_open_connections', { host: `[${remote.ipv6}]:8080` }), 2],
+        ]),
+      );
+      await assertOnlyNetAdmin(original);
+      await engine.mustDocker(['rm', '-f', original]);
+
+      // The Go tcp_established_exporter's, as in deploy/kubernetes/longterm-sidecar.yaml.
+      const longterm = await runDetached(engine, withCapability, [
+        ...['tcp_established_exporter', '--simple=true'],
+      ]);
+      const metric = 'netstat_tcp_longterm_connections_total';
+      let count: number | undefined;
+      // The two inbound connections count once established for 6 s.
+      await waitFor(
+        async () => {
+          const body = await served(engine, host, longterm, 'http://127.0.0.1:9690/metrics');
+          count = parseExposition(body).get(metric);
+          return count === 2;
+        },
+        60_000,
+        'two long-term connections',
+      ).catch(() => undefined);
+      assert.equal(count, 2);
+      await assertOnlyNetAdmin(longterm);
+      await engine.mustDocker(['rm', '-f', longterm]);
+
+      // The Go tcp-metrics-proxy's: no capability needed or given. Its
+      // connections stay on loopback, which the tests below leave out.
+      await startActor(host, { mode: 'listen', address: '127.0.0.1', port: 3101 });
+      const proxy = await runDetached(
+        engine,
+        ['--net=host'],
+        [
+          'tcp-metrics-proxy',
+          '-listen=127.0.0.1:3100',
+          '-target=127.0.0.1:3101',
+          '-metrics=127.0.0.1:3102',
+        ],
+      );
+      // One connection through it, held until the proxy has dialled the target.
+      const client = host.spawn([
+        process.execPath,
+        '-e',
+        "require('node:net').connect(3100, '127.0.0.1').on('error', () => {}); setTimeout(() => {}, 60_000);",
+      ]);
+      try {
+        // Its metrics carry the label id; one proxy, one series each.
+        const count = (series: Map<string, number>, name: string) =>
+          [...pick(series, new RegExp(`^${name}$`)).values()].reduce((a, b) => a + b, 0);
+        let proxySeries = new Map<string, number>();
+        await waitFor(
+          async () => {
+            // Any path: the Go proxy served its metrics on every one.
+            const body = await served(engine, host, proxy, 'http://127.0.0.1:3102/anything');
+            proxySeries = parseExposition(body);
+            return count(proxySeries, 'outbound_connection_count') === 1;
+          },
+          30_000,
+          'the proxied connection',
+        ).catch(() => undefined);
+        assert.equal(count(proxySeries, 'inbound_connection_count'), 1);
+        assert.equal(count(proxySeries, 'outbound_connection_count'), 1);
+        const status = containerProcess(await containerPid(engine, proxy));
+        assert.equal(status.uid, '1000');
+        assert.equal(status.effective, 0n);
+      } finally {
+        client.kill('SIGKILL');
+        await engine.mustDocker(['rm', '-f', proxy]);
+      }
+    });
+
     await t.test('as deploy/kubernetes/daemonset.yaml runs it', async () => {
       const daemonset = findWorkload('daemonset.yaml', 'DaemonSet').spec.template.spec;
       const container = findContainer(daemonset.containers, 'conntrack-exporter');
@@ -386,21 +488,7 @@ async function assertServes(
   port: number,
   expected: Map<string, number>,
 ): Promise<void> {
-  const url = `http://127.0.0.1:${port}/metrics`;
-  const body = await waitFor(
-    async () => {
-      const result = await ns.exec(['curl', '-sS', '--fail', '--max-time', '10', url]);
-      if (result.code === 0) return result.stdout;
-      const state = await engine.docker(['inspect', '-f', '{{.State.Running}}', id]);
-      if (state.stdout.trim() !== 'true') {
-        const logs = await engine.docker(['logs', id]);
-        throw new Error(`the container stopped: ${logs.stdout}${logs.stderr}`);
-      }
-      return undefined;
-    },
-    30_000,
-    `metrics on port ${port}`,
-  );
+  const body = await served(engine, ns, id, `http://127.0.0.1:${port}/metrics`);
   const series = parseExposition(body);
   // Earlier scrapes of exporters on other ports linger in TIME_WAIT on loopback.
   const connections = new Map(
@@ -412,6 +500,29 @@ async function assertServes(
       seriesKey('conntrack_exporter_scrape_collector_success', { collector: 'conntrack' }),
     ),
     1,
+  );
+}
+
+/** The body of `url` once the container serves it inside `ns`; fails at once if the container stops. */
+async function served(
+  engine: DockerEngine,
+  ns: Namespace,
+  id: string,
+  url: string,
+): Promise<string> {
+  return waitFor(
+    async () => {
+      const result = await ns.exec(['curl', '-sS', '--fail', '--max-time', '10', url]);
+      if (result.code === 0) return result.stdout;
+      const state = await engine.docker(['inspect', '-f', '{{.State.Running}}', id]);
+      if (state.stdout.trim() !== 'true') {
+        const logs = await engine.docker(['logs', id]);
+        throw new Error(`the container stopped: ${logs.stdout}${logs.stderr}`);
+      }
+      return undefined;
+    },
+    30_000,
+    url,
   );
 }
 

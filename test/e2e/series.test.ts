@@ -194,3 +194,28 @@ test('with legacy names the bound is one series per host label', async (t) => {
   assert.equal(metrics.get('conntrack_exporter_hosts_folded'), 2908 - 50);
   assertTotals(samples, table);
 });
+
+test('the v0.3 layout: folded hosts and ports in the one host label, non-zero samples only', async (t) => {
+  const { ns, table } = await loadedNamespace(t);
+  const metrics = await scrape(ns, [
+    '--metric-layout=v0.3',
+    '--max-hosts=50',
+    '--max-ports-per-host=1',
+  ]);
+  const samples = connectionSamples(metrics);
+  // (N + 1) x (K + 1): the directions are summed into one label.
+  for (const [phase, count] of seriesPerPhase(samples)) {
+    assert.ok(count <= 51 * 2, `${phase}: ${count} series`);
+  }
+  for (const { labels, value } of samples) {
+    assert.deepEqual(Object.keys(labels), ['host']);
+    assert.match(labels.host!, /^(other|\d+\.\d+\.\d+\.\d+|\[[0-9a-f:]+\]):(other|\d+)$/);
+    assert.ok(value > 0, `${labels.host}: ${value}`);
+  }
+  const hosts = new Set(samples.map((s) => s.labels.host));
+  // 2858 hosts folded, most of them on port 443; their other ports beyond the one kept.
+  assert.ok(hosts.has('other:443'));
+  assert.ok(hosts.has('other:other'));
+  assert.equal(metrics.get('conntrack_exporter_hosts_folded'), 2908 - 50);
+  assertTotals(samples, table);
+});

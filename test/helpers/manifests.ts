@@ -31,6 +31,7 @@ export interface Probe {
 export interface Container {
   name: string;
   image?: string;
+  command?: string[];
   args?: string[];
   ports?: { name?: string; containerPort: number; protocol?: string }[];
   securityContext?: SecurityContext;

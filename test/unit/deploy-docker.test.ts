@@ -5,10 +5,19 @@
  * together. (packaging-docker.test.ts builds and runs the image for real.)
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import test from 'node:test';
+import test, { type TestContext } from 'node:test';
 
 import { parse } from 'yaml';
 import { missingComponent } from '../helpers/components';
@@ -68,6 +77,108 @@ test('the entrypoint is valid sh', () => {
     encoding: 'utf8',
   });
   assert.equal(check.status, 0, check.stderr);
+});
+
+/**
+ * The image's /app, made here: bin/ linked as the Dockerfile links it (from
+ * package.json "bin"), dist/ the built one. The entrypoint runs from a copy
+ * that points at it; as root, it runs the command without setpriv.
+ */
+function entrypointOutsideDocker(t: TestContext): {
+  app: string;
+  run: (args: string[]) => SpawnSyncReturns<string>;
+} {
+  const app = mkdtempSync(path.join(tmpdir(), 'cte-app-'));
+  t.after(() => rmSync(app, { recursive: true, force: true }));
+  symlinkSync(path.join(ROOT, 'dist'), path.join(app, 'dist'));
+  mkdirSync(path.join(app, 'bin'));
+  for (const [name, file] of Object.entries(packageBin())) {
+    symlinkSync(`../${file}`, path.join(app, 'bin', name));
+  }
+  const script = read('deploy/docker/entrypoint.sh');
+  assert.match(script, /^app=\/app$/m);
+  const entrypoint = path.join(app, 'entrypoint.sh');
+  writeFileSync(entrypoint, script.replace(/^app=\/app$/m, `app=${app}`));
+  const run = (args: string[]) =>
+    spawnSync('sh', [entrypoint, ...args], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+    });
+  return { app, run };
+}
+
+function packageBin(): Record<string, string> {
+  return (JSON.parse(read('package.json')) as { bin: Record<string, string> }).bin;
+}
+
+test("the Dockerfile links every command of package.json's bin for the entrypoint", () => {
+  assert.match(
+    read('Dockerfile'),
+    /^RUN node -e .*Object\.entries\(require\("\.\/package\.json"\)\.bin\).*symlinkSync\(`\.\.\/\$\{file\}`, `bin\/\$\{name\}`\)/m,
+  );
+  assert.deepEqual(Object.keys(packageBin()).sort(), [
+    'conntrack-exporter',
+    'conntrack_exporter',
+    'tcp-metrics-proxy',
+    'tcp_established_exporter',
+  ]);
+});
+
+test('the entrypoint runs the command named first, and the exporter for anything else', (t) => {
+  const { app, run } = entrypointOutsideDocker(t);
+  for (const name of Object.keys(packageBin())) {
+    const help = name.includes('_') || name === 'tcp-metrics-proxy' ? '-h' : '--help';
+    // The command as npm installs it: by its name.
+    const direct = spawnSync(process.execPath, [path.join(app, 'bin', name), help], {
+      encoding: 'utf8',
+    });
+    const viaEntrypoint = run([name, help]);
+    assert.equal(viaEntrypoint.status, direct.status, viaEntrypoint.stderr);
+    // Go's flag package writes its usage to stderr, yargs to stdout.
+    assert.equal(viaEntrypoint.stdout + viaEntrypoint.stderr, direct.stdout + direct.stderr, name);
+  }
+  const usage = (result: SpawnSyncReturns<string>) => result.stdout + result.stderr;
+  assert.match(
+    usage(run(['tcp_established_exporter', '-h'])),
+    /^Usage of tcp_established_exporter:/,
+  );
+  assert.match(usage(run(['tcp-metrics-proxy', '-h'])), /^Usage of tcp-metrics-proxy:/);
+
+  // Under the original's name the program knows it: short flags, its layout.
+  const original = run(['conntrack_exporter', '-l', '9101', '--print-config']);
+  assert.equal(original.status, 0, original.stderr);
+  assert.match(original.stdout, /^listen-port 9101 +# command line/m);
+  assert.match(original.stdout, /^metric-layout v0\.3 +# default/m);
+
+  // Options, or nothing known, go to the exporter as before.
+  const flags = run(['--listen-port=9101', '--print-config']);
+  assert.equal(flags.status, 0, flags.stderr);
+  assert.match(flags.stdout, /^listen-port 9101 +# command line/m);
+  assert.match(flags.stdout, /^metric-layout native +# default/m);
+  const word = run(['sh', '-c', 'id']);
+  assert.equal(word.status, 2);
+  assert.match(word.stderr, /^conntrack-exporter: .*unexpected argument 'sh'/);
+  // A path is no command name, even one that leads to a program.
+  const outside = run(['../dist/cli.js', '--print-config']);
+  assert.equal(outside.status, 2);
+  assert.match(outside.stderr, /unexpected argument '\.\.\/dist\/cli\.js'/);
+});
+
+test('docker-compose.yml: an opt-in profile sets nf_conntrack_events=1 on the host', () => {
+  const compose = parse(read('docker-compose.yml')) as {
+    services: Record<string, ComposeService & { profiles?: string[] }>;
+  };
+  const events = compose.services['conntrack-events'];
+  assert.ok(events);
+  assert.deepEqual(events.profiles, ['conntrack-events']);
+  assert.equal(events.network_mode, 'host');
+  assert.equal(events.privileged, true);
+  assert.deepEqual(events.command, ['sysctl', '-w', 'net.netfilter.nf_conntrack_events=1']);
+  // Only in its profile: a plain `docker compose up` does not run it.
+  for (const [name, service] of Object.entries(compose.services)) {
+    if (name !== 'conntrack-events') assert.equal(service.profiles, undefined, name);
+  }
 });
 
 test('docker-compose accepts docker-compose.yml', (t) => {

@@ -4,9 +4,12 @@
  * with the same security settings, see packaging-docker.test.ts.)
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'node:test';
+
+import { parse } from 'yaml';
 
 import {
   findContainer,
@@ -19,6 +22,7 @@ import {
 } from '../helpers/manifests';
 
 const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
+const LONGTERM = path.join(__dirname, '..', '..', 'dist', 'bin', 'tcp-established-exporter.js');
 const PORT = 9318;
 
 /** The exporter's options, as its --help lists them. */
@@ -138,9 +142,69 @@ test("the sidecar shares the pod's network, turns tracking on first, NET_ADMIN o
   assertScrapeAnnotations(deployment.spec.template.metadata.annotations);
 });
 
+test("the long-term sidecar: tcp_established_exporter --simple=true in the pod's network", () => {
+  const deployment = findWorkload('longterm-sidecar.yaml', 'Deployment');
+  assertSelectsItsPods(deployment);
+  const pod = deployment.spec.template.spec;
+  assert.notEqual(pod.hostNetwork, true);
+  const init = findContainer(pod.initContainers, 'enable-conntrack');
+  assert.deepEqual(init.args, ['enable-tracking']);
+  assertOnlyNetAdmin(pod, init);
+  const sidecar = findContainer(pod.containers, 'longterm-exporter');
+  assert.equal(sidecar.image, init.image);
+  assertOnlyNetAdmin(pod, sidecar);
+  // The entrypoint's first argument names the command (see entrypoint.sh).
+  const [command, ...flags] = sidecar.args ?? [];
+  assert.equal(command, 'tcp_established_exporter');
+  assert.deepEqual(flags, ['--simple=true']);
+  const usage = spawnSync(process.execPath, [LONGTERM, '-h'], { encoding: 'utf8' });
+  const known = new Set(
+    [...(usage.stdout + usage.stderr).matchAll(/^ {2}-(\w+)/gm)].map((match) => match[1]!),
+  );
+  for (const flag of flags) {
+    const name = /^--?([^=]+)/.exec(flag)?.[1];
+    assert.ok(name !== undefined && known.has(name), `unknown flag ${flag}`);
+  }
+  // The original's port, where the annotations and the probes look.
+  const port = sidecar.ports?.find((p) => p.name === 'metrics')?.containerPort;
+  assert.equal(port, 9690);
+  const annotations = deployment.spec.template.metadata.annotations;
+  assert.equal(annotations?.['prometheus.io/port'], '9690');
+  assert.equal(annotations?.['prometheus.io/path'], '/metrics');
+  for (const probe of [sidecar.readinessProbe, sidecar.livenessProbe]) {
+    assert.equal(probe?.httpGet?.port, 'metrics');
+    assert.equal(probe?.httpGet?.path, '/metrics');
+  }
+  const { requests, limits } = sidecar.resources ?? {};
+  assert.ok(requests?.cpu && requests.memory && limits?.cpu && limits.memory);
+});
+
+test('the DaemonSet: an opt-in init container, commented out, sets nf_conntrack_events=1', () => {
+  const text = readFileSync(
+    path.join(__dirname, '..', '..', 'deploy', 'kubernetes', 'daemonset.yaml'),
+    'utf8',
+  );
+  // Off as shipped.
+  assert.equal(
+    findWorkload('daemonset.yaml', 'DaemonSet').spec.template.spec.initContainers,
+    undefined,
+  );
+  // Uncommented as the comment says, it is a valid pod spec entry.
+  const block = /^ {6}# initContainers:\n(?: {6}# {3}.*\n)+/m.exec(text)?.[0];
+  assert.ok(block, 'the commented-out initContainers block');
+  const uncommented = block.replace(/^( {6})# /gm, '$1');
+  const pod = parse(`spec:\n${uncommented}`) as { spec: { initContainers: Container[] } };
+  const [init, ...more] = pod.spec.initContainers;
+  assert.equal(more.length, 0);
+  assert.deepEqual(init?.command, ['sysctl', '-w', 'net.netfilter.nf_conntrack_events=1']);
+  assert.equal(init?.securityContext?.privileged, true);
+  assert.equal(init?.securityContext?.runAsUser, 0);
+  assert.ok(init?.resources?.limits?.cpu && init.resources.limits.memory);
+});
+
 test('the same image in every manifest', () => {
   const images = new Set(
-    ['daemonset.yaml', 'sidecar.yaml'].flatMap((file) => {
+    ['daemonset.yaml', 'sidecar.yaml', 'longterm-sidecar.yaml'].flatMap((file) => {
       const pod = findWorkload(file, file === 'daemonset.yaml' ? 'DaemonSet' : 'Deployment').spec
         .template.spec;
       return [...(pod.initContainers ?? []), ...pod.containers]

@@ -68,3 +68,20 @@ test('systemd-analyze security rates its exposure low', (t) => {
   assert.ok(exposure !== undefined, security.stdout + security.stderr);
   assert.ok(Number(exposure) <= 2.5, `exposure ${exposure}`);
 });
+
+test('beside the unit: the sysctl.d file that sets nf_conntrack_events=1, never installed by it', () => {
+  const file = path.join(UNIT, '..', '..', 'sysctl', '90-conntrack-exporter.conf');
+  const text = readFileSync(file, 'utf8');
+  const settings = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  assert.deepEqual(settings, ['net.netfilter.nf_conntrack_events = 1']);
+  // Its header says why and how to install it.
+  assert.match(text, /^# .*restart/m);
+  assert.match(text, /^# +cp deploy\/sysctl\/90-conntrack-exporter\.conf \/etc\/sysctl\.d\/$/m);
+  const unit = readFileSync(UNIT, 'utf8');
+  assert.match(unit, /^# .*\.\.\/sysctl\/90-conntrack-exporter\.conf/m);
+  // The unit itself changes no kernel setting.
+  assert.doesNotMatch(unit.replace(/^#.*$/gm, ''), /sysctl/);
+});

@@ -46,7 +46,7 @@ function exporter(
   );
   const registry = new Registry();
   const exposition = new Exposition(registry);
-  exposition.add(connectionGauges(series, options.legacy ?? false));
+  exposition.add(connectionGauges(series, options.legacy === true ? 'v0.1' : 'native'));
   registerHostMetrics(registry, series, names !== undefined);
   return exposition;
 }

@@ -1,15 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import test from 'node:test';
 
 import { HostFilter } from '../../src/model/host-filter';
 import { listOf } from '../../src/options/checks';
 import { expandShortFlags } from '../../src/options/short-flags';
-
-const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
+import { runAs } from '../helpers/run-as';
 
 test('the C++ original short flags, spelled out as getopt reads them', () => {
   assert.deepEqual(expandShortFlags(['-l', '9101', '-b', '::1', '-p', '/m']), [
@@ -56,21 +51,6 @@ test('--ignore-hosts: commas, spaces and tabs all separate', () => {
   assert.ok(filter.matches('192.0.2.7', 80));
   assert.ok(!filter.matches('10.0.0.2', 80));
 });
-
-function runAs(name: string, args: string[]) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'cte-bin-'));
-  try {
-    const program = path.join(dir, name);
-    symlinkSync(CLI, program);
-    return spawnSync(process.execPath, [program, ...args], {
-      encoding: 'utf8',
-      timeout: 20_000,
-      env: { PATH: process.env.PATH },
-    });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 test('conntrack_exporter takes the short flags; conntrack-exporter does not', () => {
   const args = [

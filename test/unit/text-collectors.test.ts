@@ -19,6 +19,7 @@ import { Direction } from '../../src/model/flow';
 import { LifecycleSeries } from '../../src/model/lifecycle-counts';
 import { OTHER, Series } from '../../src/model/series';
 import { PHASES } from '../../src/model/tcp-state';
+import { METRIC_LAYOUTS, MetricLayout } from '../../src/options/metric-layout';
 
 const HELP_OF = /^# HELP (\S+) (.*)$/gm;
 
@@ -26,31 +27,41 @@ const HELP_OF = /^# HELP (\S+) (.*)$/gm;
 function referenceGauges(
   registry: Registry,
   view: SeriesView,
-  legacy: boolean,
+  layout: MetricLayout,
   help: Map<string, string>,
 ): void {
   for (const phase of PHASES) {
-    const name = legacy ? `conntrack_${phase}_connections_total` : `conntrack_${phase}_connections`;
+    const name =
+      layout === 'v0.1' ? `conntrack_${phase}_connections_total` : `conntrack_${phase}_connections`;
     const gauge = new Gauge({
       name,
       help: help.get(name) ?? '',
-      labelNames: legacy ? ['host'] : ['host', 'port', 'direction'],
+      labelNames: layout === 'native' ? ['host', 'port', 'direction'] : ['host'],
       registers: [registry],
     });
     if (view.series === undefined) continue;
-    if (legacy) {
-      const sums = new Map<string, number>();
-      for (const one of view.series) {
-        sums.set(one.host, (sums.get(one.host) ?? 0) + one.counts[phase]);
-      }
-      for (const [host, count] of sums) gauge.set({ host }, count);
-    } else {
+    if (layout === 'native') {
       for (const one of view.series) {
         gauge.set(
           { host: one.host, port: String(one.port), direction: one.direction },
           one.counts[phase],
         );
       }
+      continue;
+    }
+    const sums = new Map<string, number>();
+    for (const one of view.series) {
+      const host =
+        layout === 'v0.1'
+          ? one.host
+          : one.host.includes(':')
+            ? `[${one.host}]:${one.port}`
+            : `${one.host}:${one.port}`;
+      sums.set(host, (sums.get(host) ?? 0) + one.counts[phase]);
+    }
+    for (const [host, count] of sums) {
+      // v0.3 writes a host only in the phases where it has connections.
+      if (layout !== 'v0.3' || count !== 0) gauge.set({ host }, count);
     }
   }
 }
@@ -103,7 +114,7 @@ const counterValue = fc.oneof(
 
 const series = fc.uniqueArray(
   fc.record({
-    // Few hosts, so that legacy mode sums several series per host.
+    // Few hosts, so that the v0.1 and v0.3 layouts sum several series per host.
     host: fc.oneof(labelText, fc.constantFrom('198.51.100.1', 'db.example', OTHER)),
     port,
     direction,
@@ -122,17 +133,53 @@ const view: fc.Arbitrary<SeriesView> = fc.oneof(
   fc.constant({}),
 );
 
-test('connection gauges: the same text as prom-client, legacy or not, read failed or not', async () => {
+const layout = fc.constantFrom<MetricLayout>(...METRIC_LAYOUTS);
+
+test('connection gauges: the same text as prom-client, in every layout, read failed or not', async () => {
   await fc.assert(
-    fc.asyncProperty(view, fc.boolean(), async (data, legacy) => {
+    fc.asyncProperty(view, layout, async (data, layout) => {
       const exposition = new Exposition(new Registry());
-      exposition.add(connectionGauges({ get: async () => data }, legacy));
+      exposition.add(connectionGauges({ get: async () => data }, layout));
       const text = (await exposition.metrics()).toString();
       const reference = new Registry();
-      referenceGauges(reference, data, legacy, helpTexts(text));
+      referenceGauges(reference, data, layout, helpTexts(text));
       assert.equal(text, await reference.metrics());
     }),
     { numRuns: 300 },
+  );
+});
+
+test('the v0.3 layout: the original\'s names, host="address:port", directions summed, non-zero samples only', async () => {
+  const counts = (open: number, closing = 0) => ({ opening: 0, open, closing, closed: 0 });
+  const data: SeriesView = {
+    series: [
+      { host: '10.0.1.5', port: 3306, direction: 'outbound', counts: counts(49) },
+      // A client of this host's port 3306 on the same host: the same label.
+      { host: '10.0.1.5', port: 3306, direction: 'inbound', counts: counts(1, 2) },
+      { host: '2001:db8::7', port: 443, direction: 'inbound', counts: counts(3) },
+      { host: '10.0.1.5', port: OTHER, direction: 'outbound', counts: counts(4) },
+      { host: OTHER, port: 80, direction: 'inbound', counts: counts(5) },
+      { host: OTHER, port: OTHER, direction: 'inbound', counts: counts(0, 6) },
+    ],
+    foldedHosts: 3,
+  };
+  const exposition = new Exposition(new Registry());
+  exposition.add(connectionGauges({ get: async () => data }, 'v0.3'));
+  const samples = (await exposition.metrics())
+    .toString()
+    .split('\n')
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  assert.deepEqual(samples, [
+    'conntrack_open_connections{host="10.0.1.5:3306"} 50',
+    'conntrack_open_connections{host="[2001:db8::7]:443"} 3',
+    'conntrack_open_connections{host="10.0.1.5:other"} 4',
+    'conntrack_open_connections{host="other:80"} 5',
+    'conntrack_closing_connections{host="10.0.1.5:3306"} 2',
+    'conntrack_closing_connections{host="other:other"} 6',
+  ]);
+  assert.match(
+    (await exposition.metrics()).toString(),
+    /^# HELP conntrack_open_connections How many open connections are there to the remote host\?$/m,
   );
 });
 
@@ -142,12 +189,12 @@ test('connection gauges: one collector over changing scrapes writes what prom-cl
     fc.asyncProperty(fc.array(view, { minLength: 2, maxLength: 6 }), async (views) => {
       let current: SeriesView = {};
       const exposition = new Exposition(new Registry());
-      exposition.add(connectionGauges({ get: async () => current }, false));
+      exposition.add(connectionGauges({ get: async () => current }, 'native'));
       for (const data of views) {
         current = data;
         const text = (await exposition.metrics()).toString();
         const reference = new Registry();
-        referenceGauges(reference, data, false, helpTexts(text));
+        referenceGauges(reference, data, 'native', helpTexts(text));
         assert.equal(text, await reference.metrics());
       }
     }),
@@ -215,7 +262,7 @@ test('lifecycle counters: the same text as prom-client', async () => {
 
 test('the exposition: registry families first, then the text families, as one prom-client registry would', async () => {
   await fc.assert(
-    fc.asyncProperty(series, fc.boolean(), async (list, legacy) => {
+    fc.asyncProperty(series, layout, async (list, layout) => {
       const data: SeriesView = { series: list as Series[], foldedHosts: 0 };
       const tallies = list.map(({ host, port, direction }, i) => ({
         host,
@@ -242,12 +289,12 @@ test('the exposition: registry families first, then the text families, as one pr
       const registry = new Registry();
       small(registry);
       const exposition = new Exposition(registry);
-      exposition.add(connectionGauges({ get: async () => data }, legacy));
+      exposition.add(connectionGauges({ get: async () => data }, layout));
       exposition.add(lifecycleCounters({ get: async () => ({ lifecycle: tallies }) }));
       const text = (await exposition.metrics()).toString();
       const reference = new Registry();
       small(reference);
-      referenceGauges(reference, data, legacy, helpTexts(text));
+      referenceGauges(reference, data, layout, helpTexts(text));
       referenceCounters(reference, tallies, helpTexts(text));
       assert.equal(text, await reference.metrics());
     }),
