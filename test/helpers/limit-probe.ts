@@ -14,14 +14,23 @@
  *   limit-probe silent HOST PORT
  *     connects and sends nothing; prints {"seconds":S} until the server
  *     closed the connection
+ *   limit-probe unread HOST PORT COUNT
+ *     sends COUNT pipelined requests at once and reads none of the answers,
+ *     as a client that stopped reading; prints {"seconds":S} from the
+ *     sending until the server closed its side (it left ESTABLISHED in
+ *     `ss`: the client cannot see a FIN queued behind data it never reads),
+ *     or until 180 s
  */
+import { execFile } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
+import { promisify } from 'node:util';
 
 const [mode = '', host = '127.0.0.1', portText = '9318', countText = '1', sourcesText = '1'] =
   process.argv.slice(2);
 const port = Number(portText);
 const QUICK_MS = 5_000;
+const UNREAD_GIVE_UP_MS = 180_000;
 
 function print(line: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -72,10 +81,37 @@ async function silent(): Promise<void> {
   print({ seconds: (await closedAfter(socket, () => opened)) / 1000 });
 }
 
+/** Whether the server's side of the connection from `localPort` is still ESTABLISHED. */
+async function serverHolds(localPort: number): Promise<boolean> {
+  const { stdout } = await promisify(execFile)('ss', [
+    ...['-Htn', 'state', 'established'],
+    ...['sport', '=', `:${port}`, 'dport', '=', `:${localPort}`],
+  ]);
+  return stdout.trim() !== '';
+}
+
+async function unread(count: number): Promise<void> {
+  const socket = net.connect(port, host);
+  socket.on('error', () => undefined);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  // Never consumed: Node reads up to its buffer's high-water mark, then stops.
+  socket.pause();
+  const request = `GET /metrics HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
+  socket.write(request.repeat(count));
+  const sent = Date.now();
+  // Never closing at all must fail the test, not hang it.
+  while ((await serverHolds(socket.localPort!)) && Date.now() - sent < UNREAD_GIVE_UP_MS) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  print({ seconds: (Date.now() - sent) / 1000 });
+  socket.destroy();
+}
+
 const modes: Record<string, () => Promise<void>> = {
   connections: () => connections(Number(countText), Number(sourcesText)),
   keepalive,
   silent,
+  unread: () => unread(Number(countText)),
 };
 const run = modes[mode];
 if (run === undefined) {

@@ -62,7 +62,7 @@ test('netfilter lines are the lines conntrack -E -o timestamp printed for the sa
     const line = lines[i]!;
     // conntrack stamps microseconds, the exporter the millisecond it read the event.
     const [, seconds, micros, rest] = /^\[(\d+)\.(\d{6})\](\t.*)$/.exec(line) ?? [];
-    assert.ok(rest !== undefined, line);
+    assert.ok(seconds !== undefined && micros !== undefined && rest !== undefined, line);
     const atMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     const logged: LoggedEvent = {
       event,
