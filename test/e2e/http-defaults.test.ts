@@ -9,11 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'node:test';
 
-import { makeCertificates } from '../helpers/certificates';
+import { TLS_WEB_CONFIG, webConfigBesideCertificates } from '../helpers/certificates';
 import { startExporter } from '../helpers/exporter';
 import { createNamespace, type Namespace } from '../helpers/netns';
 
@@ -67,14 +66,8 @@ test('a kept-alive connection is closed 5 s after its last answer', async (t) =>
 
 test('a TLS client that never says hello is dropped after 10 s', async (t) => {
   const ns = await createNamespace(t);
-  const certs = await makeCertificates();
-  t.after(() => certs.remove());
-  const webConfig = path.join(certs.dir, 'web.yml');
-  await writeFile(
-    webConfig,
-    ['tls_server_config:', '  cert_file: server.crt', '  key_file: server.key'].join('\n'),
-  );
-  const exporter = await startExporter(ns, ['--no-resolve-hosts', '--web.config.file', webConfig]);
+  const web = await webConfigBesideCertificates(t, TLS_WEB_CONFIG);
+  const exporter = await startExporter(ns, ['--no-resolve-hosts', '--web.config.file', web.file]);
   t.after(() => exporter.stop());
   const { seconds } = await probe(ns, 'silent', '127.0.0.1', '9318');
   // Node's own default would be 120 s.
