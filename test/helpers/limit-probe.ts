@@ -14,12 +14,11 @@
  *   limit-probe silent HOST PORT
  *     connects and sends nothing; prints {"seconds":S} until the server
  *     closed the connection
- *   limit-probe unread HOST PORT COUNT
- *     sends COUNT pipelined requests at once and reads none of the answers,
- *     as a client that stopped reading; prints {"seconds":S} from the
- *     sending until the server closed its side (it left ESTABLISHED in
- *     `ss`: the client cannot see a FIN queued behind data it never reads),
- *     or until 180 s
+ *   limit-probe unread HOST PORT
+ *     one request, of whose answer it reads a single byte, as a client that
+ *     stopped reading; prints {"seconds":S} from the request until the
+ *     server closed its side (it left ESTABLISHED in `ss`: the client cannot
+ *     see a FIN queued behind data it never reads), or until 180 s
  */
 import { execFile } from 'node:child_process';
 import http from 'node:http';
@@ -90,14 +89,16 @@ async function serverHolds(localPort: number): Promise<boolean> {
   return stdout.trim() !== '';
 }
 
-async function unread(count: number): Promise<void> {
-  const socket = net.connect(port, host);
+async function unread(): Promise<void> {
+  // Reads into a 1-byte buffer and stops at the first byte.
+  const socket = net.connect({
+    port,
+    host,
+    onread: { buffer: Buffer.alloc(1), callback: () => false },
+  });
   socket.on('error', () => undefined);
   await new Promise((resolve) => socket.once('connect', resolve));
-  // Never consumed: Node reads up to its buffer's high-water mark, then stops.
-  socket.pause();
-  const request = `GET /metrics HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
-  socket.write(request.repeat(count));
+  socket.write(`GET /metrics HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
   const sent = Date.now();
   // Never closing at all must fail the test, not hang it.
   while ((await serverHolds(socket.localPort!)) && Date.now() - sent < UNREAD_GIVE_UP_MS) {
@@ -111,7 +112,7 @@ const modes: Record<string, () => Promise<void>> = {
   connections: () => connections(Number(countText), Number(sourcesText)),
   keepalive,
   silent,
-  unread: () => unread(Number(countText)),
+  unread,
 };
 const run = modes[mode];
 if (run === undefined) {
