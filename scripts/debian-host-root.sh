@@ -15,6 +15,8 @@ set -euo pipefail
 # Bump when the content made below changes, so old caches are not reused.
 LAYOUT=1
 root_dir=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/lib/rootfs-work.sh
+. "$root_dir/scripts/lib/rootfs-work.sh"
 base=$("$root_dir/scripts/docker-offline-base.sh" node)
 cache_dir=$root_dir/.cache/host
 tarball=$cache_dir/$(basename "$base" .tar)-host-v$LAYOUT.tar
@@ -24,14 +26,7 @@ if [ -s "$tarball" ]; then
   exit 0
 fi
 
-mkdir -p "$cache_dir"
-work=$(mktemp -d "$cache_dir/work.XXXXXX")
-cleanup() {
-  awk -v prefix="$work/" 'index($2, prefix) == 1 { print $2 }' /proc/mounts | sort -r |
-    while read -r mountpoint; do umount -l "$mountpoint" || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+make_work_dir "$cache_dir"
 
 rootfs=$work/rootfs
 mkdir -p "$rootfs"
@@ -39,12 +34,8 @@ tar -C "$rootfs" --numeric-owner -xf "$base"
 cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
 mount -t proc proc "$rootfs/proc"
 echo "host root: apt-get install libnetfilter-conntrack3 systemd in $rootfs" >&2
-chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive sh -c \
-  'apt-get update -qq && apt-get install -y -qq --no-install-recommends libnetfilter-conntrack3 systemd systemd-sysv dbus' \
-  >"$work/apt.log" 2>&1 || {
-  tail -n 30 "$work/apt.log" >&2
-  exit 1
-}
+run_logged apt chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive sh -c \
+  'apt-get update -qq && apt-get install -y -qq --no-install-recommends libnetfilter-conntrack3 systemd systemd-sysv dbus'
 umount "$rootfs/proc"
 for tool in cc gcc g++ make python3 pkg-config; do
   if chroot "$rootfs" sh -c "command -v $tool" >/dev/null; then
@@ -53,8 +44,5 @@ for tool in cc gcc g++ make python3 pkg-config; do
   fi
 done
 echo conntrack-host >"$rootfs/etc/hostname"
-rm -rf "$rootfs"/var/lib/apt/lists/*
-: >"$rootfs/etc/resolv.conf"
-tar -C "$rootfs" --numeric-owner --xattrs -cf "$work/rootfs.tar" .
-mv "$work/rootfs.tar" "$tarball"
+pack_rootfs "$rootfs" "$tarball"
 echo "$tarball"

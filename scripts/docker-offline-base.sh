@@ -21,6 +21,8 @@ NPM_VERSION=${NPM_VERSION:-11.19.1}
 # Bump when the content made below changes, so old caches are not reused.
 LAYOUT=2
 root_dir=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/lib/rootfs-work.sh
+. "$root_dir/scripts/lib/rootfs-work.sh"
 cache_dir=${CACHE_DIR:-$root_dir/.cache/docker}
 node_tarball=$cache_dir/node-$NODE_VERSION-npm-$NPM_VERSION-bookworm-v$LAYOUT.tar
 debian_tarball=$cache_dir/debian-bookworm-v$LAYOUT.tar
@@ -53,24 +55,12 @@ fi
 mirror=${mirror:-http://deb.debian.org/debian}
 security=${mirror%/debian}/debian-security
 
-mkdir -p "$cache_dir"
-work=$(mktemp -d "$cache_dir/work.XXXXXX")
-cleanup() {
-  # debootstrap mounts /proc and /sys inside the target while it works; an
-  # interrupted run must not leave them mounted (or rm -rf would descend).
-  awk -v prefix="$work/" 'index($2, prefix) == 1 { print $2 }' /proc/mounts | sort -r |
-    while read -r mountpoint; do umount -l "$mountpoint" || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+make_work_dir "$cache_dir"
 
 rootfs=$work/rootfs
 echo "debootstrap: Debian bookworm from $mirror (cached for next time in $cache_dir)" >&2
-debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs" "$mirror" \
-  >"$work/debootstrap.log" 2>&1 || {
-  tail -n 30 "$work/debootstrap.log" >&2
-  exit 1
-}
+run_logged debootstrap \
+  debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs" "$mirror"
 printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s bookworm-security main\n' \
   "$mirror" "$mirror" "$security" >"$rootfs/etc/apt/sources.list"
 
@@ -90,14 +80,7 @@ Dir::Cache::srcpkgcache "";
 APT
 echo 'Acquire::Languages "none";' >"$rootfs/etc/apt/apt.conf.d/docker-no-languages"
 
-# As in the official images: no package lists, no host's resolver.
-pack_rootfs() {
-  rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb
-  : >"$rootfs/etc/resolv.conf"
-  tar -C "$rootfs" --numeric-owner --xattrs -cf "$work/rootfs.tar" .
-  mv "$work/rootfs.tar" "$1"
-}
-pack_rootfs "$debian_tarball"
+pack_rootfs "$rootfs" "$debian_tarball"
 
 # Node.js as the official image has it: the release tarball in /usr/local
 # (bin/node and include/node, which node-gyp builds against), npm beside it.
@@ -113,5 +96,5 @@ chroot "$rootfs" groupadd --gid 1000 node
 chroot "$rootfs" useradd --uid 1000 --gid node --shell /bin/bash --create-home node
 chroot "$rootfs" /usr/local/bin/node --version >/dev/null
 
-pack_rootfs "$node_tarball"
+pack_rootfs "$rootfs" "$node_tarball"
 echo "$tarball"

@@ -4,6 +4,7 @@ import { createSecureContext } from 'node:tls';
 import type * as Yaml from 'yaml';
 
 import { UsageError } from '../errors';
+import { formatDuration, MAX_TIMER_MS } from '../options/duration';
 import { readRegularFile } from '../options/regular-file';
 import {
   CIPHER_SUITES,
@@ -280,11 +281,21 @@ function parseHeaders(fields: Fields): Record<string, string> {
   return headers;
 }
 
+/** The longest whole number of hours within MAX_TIMER_MS, as the duration options say it. */
+const LONGEST = formatDuration(Math.floor(MAX_TIMER_MS / 3_600_000) * 3_600_000);
+
 function parseRateLimit(fields: Fields): WebConfig['rateLimit'] {
   fields.onlyKeys(['interval', 'burst']);
   const intervalMs = fields.goDuration('interval') ?? 0;
   const burst = fields.integer('burst', 0);
   if (intervalMs === 0) return undefined;
+  // The bound of every duration option: anything longer is a slip of the unit.
+  if (intervalMs > MAX_TIMER_MS) {
+    throw fields.error(
+      'interval',
+      `${formatDuration(intervalMs)} is longer than a timer can hold; give ${LONGEST} or less`,
+    );
+  }
   if (burst < 1) {
     throw fields.error(
       'burst',

@@ -41,7 +41,8 @@ export function formatEvent(logged: LoggedEvent, format: EventLogFormat): string
 /**
  * As `conntrack -E -o timestamp` prints it: the time, the event type, the
  * protocol, the timeout and state, both tuples with their counters when
- * accounting is on, the UNREPLIED and ASSURED flags, the mark and the zone.
+ * accounting is on, the UNREPLIED and ASSURED flags, the mark and the zone,
+ * and a destroy's lifetime when timestamps are on.
  */
 function formatNetfilter({ event, state, atMs }: LoggedEvent): string {
   const { type, entry } = event;
@@ -56,6 +57,11 @@ function formatNetfilter({ event, state, atMs }: LoggedEvent): string {
   // The kernel sends the mark only when there is one.
   if (entry.mark !== 0) parts.push(`mark=${entry.mark}`);
   if (entry.zone !== 0) parts.push(`zone=${entry.zone}`);
+  // With nf_conntrack_timestamp=1 a destroy carries its start; conntrack -E
+  // prints the whole seconds to its stop, which is when the event came.
+  if (type === 'destroy' && entry.startNs !== undefined) {
+    parts.push(`delta-time=${(BigInt(atMs) * 1_000_000n - entry.startNs) / 1_000_000_000n}`);
+  }
   return parts.join(' ');
 }
 

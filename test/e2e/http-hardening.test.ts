@@ -5,14 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import test from 'node:test';
 
 import bcrypt from 'bcryptjs';
 
-import { makeCertificates } from '../helpers/certificates';
+import { TLS_WEB_CONFIG, webConfigBesideCertificates } from '../helpers/certificates';
 import { CLI, startExporter } from '../helpers/exporter';
 import { createNamespace, waitFor } from '../helpers/netns';
 
@@ -77,25 +76,17 @@ test('500 idle and slowloris connections, 50 parallel scrapes: served, bounded, 
 
 test('TLS and basic auth from a web config file; SIGHUP re-reads it', async (t) => {
   const ns = await createNamespace(t);
-  const certs = await makeCertificates();
-  t.after(() => certs.remove());
-  const webConfig = path.join(certs.dir, 'web.yml');
-  const writeConfig = (password: string) =>
-    writeFile(
-      webConfig,
-      [
-        'tls_server_config:',
-        '  cert_file: server.crt',
-        '  key_file: server.key',
-        'http_server_config:',
-        '  headers:',
-        '    X-Content-Type-Options: nosniff',
-        'basic_auth_users:',
-        `  prometheus: ${bcrypt.hashSync(password, 10)}`,
-      ].join('\n'),
-    );
-  await writeConfig('first');
-  const exporter = await startExporter(ns, ['--web.config.file', webConfig]);
+  const config = (password: string) => [
+    ...TLS_WEB_CONFIG,
+    'http_server_config:',
+    '  headers:',
+    '    X-Content-Type-Options: nosniff',
+    'basic_auth_users:',
+    `  prometheus: ${bcrypt.hashSync(password, 10)}`,
+  ];
+  const web = await webConfigBesideCertificates(t, config('first'));
+  const { certs } = web;
+  const exporter = await startExporter(ns, ['--web.config.file', web.file]);
   assert.match(
     exporter.stderr(),
     /serving metrics on https:\/\/\[::\]:9318\/metrics \(basic auth\)/,
@@ -136,13 +127,13 @@ test('TLS and basic auth from a web config file; SIGHUP re-reads it', async (t) 
     /^conntrack_exporter_scrape_collector_success\{collector="conntrack"\} 1$/m,
   );
 
-  await writeConfig('second');
+  await web.write(config('second'));
   exporter.process.kill('SIGHUP');
   await waitFor(() => /SIGHUP: reloaded the web config/.test(exporter.stderr()), 10_000, 'reload');
   assert.equal(await curl(https, '-u', 'prometheus:second'), 200);
   assert.equal(await curl(https, '-u', 'prometheus:first'), 401);
 
-  await writeFile(webConfig, 'basic_auth_users:\n  prometheus: plaintext\n');
+  await web.write(['basic_auth_users:', '  prometheus: plaintext']);
   exporter.process.kill('SIGHUP');
   await waitFor(() => /stays in force/.test(exporter.stderr()), 10_000, 'refused reload');
   assert.match(
@@ -155,21 +146,19 @@ test('TLS and basic auth from a web config file; SIGHUP re-reads it', async (t) 
 
 test('a bad web config file: one line naming the file and key, exit 2', async (t) => {
   const ns = await createNamespace(t);
-  const certs = await makeCertificates();
-  t.after(() => certs.remove());
-  const webConfig = path.join(certs.dir, 'web.yml');
-  await writeFile(
-    webConfig,
-    'tls_server_config:\n  cert_file: server.crt\n  key_file: client.key\n',
-  );
-  const result = await ns.exec([process.execPath, CLI, '--web.config.file', webConfig]);
+  const { file } = await webConfigBesideCertificates(t, [
+    'tls_server_config:',
+    '  cert_file: server.crt',
+    '  key_file: client.key',
+  ]);
+  const result = await ns.exec([process.execPath, CLI, '--web.config.file', file]);
   assert.equal(result.code, 2);
   const lines = result.stderr.trimEnd().split('\n');
   assert.equal(lines.length, 1, result.stderr);
   assert.match(
     lines[0]!,
     new RegExp(
-      `^conntrack-exporter: ${webConfig}: tls_server_config: .*check the certificate, key and CA files$`,
+      `^conntrack-exporter: ${file}: tls_server_config: .*check the certificate, key and CA files$`,
     ),
   );
 });

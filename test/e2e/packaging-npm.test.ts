@@ -27,7 +27,7 @@ const PACKAGE = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')
 // Everything the tarball may hold: what runs, the prebuilt addons, what
 // builds the addon where none fits, the docs.
 const RUN_TIME_FILE =
-  /^(package\.json|README\.md|LICEN[CS]E(\.\w+)?|binding\.gyp|scripts\/(install|addon-api-dir)\.mjs|native\/([\w-]+\/)*[\w.-]+\.(cc|h)|vendor\/node-addon-api\/([\w.-]+\.h|LICENSE\.md)|prebuilds\/linux-(x64|arm64)\/node\.napi\.glibc\.node|dist\/[\w/.-]+\.(js|d\.ts))$/;
+  /^(package\.json|README\.md|LICEN[CS]E(\.\w+)?|binding\.gyp|scripts\/(install|addon-api-dir)\.mjs|native\/([\w-]+\/)*[\w.-]+\.(cc|h)|vendor\/node-addon-api\/([\w.-]+\.h|LICENSE\.md)|prebuilds\/linux-(x64|arm64)\/node\.napi\.glibc\.node|dist\/[\w/.-]+\.(js|d\.ts)|docs\/[\w-]+\.md)$/;
 const PREBUILT = `prebuilds/linux-${process.arch}/node.napi.glibc.node`;
 // Only build tools: an installed package needs neither.
 const BUILD_ONLY = ['node-gyp', 'node-addon-api'];
@@ -91,6 +91,8 @@ test(
         'prebuilds/linux-x64/node.napi.glibc.node',
         'prebuilds/linux-arm64/node.napi.glibc.node',
         'README.md',
+        // The README links to these.
+        'docs/deployment.md',
       ]) {
         assert.ok(files.includes(needed), `${needed} missing`);
       }

@@ -11,61 +11,30 @@ import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import test, { type TestContext } from 'node:test';
+import test from 'node:test';
 
 import bcrypt from 'bcryptjs';
 
 import {
+  CLI,
   connect,
   DIST,
+  echoTarget,
   howItEnds,
   httpGet,
-  parseMetrics,
+  proxyArgs,
   randomBytes,
   readAll,
+  scrapeUntil,
   sha256,
-  spawnNode,
+  startProxy,
   startServer,
   unusedPort,
   within,
   writeAll,
-  type ProxyProcess,
 } from '../helpers/proxy-net';
 
-const CLI = path.join(DIST, 'cli.js');
 const DROP_IN = path.join(DIST, 'bin', 'tcp-metrics-proxy.js');
-const STARTED = /proxying 127\.0\.0\.1:(\d+) to .*; metrics on (http:\S+)/;
-
-interface Running extends ProxyProcess {
-  port: number;
-  metricsUrl: string;
-  scrape(): Promise<Map<string, number>>;
-}
-
-async function startProxy(t: TestContext, script: string, args: string[]): Promise<Running> {
-  const proxy = spawnNode(t, script, args);
-  const [, port, metricsUrl] = await proxy.waitForLog(STARTED);
-  const url = metricsUrl ?? '';
-  return {
-    ...proxy,
-    port: Number(port),
-    metricsUrl: url,
-    scrape: async () => parseMetrics((await httpGet(url)).body),
-  };
-}
-
-function mainArgs(targetPort: number, extra: string[] = []): string[] {
-  return [
-    'proxy',
-    '--listen',
-    '127.0.0.1:0',
-    '--target',
-    `127.0.0.1:${targetPort}`,
-    '--metrics',
-    '127.0.0.1:0',
-    ...extra,
-  ];
-}
 
 /** Resolves each time a connection reaches the target, i.e. the proxy has accepted and dialed it. */
 class Arrivals {
@@ -81,36 +50,8 @@ class Arrivals {
   }
 }
 
-/** A target that echoes everything back and ends when the client ends. */
-async function echoTarget(t: TestContext, arrivals = new Arrivals()): Promise<number> {
-  const { port } = await startServer(t, (socket) => {
-    arrivals.arrived();
-    socket.pipe(socket);
-  });
-  return port;
-}
-
-/** Scrapes until `ready` holds for the series; bounded. */
-async function scrapeUntil(
-  proxy: Running,
-  ready: (series: Map<string, number>) => boolean,
-): Promise<Map<string, number>> {
-  let last = new Map<string, number>();
-  await within(
-    (async () => {
-      for (;;) {
-        last = await proxy.scrape();
-        if (ready(last)) return;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    })(),
-    () => `metrics to settle; last scrape: ${JSON.stringify([...last])}`,
-  );
-  return last;
-}
-
 test('conntrack-exporter proxy: bytes through unchanged, counted in prefixed metrics', async (t) => {
-  const proxy = await startProxy(t, CLI, mainArgs(await echoTarget(t), ['--id', 'e2e-1']));
+  const proxy = await startProxy(t, CLI, proxyArgs(await echoTarget(t), ['--id', 'e2e-1']));
   const p = 'conntrack_exporter_proxy_';
   const id = '{id="e2e-1"}';
 
@@ -141,8 +82,11 @@ test('conntrack-exporter proxy: bytes through unchanged, counted in prefixed met
   assert.equal(series.get(`${p}connections_accepted_total${id}`), 2);
   assert.equal(series.get(`${p}connections_dialed_total${id}`), 2);
   assert.equal(series.get(`${p}active_outbound_connections${id}`), 0);
+  // However many scrapes the wait took, the next one counts one more.
+  const requests = (s: Map<string, number>) =>
+    s.get(`${p}http_requests_total{id="e2e-1",code="200"}`) ?? 0;
   const again = await proxy.scrape();
-  assert.ok((again.get(`${p}http_requests_total{id="e2e-1",code="200"}`) ?? 0) >= 1);
+  assert.equal(requests(again) - requests(series), 1);
   assert.equal((await httpGet(proxy.metricsUrl.replace('/metrics', '/'))).status, 404);
 });
 
@@ -187,7 +131,7 @@ test('SIGTERM: an open connection finishes its transfer, a new one is refused, e
       () => {},
     );
   });
-  const proxy = await startProxy(t, CLI, mainArgs(target.port));
+  const proxy = await startProxy(t, CLI, proxyArgs(target.port));
   const data = randomBytes(2 * 1024 * 1024);
   const client = await connect(t, proxy.port);
   const answer = readAll(client);
@@ -210,8 +154,8 @@ test('SIGTERM: an open connection finishes its transfer, a new one is refused, e
 
 test('a second signal stops at once; a drain timeout resets what is left', async (t) => {
   const arrivals = new Arrivals();
-  const target = await echoTarget(t, arrivals);
-  const first = await startProxy(t, CLI, mainArgs(target));
+  const target = await echoTarget(t, arrivals.arrived);
+  const first = await startProxy(t, CLI, proxyArgs(target));
   const client = await connect(t, first.port);
   const ending = howItEnds(client);
   await arrivals.until(1);
@@ -221,7 +165,7 @@ test('a second signal stops at once; a drain timeout resets what is left', async
   assert.deepEqual(await within(first.exited, 'the proxy to exit'), { code: 130, signal: null });
   assert.equal(await within(ending, 'the client to be cut'), 'reset');
 
-  const second = await startProxy(t, CLI, mainArgs(target, ['--drain-timeout', '300ms']));
+  const second = await startProxy(t, CLI, proxyArgs(target, ['--drain-timeout', '300ms']));
   const client2 = await connect(t, second.port);
   const ending2 = howItEnds(client2);
   await arrivals.until(2);
@@ -309,7 +253,7 @@ test('bad addresses, a port in use, an empty target: one line and exit code 2', 
 
 test('a flapping target: every dial either carries bytes intact or fails promptly and is counted', async (t) => {
   const port = await unusedPort();
-  const proxy = await startProxy(t, CLI, mainArgs(port, ['--id', 'flap', '--dial-timeout', '2s']));
+  const proxy = await startProxy(t, CLI, proxyArgs(port, ['--id', 'flap', '--dial-timeout', '2s']));
   const p = 'conntrack_exporter_proxy_';
   let failures = 0;
   for (let round = 0; round < 4; round++) {
@@ -361,7 +305,7 @@ test('--web.config.file: basic auth on the metrics server, re-read on SIGHUP', a
   const proxy = await startProxy(
     t,
     CLI,
-    mainArgs(await echoTarget(t), ['--web.config.file', file]),
+    proxyArgs(await echoTarget(t), ['--web.config.file', file]),
   );
   const status = (authorization?: string) =>
     new Promise<number>((resolve, reject) => {

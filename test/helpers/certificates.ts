@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -98,4 +99,32 @@ export async function makeCertificates(): Promise<TestCertificates> {
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** The web config lines that serve TLS with the server certificate (paths relative to the config). */
+export const TLS_WEB_CONFIG: readonly string[] = [
+  'tls_server_config:',
+  '  cert_file: server.crt',
+  '  key_file: server.key',
+];
+
+export interface WebConfigFile {
+  certs: TestCertificates;
+  /** web.yml beside the certificates, so that it names them by relative paths. */
+  file: string;
+  /** Writes the file anew. */
+  write(lines: readonly string[]): Promise<void>;
+}
+
+/** Certificates for one test, removed after it, and a web config file beside them written with `lines`. */
+export async function webConfigBesideCertificates(
+  t: TestContext,
+  lines: readonly string[],
+): Promise<WebConfigFile> {
+  const certs = await makeCertificates();
+  t.after(() => certs.remove());
+  const file = path.join(certs.dir, 'web.yml');
+  const write = (text: readonly string[]) => writeFile(file, `${text.join('\n')}\n`);
+  await write(lines);
+  return { certs, file, write };
 }

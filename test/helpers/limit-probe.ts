@@ -14,14 +14,22 @@
  *   limit-probe silent HOST PORT
  *     connects and sends nothing; prints {"seconds":S} until the server
  *     closed the connection
+ *   limit-probe unread HOST PORT
+ *     one request, of whose answer it reads a single byte, as a client that
+ *     stopped reading; prints {"seconds":S} from the request until the
+ *     server closed its side (it left ESTABLISHED in `ss`: the client cannot
+ *     see a FIN queued behind data it never reads), or until 180 s
  */
+import { execFile } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
+import { promisify } from 'node:util';
 
 const [mode = '', host = '127.0.0.1', portText = '9318', countText = '1', sourcesText = '1'] =
   process.argv.slice(2);
 const port = Number(portText);
 const QUICK_MS = 5_000;
+const UNREAD_GIVE_UP_MS = 180_000;
 
 function print(line: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -72,10 +80,39 @@ async function silent(): Promise<void> {
   print({ seconds: (await closedAfter(socket, () => opened)) / 1000 });
 }
 
+/** Whether the server's side of the connection from `localPort` is still ESTABLISHED. */
+async function serverHolds(localPort: number): Promise<boolean> {
+  const { stdout } = await promisify(execFile)('ss', [
+    ...['-Htn', 'state', 'established'],
+    ...['sport', '=', `:${port}`, 'dport', '=', `:${localPort}`],
+  ]);
+  return stdout.trim() !== '';
+}
+
+async function unread(): Promise<void> {
+  // Reads into a 1-byte buffer and stops at the first byte.
+  const socket = net.connect({
+    port,
+    host,
+    onread: { buffer: Buffer.alloc(1), callback: () => false },
+  });
+  socket.on('error', () => undefined);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(`GET /metrics HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+  const sent = Date.now();
+  // Never closing at all must fail the test, not hang it.
+  while ((await serverHolds(socket.localPort!)) && Date.now() - sent < UNREAD_GIVE_UP_MS) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  print({ seconds: (Date.now() - sent) / 1000 });
+  socket.destroy();
+}
+
 const modes: Record<string, () => Promise<void>> = {
   connections: () => connections(Number(countText), Number(sourcesText)),
   keepalive,
   silent,
+  unread,
 };
 const run = modes[mode];
 if (run === undefined) {

@@ -12,6 +12,10 @@ import type { TestContext } from 'node:test';
 
 export const WAIT_MS = 20_000;
 export const DIST = path.join(__dirname, '..', '..', 'dist');
+/** The built `conntrack-exporter`, whose `proxy` command the tests run. */
+export const CLI = path.join(DIST, 'cli.js');
+/** The start-up line of a proxy listening on 127.0.0.1: its port and metrics URL. */
+const STARTED = /proxying 127\.0\.0\.1:(\d+) to .*; metrics on (http:\S+)/;
 
 /** Rejects after `ms` with what was being waited for. */
 export function within<T>(
@@ -53,6 +57,15 @@ export async function startServer(
     server.close();
   });
   return { server, port: (server.address() as net.AddressInfo).port };
+}
+
+/** A target that echoes everything back and ends when the client ends. */
+export async function echoTarget(t: TestContext, onArrival?: () => void): Promise<number> {
+  const { port } = await startServer(t, (socket) => {
+    onArrival?.();
+    socket.pipe(socket);
+  });
+  return port;
 }
 
 /** A port nothing listens on (bound then released). */
@@ -251,4 +264,54 @@ export async function unansweringPort(t: TestContext): Promise<number> {
   const { port, stop } = await startUnansweringPort();
   t.after(stop);
   return port;
+}
+
+/** `conntrack-exporter proxy` from 127.0.0.1 (a free port) to `targetPort`, metrics on a free port. */
+export function proxyArgs(targetPort: number, extra: readonly string[] = []): string[] {
+  return [
+    ...['proxy', '--listen', '127.0.0.1:0', '--target', `127.0.0.1:${targetPort}`],
+    ...['--metrics', '127.0.0.1:0', ...extra],
+  ];
+}
+
+export interface RunningProxy extends ProxyProcess {
+  port: number;
+  metricsUrl: string;
+  scrape(): Promise<Map<string, number>>;
+}
+
+/** Starts a proxy (see spawnNode) and waits until it listens; its port and metrics come from its start-up line. */
+export async function startProxy(
+  t: TestContext,
+  script: string,
+  args: readonly string[],
+  under: readonly string[] = [],
+): Promise<RunningProxy> {
+  const proxy = spawnNode(t, script, args, under);
+  const [, port, metricsUrl = ''] = await proxy.waitForLog(STARTED);
+  return {
+    ...proxy,
+    port: Number(port),
+    metricsUrl,
+    scrape: async () => parseMetrics((await httpGet(metricsUrl)).body),
+  };
+}
+
+/** Scrapes until `ready` holds for the series, and returns them; bounded. */
+export async function scrapeUntil(
+  proxy: RunningProxy,
+  ready: (series: Map<string, number>) => boolean,
+): Promise<Map<string, number>> {
+  let last = new Map<string, number>();
+  await within(
+    (async () => {
+      for (;;) {
+        last = await proxy.scrape();
+        if (ready(last)) return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })(),
+    () => `metrics to settle; last scrape: ${JSON.stringify([...last])}`,
+  );
+  return last;
 }

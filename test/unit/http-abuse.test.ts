@@ -4,16 +4,22 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net, { AddressInfo } from 'node:net';
-import test from 'node:test';
+import net from 'node:net';
+import test, { TestContext } from 'node:test';
 
 import bcrypt from 'bcryptjs';
 import { Registry } from 'prom-client';
 
 import { BasicAuth, CheckBudget, decoyHash } from '../../src/http/basic-auth';
 import { RequestLimits } from '../../src/http/limits';
-import { createMetricsServer, listen, MetricsServer } from '../../src/http/server';
 import { parseWebConfig as parseSpec, WebConfig } from '../../src/http/web-config';
+import {
+  basicAuth as header,
+  connectionsFrom,
+  serveMetrics,
+  ServedMetrics,
+} from '../helpers/metrics-server';
+import { waitFor } from '../helpers/netns';
 
 /** A web config without TLS, from its text. */
 const parseWebConfig = (text: string, file: string): WebConfig => ({
@@ -22,30 +28,14 @@ const parseWebConfig = (text: string, file: string): WebConfig => ({
 });
 
 const HASH = bcrypt.hashSync('s3cret', 4);
-const header = (user: string, password: string) =>
-  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-async function serve(
+function serve(
+  t: TestContext,
   web: WebConfig | undefined,
   limits: Partial<RequestLimits> = {},
   checkBudget?: CheckBudget,
-): Promise<{ server: MetricsServer; port: number }> {
-  const registry = new Registry();
-  const server = createMetricsServer({
-    registry,
-    path: '/metrics',
-    title: 't',
-    web,
-    limits,
-    checkBudget,
-  });
-  await listen(server, 0, '127.0.0.1');
-  return { server, port: (server.address() as AddressInfo).port };
-}
-
-function stop(server: MetricsServer): Promise<void> {
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
+): Promise<ServedMetrics> {
+  return serveMetrics(t, { registry: new Registry(), web, limits, checkBudget });
 }
 
 function get(
@@ -127,8 +117,7 @@ test('a wrong-password flood gets 503 beyond the budget, the scraper 200', async
   // can finish each check in one slice, one after another, never busy).
   const hash = bcrypt.hashSync('s3cret', 12);
   const web = parseWebConfig(`basic_auth_users:\n  prometheus: ${hash}\n`, 'web.yml');
-  const { server, port } = await serve(web, {}, { maxPending: 1, maxPendingPerClient: 1 });
-  t.after(() => stop(server));
+  const { port } = await serve(t, web, {}, { maxPending: 1, maxPendingPerClient: 1 });
   const good = header('prometheus', 's3cret');
   assert.equal(await get(port, '/metrics', { authorization: good, from: '127.0.0.2' }), 200);
   const flood = Array.from({ length: 20 }, (_, i) =>
@@ -144,8 +133,8 @@ test('a wrong-password flood gets 503 beyond the budget, the scraper 200', async
 });
 
 test('one client address holds at most max_connections_per_client connections', async (t) => {
-  const { server, port } = await serve(undefined, { maxConnectionsPerClient: 3 });
-  t.after(() => stop(server));
+  const { server, port } = await serve(t, undefined, { maxConnectionsPerClient: 3 });
+  const held = connectionsFrom(server);
   const open = (from: string) =>
     new Promise<net.Socket>((resolve, reject) => {
       const socket = net.connect({ port, host: '127.0.0.1', localAddress: from }, () =>
@@ -158,16 +147,16 @@ test('one client address holds at most max_connections_per_client connections', 
       if (socket.destroyed) resolve();
       else socket.once('close', () => resolve());
     });
-  const held = await Promise.all([1, 2, 3].map(() => open('127.0.0.1')));
-  t.after(() => held.forEach((socket) => socket.destroy()));
+  const clients = await Promise.all([1, 2, 3].map(() => open('127.0.0.1')));
+  t.after(() => clients.forEach((socket) => socket.destroy()));
   const fourth = await open('127.0.0.1');
   fourth.resume();
   await closed(fourth);
   // Another address is not held up.
   assert.equal(await get(port, '/metrics', { from: '127.0.0.2' }), 200);
   // A slot given back is free again.
-  held.pop()?.destroy();
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  clients.pop()?.destroy();
+  await waitFor(() => held('127.0.0.1') === 2, 10_000, 'the server to see the close');
   assert.equal(await get(port, '/metrics', { from: '127.0.0.1' }), 200);
 });
 
@@ -178,14 +167,14 @@ test('the web config sets the limit per client', async (t) => {
     () => parseWebConfig('limits:\n  max_connections_per_client: 0\n', 'web.yml'),
     /max_connections_per_client.*at least 1/,
   );
-  const { server, port } = await serve(web);
-  t.after(() => stop(server));
+  const { server, port } = await serve(t, web);
+  const held = connectionsFrom(server);
   const socket = net.connect(port, '127.0.0.1');
   t.after(() => socket.destroy());
   await new Promise((resolve) => socket.once('connect', resolve));
   await assert.rejects(get(port, '/metrics'), /socket hang up|ECONNRESET/);
   socket.destroy();
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await waitFor(() => held('127.0.0.1') === 0, 10_000, 'the server to see the close');
   assert.equal(await get(port, '/metrics'), 200);
 });
 
@@ -194,8 +183,7 @@ test('unauthenticated requests cannot spend the rate limit of authenticated ones
     `basic_auth_users:\n  prometheus: ${HASH}\nrate_limit:\n  interval: 1h\n  burst: 5\n`,
     'web.yml',
   );
-  const { server, port } = await serve(web);
-  t.after(() => stop(server));
+  const { port } = await serve(t, web);
   const good = header('prometheus', 's3cret');
   // The first check of the password is not verified yet: the other bucket pays.
   assert.equal(await get(port, '/metrics', { authorization: good }), 200);

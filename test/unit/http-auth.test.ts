@@ -5,40 +5,22 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
-import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'node:test';
 
 import bcrypt from 'bcryptjs';
-import { Gauge, Registry } from 'prom-client';
 
 import { BasicAuth, parseBasic } from '../../src/http/basic-auth';
 import { reloadOnSignal } from '../../src/http/reload';
-import { createMetricsServer, listen, MetricsServer, reloadWebConfig } from '../../src/http/server';
+import { createMetricsServer, reloadWebConfig } from '../../src/http/server';
 import { TlsSettings } from '../../src/http/tls-options';
 import { loadWebConfig, WebConfig } from '../../src/http/web-config';
 import { Logger } from '../../src/log';
 import { makeCertificates, TestCertificates } from '../helpers/certificates';
+import { basicAuth, exampleRegistry, serveMetrics } from '../helpers/metrics-server';
 
 const users = (password: string) => new Map([['prometheus', bcrypt.hashSync(password, 4)]]);
-
-function registry(): Registry {
-  const registry = new Registry();
-  new Gauge({ name: 'example_value', help: 'An example.', registers: [registry] }).set(3);
-  return registry;
-}
-
-async function serve(web: WebConfig): Promise<{ server: MetricsServer; port: number }> {
-  const server = createMetricsServer({ registry: registry(), path: '/metrics', title: 't', web });
-  await listen(server, 0, '127.0.0.1');
-  return { server, port: (server.address() as AddressInfo).port };
-}
-
-function stop(server: MetricsServer): Promise<void> {
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
-}
 
 /** GET over HTTPS; the status, or the error's code when the handshake or connection failed. */
 function get(
@@ -82,15 +64,16 @@ test.before(async () => {
 test.after(() => certs.remove());
 
 test('basic auth: 401 with a challenge unless the password is right, on every path', async (t) => {
-  const { server, port } = await serve({
-    ...tlsWeb(certs),
-    users: users('s3cret'),
+  const { port } = await serveMetrics(t, {
+    web: {
+      ...tlsWeb(certs),
+      users: users('s3cret'),
+    },
   });
-  t.after(() => stop(server));
   const ca = certs.ca;
   const as = (user: string, password: string) => ({
     ca,
-    headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` },
+    headers: { authorization: basicAuth(user, password) },
   });
   assert.equal(await get(port, { ca }), 401);
   assert.equal(await get(port, as('prometheus', 'wrong')), 401);
@@ -117,8 +100,7 @@ test('bcrypt runs once for a burst of identical checks, and once per distinct pa
     return original(password, hash);
   }) as typeof bcrypt.compare;
   try {
-    const header = (password: string) =>
-      `Basic ${Buffer.from(`prometheus:${password}`).toString('base64')}`;
+    const header = (password: string) => basicAuth('prometheus', password);
     const results = await Promise.all(
       Array.from({ length: 20 }, () => auth.check(header('s3cret'))),
     );
@@ -147,8 +129,7 @@ test('Authorization headers that are not Basic user:password', () => {
 });
 
 test('TLS: served with the test certificate; plain HTTP is not', async (t) => {
-  const { server, port } = await serve(tlsWeb(certs));
-  t.after(() => stop(server));
+  const { port } = await serveMetrics(t, { web: tlsWeb(certs) });
   assert.equal(await get(port, { ca: certs.ca }), 200);
   assert.equal(
     await get(port),
@@ -160,10 +141,9 @@ test('TLS: served with the test certificate; plain HTTP is not', async (t) => {
 });
 
 test('RequireAndVerifyClientCert: only a client certificate from the CA gets in', async (t) => {
-  const { server, port } = await serve(
-    tlsWeb(certs, { clientAuth: 'RequireAndVerifyClientCert', clientCa: certs.ca }),
-  );
-  t.after(() => stop(server));
+  const { port } = await serveMetrics(t, {
+    web: tlsWeb(certs, { clientAuth: 'RequireAndVerifyClientCert', clientCa: certs.ca }),
+  });
   const ca = certs.ca;
   assert.equal(await get(port, { ca, cert: certs.client.cert, key: certs.client.key }), 200);
   assert.notEqual(await get(port, { ca }), 200);
@@ -174,10 +154,12 @@ test('RequireAndVerifyClientCert: only a client certificate from the CA gets in'
 });
 
 test('client_allowed_sans and RequireAnyClientCert: names are checked, the CA is not', async (t) => {
-  const { server, port } = await serve(
-    tlsWeb(certs, { clientAuth: 'RequireAnyClientCert', clientAllowedSans: ['scraper.example'] }),
-  );
-  t.after(() => stop(server));
+  const { server, port } = await serveMetrics(t, {
+    web: tlsWeb(certs, {
+      clientAuth: 'RequireAnyClientCert',
+      clientAllowedSans: ['scraper.example'],
+    }),
+  });
   const ca = certs.ca;
   assert.equal(
     await get(port, { ca, cert: certs.rogueClient.cert, key: certs.rogueClient.key }),
@@ -192,10 +174,9 @@ test('client_allowed_sans and RequireAnyClientCert: names are checked, the CA is
 });
 
 test('VerifyClientCertIfGiven: no certificate is fine, an untrusted one is not', async (t) => {
-  const { server, port } = await serve(
-    tlsWeb(certs, { clientAuth: 'VerifyClientCertIfGiven', clientCa: certs.ca }),
-  );
-  t.after(() => stop(server));
+  const { port } = await serveMetrics(t, {
+    web: tlsWeb(certs, { clientAuth: 'VerifyClientCertIfGiven', clientCa: certs.ca }),
+  });
   const ca = certs.ca;
   assert.equal(await get(port, { ca }), 200);
   assert.equal(await get(port, { ca, cert: certs.client.cert, key: certs.client.key }), 200);
@@ -206,11 +187,12 @@ test('VerifyClientCertIfGiven: no certificate is fine, an untrusted one is not',
 });
 
 test('reload: new users apply at once; switching TLS or client auth is refused', async (t) => {
-  const { server, port } = await serve({ ...tlsWeb(certs), users: users('old') });
-  t.after(() => stop(server));
+  const { server, port } = await serveMetrics(t, {
+    web: { ...tlsWeb(certs), users: users('old') },
+  });
   const as = (password: string) => ({
     ca: certs.ca,
-    headers: { authorization: `Basic ${Buffer.from(`prometheus:${password}`).toString('base64')}` },
+    headers: { authorization: basicAuth('prometheus', password) },
   });
   assert.equal(await get(port, as('old')), 200);
   reloadWebConfig(server, { ...tlsWeb(certs), users: users('new') });
@@ -241,7 +223,7 @@ test('SIGHUP: a web config without users, after one with users, says basic auth 
   const hash = bcrypt.hashSync('secret', 4);
   await writeFile(file, `basic_auth_users:\n  prometheus: ${hash}\n`);
   const server = createMetricsServer({
-    registry: registry(),
+    registry: exampleRegistry(),
     path: '/metrics',
     title: 't',
     web: loadWebConfig(file),

@@ -4,35 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net, { AddressInfo } from 'node:net';
+import net from 'node:net';
 import test from 'node:test';
 import { gunzipSync } from 'node:zlib';
 
 import { Gauge, Registry } from 'prom-client';
 
-import { RequestLimits } from '../../src/http/limits';
-import { createMetricsServer, listen, MetricsServer } from '../../src/http/server';
 import { acceptsGzip } from '../../src/http/shared-render';
 import { WebConfig } from '../../src/http/web-config';
+import { serveMetrics } from '../helpers/metrics-server';
 import { waitFor } from '../helpers/netns';
-
-async function serve(
-  registry: Registry,
-  { limits, web }: { limits?: Partial<RequestLimits>; web?: WebConfig } = {},
-): Promise<{ server: MetricsServer; base: string; port: number; close(): Promise<void> }> {
-  const server = createMetricsServer({ registry, path: '/metrics', title: 't', limits, web });
-  await listen(server, 0, '127.0.0.1');
-  const { port } = server.address() as AddressInfo;
-  return {
-    server,
-    port,
-    base: `http://127.0.0.1:${port}`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 /** A registry whose collection waits for `release()`, and counts its collections. */
 function gatedRegistry(): { registry: Registry; release(): void; collections(): number } {
@@ -80,8 +61,7 @@ function rawRequest(port: number, text: string): Promise<string> {
 }
 
 test('gzip when the client accepts it, plain otherwise', async (t) => {
-  const endpoint = await serve(plainRegistry(200));
-  t.after(() => endpoint.close());
+  const endpoint = await serveMetrics(t, { registry: plainRegistry(200) });
   const zipped = await new Promise<http.IncomingMessage & { body: Buffer }>((resolve, reject) => {
     http
       .get(`${endpoint.base}/metrics`, { headers: { 'accept-encoding': 'gzip' } }, (response) => {
@@ -116,8 +96,7 @@ test('Accept-Encoding: gzip, x-gzip, * and q-values', () => {
 });
 
 test('a request body is refused with 413 and the connection closed, unread', async (t) => {
-  const endpoint = await serve(plainRegistry());
-  t.after(() => endpoint.close());
+  const endpoint = await serveMetrics(t, { registry: plainRegistry() });
   const answer = await rawRequest(
     endpoint.port,
     // Announces a megabyte but sends a few bytes: the server must not wait for the rest.
@@ -134,8 +113,10 @@ test('a request body is refused with 413 and the connection closed, unread', asy
 
 test('concurrent scrapes share one collection; above the cap they get 503 at once', async (t) => {
   const gated = gatedRegistry();
-  const endpoint = await serve(gated.registry, { limits: { maxConcurrentRequests: 5 } });
-  t.after(() => endpoint.close());
+  const endpoint = await serveMetrics(t, {
+    registry: gated.registry,
+    ...{ limits: { maxConcurrentRequests: 5 } },
+  });
   // Listeners run in order: the server's own has taken each request counted here.
   let received = 0;
   endpoint.server.on('request', () => received++);
@@ -161,8 +142,7 @@ test('rate_limit: a burst passes, then 429 until the bucket refills', async (t) 
     headers: { 'X-Content-Type-Options': 'nosniff' },
     rateLimit: { intervalMs: 60_000, burst: 2 },
   };
-  const endpoint = await serve(plainRegistry(), { web });
-  t.after(() => endpoint.close());
+  const endpoint = await serveMetrics(t, { registry: plainRegistry(), web });
   const statuses = [];
   for (let i = 0; i < 3; i++) {
     const response = await fetch(`${endpoint.base}/metrics`);
@@ -173,10 +153,10 @@ test('rate_limit: a burst passes, then 429 until the bucket refills', async (t) 
 });
 
 test('a client that sends its headers too slowly, or nothing, is disconnected', async (t) => {
-  const endpoint = await serve(plainRegistry(), {
+  const endpoint = await serveMetrics(t, {
+    registry: plainRegistry(),
     limits: { headersTimeoutMs: 300, checkIntervalMs: 100 },
   });
-  t.after(() => endpoint.close());
   const closedAfterMs = (drip: boolean) =>
     new Promise<number>((resolve) => {
       const started = Date.now();
@@ -198,8 +178,7 @@ test('a client that sends its headers too slowly, or nothing, is disconnected', 
 });
 
 test('oversized headers are refused with 431', async (t) => {
-  const endpoint = await serve(plainRegistry());
-  t.after(() => endpoint.close());
+  const endpoint = await serveMetrics(t, { registry: plainRegistry() });
   const answer = await rawRequest(
     endpoint.port,
     `GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
@@ -208,8 +187,7 @@ test('oversized headers are refused with 431', async (t) => {
 });
 
 test('CONNECT and methods HTTP does not know get 405 with Allow, then the connection closes', async (t) => {
-  const endpoint = await serve(plainRegistry());
-  t.after(() => endpoint.close());
+  const endpoint = await serveMetrics(t, { registry: plainRegistry() });
   for (const line of ['CONNECT example.org:443 HTTP/1.1', 'FOO /metrics HTTP/1.1']) {
     const answer = await rawRequest(endpoint.port, `${line}\r\nHost: x\r\n\r\n`);
     assert.match(answer, /^HTTP\/1\.1 405 Method Not Allowed\r\n/, line);

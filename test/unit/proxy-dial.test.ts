@@ -98,10 +98,9 @@ test('a client that leaves during the dial takes the dial with it, uncounted', a
     })(),
     'the proxy to accept',
   );
-  const started = Date.now();
   client.resetAndDestroy();
-  await within(proxy.proxy.whenIdle(), 'the proxy to drop the dial', 2_000);
-  assert.ok(Date.now() - started < 2_000);
+  // Well before the 10 s dial timeout, which would also have ended it.
+  await within(proxy.proxy.whenIdle(), 'the proxy to drop the dial', 8_000);
   assert.equal(proxy.traffic.activeInbound, 0);
   assert.equal(proxy.traffic.dialed, 0);
   assert.equal(

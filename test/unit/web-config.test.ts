@@ -136,6 +136,10 @@ test('every mistake is refused in one line naming the key', () => {
       /rate_limit\.interval: string "soon" is not a duration/,
     ],
     ['rate_limit:\n  interval: 1s\n  burst: 1.5', /expected a whole number/],
+    [
+      'rate_limit:\n  interval: 597h\n  burst: 1',
+      /^\/etc\/web\.yml: rate_limit\.interval: 597h is longer than a timer can hold; give 596h or less$/,
+    ],
     ['- a list', /the file must be a mapping/],
     ['key: [unclosed', /is not valid YAML/],
     ['a: 1\na: 2', /is not valid YAML/],
@@ -150,6 +154,7 @@ test('durations and switches as Go writes them', () => {
     parseWebConfig(`rate_limit:\n  interval: ${interval}\n  burst: 1`, 'w.yml').rateLimit;
   assert.deepEqual(limit('250ms'), { intervalMs: 250, burst: 1 });
   assert.deepEqual(limit('1h1m1.5s'), { intervalMs: 3_661_500, burst: 1 });
+  assert.deepEqual(limit('596h'), { intervalMs: 596 * 3_600_000, burst: 1 }, 'the longest');
   assert.deepEqual(limit('1000000000'), { intervalMs: 1000, burst: 1 }, 'a number is nanoseconds');
   assert.equal(limit('0'), undefined, 'zero switches the limit off');
   const old = parseWebConfig(
