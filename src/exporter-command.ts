@@ -11,6 +11,7 @@ import { createLogger } from './log';
 import { HostFilter } from './model/host-filter';
 import { checkBindAddress, checkNamespaceFile, checkPath, listOf } from './options/checks';
 import { formatDuration } from './options/duration';
+import { optInCollectors } from './options/collectors';
 import { ExporterArgs } from './options/exporter';
 import { hostLabelConfig } from './options/host-labels';
 import { longtermConfig } from './options/longterm';
@@ -22,6 +23,7 @@ export async function runExporter(argv: ExporterArgs): Promise<void> {
   const ignoreHosts = listOf(argv.ignoreHosts);
   const ignoreFilter = HostFilter.parse(ignoreHosts);
   const events = eventsConfig(argv);
+  const collectors = optInCollectors(argv);
   const config: ExporterConfig = {
     listenPort: argv.listenPort,
     bindAddress: checkBindAddress(argv.bindAddress, '--bind-address'),
@@ -34,6 +36,7 @@ export async function runExporter(argv: ExporterArgs): Promise<void> {
     // Empty means none, as in exporter-toolkit.
     webConfigFile: argv['web.config.file'] || undefined,
     longterm: longtermConfig(argv),
+    collectors,
   };
   const { dns, groupBy } = config.hosts;
   const log = createLogger(PROGRAM, argv.debug);
@@ -63,6 +66,7 @@ export async function runExporter(argv: ExporterArgs): Promise<void> {
         `${config.longterm.port === undefined ? '' : `, port ${config.longterm.port}`}` +
         `${config.longterm.includeIPv6 ? '' : ', IPv4 only'}${config.longterm.simple ? ', one total' : ''}`
       : 'off (--longterm)',
+    'opt-in collectors': collectors.size === 0 ? 'none' : [...collectors],
   });
   started(exporter);
 }

@@ -5,7 +5,9 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
+import { SCRAPE_PARTS } from '../../src/collectors/scrape-timing';
 import { DEFAULT_RESYNC_INTERVAL_S } from '../../src/options/table-reading-config';
+import { restMs, type ScrapeCost } from './scrape-cost';
 
 export interface Burst {
   events: number;
@@ -38,6 +40,8 @@ export interface SizeResult {
   largeBuffer: { inserts: Burst; deletes: Burst };
   /** With LARGE_BUFFER, made while the exporter was stopped, absorbed once it went on. */
   queued: { inserts: Burst; deletes: Burst };
+  /** An events-mode scrape's CPU and its parts, without and with --collector.nodejs. */
+  scrapeCost: { plain: ScrapeCost; nodejs: ScrapeCost };
 }
 
 export interface ModeResult {
@@ -154,6 +158,61 @@ function modeRows(
   ];
 }
 
+/** CPU per events-mode scrape, and what each part of it costs. */
+function scrapeCostRows(): Row[] {
+  const plain = (r: SizeResult) => r.scrapeCost.plain;
+  const nodejs = (r: SizeResult) => r.scrapeCost.nodejs;
+  return [
+    {
+      label: 'CPU per scrape, events mode (ms)',
+      value: (r) => plain(r).cpuMs,
+      digits: 2,
+      target: '≤ 2 at 100k',
+      original: '1.0',
+    },
+    ...SCRAPE_PARTS.filter((part) => part !== 'gzip').map(
+      (part): Row => ({
+        label: `… ${part} (ms)`,
+        value: (r) => plain(r).parts?.[part],
+        digits: 2,
+      }),
+    ),
+    {
+      label: '… the rest: HTTP, prom-client formatting, garbage collection (ms)',
+      value: (r) => restMs(plain(r)),
+      digits: 2,
+    },
+    {
+      label: 'CPU per scrape asking for gzip, as Prometheus does (ms)',
+      value: (r) => plain(r).gzipCpuMs,
+      digits: 2,
+    },
+    {
+      label: '… gzip, in the thread pool (ms, wall)',
+      value: (r) => plain(r).parts?.gzip,
+      digits: 2,
+    },
+    {
+      label: 'CPU per scrape with `--collector.nodejs` (ms)',
+      value: (r) => nodejs(r).cpuMs,
+      digits: 2,
+    },
+    {
+      label: '… nodejs (ms)',
+      value: (r) => nodejs(r).parts?.nodejs,
+      digits: 2,
+    },
+    {
+      label: 'Scrape body (KiB; gzipped)',
+      value: (r) =>
+        `${cell(plain(r).bytes / 1024, 0)}; ${cell(plain(r).gzipBytes / 1024, 0)}`,
+      digits: 0,
+      original: '50',
+    },
+    { label: 'Series in a scrape', value: (r) => plain(r).series, digits: 0, original: '917' },
+  ];
+}
+
 const ROWS: readonly Row[] = [
   { label: '`conntrack -L -p tcp > /dev/null` (ms)', value: (r) => r.listMs, digits: 1 },
   { label: 'Scrape, dump mode (ms)', value: (r) => r.dump.scrapeMs, digits: 1 },
@@ -175,6 +234,7 @@ const ROWS: readonly Row[] = [
     value: (r) => ratio(r.events.scrapeMs, r.listMs),
     digits: 3,
   },
+  ...scrapeCostRows(),
   {
     label: 'Scrape with a re-read of the table, events mode (ms)',
     value: (r) => r.resyncScrapeMs,
@@ -300,6 +360,13 @@ export function verdicts(results: readonly SizeResult[]): string {
   );
   judge('Events mode at 100k, scrape < 5 ms', k100?.events.scrapeMs, 5, ' ms', true);
   judge('Events mode at 1M, scrape < 5 ms', m1?.events.scrapeMs, 5, ' ms', true);
+  judge(
+    'Events mode at 100k, CPU per scrape ≤ 2 ms',
+    k100?.scrapeCost.plain.cpuMs,
+    2,
+    ' ms',
+    true,
+  );
   const large = k100?.largeBuffer.inserts;
   judge(
     'Burst of 100k inserts at 100k, < 1 CPU-second',

@@ -1,5 +1,6 @@
 import { Registry } from 'prom-client';
 
+import { OptInCollector } from '../options/collectors';
 import { TableMode } from '../options/table-reading-config';
 import { AgeSource } from '../model/longterm';
 import { connectionGauges } from './connections';
@@ -11,6 +12,7 @@ import { LongtermConfig, registerLongterm } from './longterm';
 import { registerNodejsMetrics } from './nodejs';
 import { registerProcessMetrics } from './process';
 import { ScrapeReader } from './scrape';
+import { registerScrapeTiming, scrapeTiming } from './scrape-timing';
 import { BuildInfo, registerSelfMetrics } from './self';
 
 /** What the collectors are made from: the scrape they read, and what they are told at start. */
@@ -33,6 +35,8 @@ export interface CollectorContext {
   longterm?: { config: LongtermConfig; ageSource: AgeSource };
   /** Serve the long-term metric alone (the tcp_established_exporter drop-in). */
   longtermOnly: boolean;
+  /** The collectors that are off unless switched on (--collector.<name>), switched on. */
+  optIn: ReadonlySet<OptInCollector>;
 }
 
 /** One collector: its name, when it is on, and what it registers. */
@@ -85,14 +89,25 @@ export const COLLECTORS: readonly Collector[] = [
     register: ({ registry }) => registerProcessMetrics(registry),
   },
   {
+    // Opt-in: they cost more CPU per scrape than the connection gauges (README, "Metrics").
     name: 'nodejs',
-    enabled: full,
+    enabled: (context) => full(context) && context.optIn.has('nodejs'),
     register: ({ registry }) => registerNodejsMetrics(registry),
   },
   {
     name: 'lifecycle',
     enabled: (context) => full(context) && context.mode === 'events',
     register: ({ exposition, source }) => exposition.add(lifecycleCounters(source)),
+  },
+  {
+    // What each part of a scrape costs, for `make bench`: CONNTRACK_SCRAPE_TIMING=1 only.
+    name: 'scrape-timing',
+    enabled: () => scrapeTiming !== undefined,
+    register: ({ registry }) => {
+      if (scrapeTiming === undefined) return;
+      registerScrapeTiming(registry, scrapeTiming);
+      scrapeTiming.instrument(registry);
+    },
   },
 ];
 

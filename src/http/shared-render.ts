@@ -1,7 +1,8 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 
-const gzipAsync = promisify(gzip);
+/** Compresses a body; off the JS thread (zlib runs in the thread pool). */
+export const gzipAsync: (body: Buffer) => Promise<Buffer> = promisify(gzip);
 
 /** One rendering of the metrics, served to every request that asked while it was made. */
 export interface Rendered {
@@ -34,6 +35,7 @@ export class SharedRender {
   constructor(
     private readonly render: () => Promise<string | Buffer>,
     private readonly recycle?: (body: Buffer) => void,
+    private readonly compress: (body: Buffer) => Promise<Buffer> = gzipAsync,
   ) {}
 
   get(): Promise<Rendered> {
@@ -53,8 +55,7 @@ export class SharedRender {
         let compressed: Promise<Buffer> | undefined;
         return {
           body,
-          // Off the JS thread (zlib runs in the thread pool).
-          gzipped: () => (compressed ??= gzipAsync(body)),
+          gzipped: () => (compressed ??= this.compress(body)),
           release: () => {
             const { recycle } = this;
             if (--users.count > 0 || recycle === undefined || typeof text === 'string') return;

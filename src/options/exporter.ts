@@ -3,12 +3,13 @@ import { Argv } from 'yargs';
 
 import { ArgsOf } from './args';
 import { checkPort } from './checks';
+import { collectorOptions } from './collectors';
 import { hostOptions } from './host-labels';
 import { longtermOptions } from './longterm';
 import { tableReadingOptions } from './table-reading';
 
 export function exporterCommandOptions(y: Argv) {
-  return longtermOptions(tableReadingOptions(hostOptions(exporterOptions(y))));
+  return collectorOptions(longtermOptions(tableReadingOptions(hostOptions(exporterOptions(y)))));
 }
 
 /** Options whose values add up when given several times, in any source. */
