@@ -170,13 +170,11 @@ function scrapeCostRows(): Row[] {
       target: '≤ 2 at 100k',
       original: '1.0',
     },
-    ...SCRAPE_PARTS.filter((part) => part !== 'gzip').map(
-      (part): Row => ({
-        label: `… ${part} (ms)`,
-        value: (r) => plain(r).parts?.[part],
-        digits: 2,
-      }),
-    ),
+    ...SCRAPE_PARTS.filter((part) => part !== 'gzip').map((part): Row => ({
+      label: `… ${part} (ms)`,
+      value: (r) => plain(r).parts?.[part],
+      digits: 2,
+    })),
     {
       label: '… the rest: HTTP, prom-client formatting, garbage collection (ms)',
       value: (r) => restMs(plain(r)),
@@ -204,8 +202,7 @@ function scrapeCostRows(): Row[] {
     },
     {
       label: 'Scrape body (KiB; gzipped)',
-      value: (r) =>
-        `${cell(plain(r).bytes / 1024, 0)}; ${cell(plain(r).gzipBytes / 1024, 0)}`,
+      value: (r) => `${cell(plain(r).bytes / 1024, 0)}; ${cell(plain(r).gzipBytes / 1024, 0)}`,
       digits: 0,
       original: '50',
     },
@@ -360,13 +357,7 @@ export function verdicts(results: readonly SizeResult[]): string {
   );
   judge('Events mode at 100k, scrape < 5 ms', k100?.events.scrapeMs, 5, ' ms', true);
   judge('Events mode at 1M, scrape < 5 ms', m1?.events.scrapeMs, 5, ' ms', true);
-  judge(
-    'Events mode at 100k, CPU per scrape ≤ 2 ms',
-    k100?.scrapeCost.plain.cpuMs,
-    2,
-    ' ms',
-    true,
-  );
+  judge('Events mode at 100k, CPU per scrape ≤ 2 ms', k100?.scrapeCost.plain.cpuMs, 2, ' ms', true);
   const large = k100?.largeBuffer.inserts;
   judge(
     'Burst of 100k inserts at 100k, < 1 CPU-second',

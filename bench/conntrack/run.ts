@@ -450,7 +450,11 @@ async function measureScrapeCostOnly(entries: number): Promise<void> {
     const options = { port: COST_PORT, startTimeoutMs: START_TIMEOUT_MS };
     const args = [...COMMON_ARGS, '--mode', 'events'];
     if (BASELINE !== undefined) {
-      const baseline = await measureScrapeCost(bench, args, { ...options, program: BASELINE });
+      const baseline = await measureScrapeCost(bench, args, {
+        ...options,
+        program: BASELINE,
+        parts: false,
+      });
       logCost(`baseline ${BASELINE}`, baseline);
       columns.push([`baseline (${BASELINE})`, baseline]);
     }

@@ -1,13 +1,19 @@
 /**
  * What one events-mode scrape costs the exporter, and in which part: CPU
  * per scrape from /proc over many scrapes (everything: HTTP, garbage
- * collection, the event loop), and the parts timed inside the exporter
- * (CONNTRACK_SCRAPE_TIMING=1, src/collectors/scrape-timing.ts). What the
- * timed parts leave is "the rest": HTTP, prom-client's formatting of its
- * families, garbage collection, the glue between the parts.
+ * collection, the event loop), with the timing off; then the parts timed
+ * inside a second exporter on the same table with CONNTRACK_SCRAPE_TIMING=1
+ * (src/collectors/scrape-timing.ts), whose reading of the CPU clock costs
+ * a little itself. What the timed parts leave is "the rest": HTTP,
+ * prom-client's formatting of its families, garbage collection, the glue
+ * between the parts.
  */
 import { parseExposition, startExporter, type ExporterProcess } from '../../test/helpers/exporter';
-import { SCRAPE_PARTS, SCRAPE_TIMING_VARIABLE, ScrapePart } from '../../src/collectors/scrape-timing';
+import {
+  SCRAPE_PARTS,
+  SCRAPE_TIMING_VARIABLE,
+  ScrapePart,
+} from '../../src/collectors/scrape-timing';
 import { cpuSeconds, fetchTimed } from './measure';
 import type { BenchTable } from './table';
 
@@ -15,7 +21,7 @@ import type { BenchTable } from './table';
 const SCRAPES = 101;
 const WARMUP = 10;
 /** The exporter left alone this long first: what it uses without scrapes is not the scrapes'. */
-const IDLE_MS = 3000;
+const IDLE_MS = 2000;
 const PART_METRIC = 'conntrack_exporter_scrape_part_seconds_total';
 
 export interface ScrapeCost {
@@ -43,7 +49,9 @@ const median = (values: readonly number[]): number => {
 };
 
 /** The timed parts so far, in seconds; undefined when the exporter does not time them. */
-async function partSeconds(exporter: ExporterProcess): Promise<Record<ScrapePart, number> | undefined> {
+async function partSeconds(
+  exporter: ExporterProcess,
+): Promise<Record<ScrapePart, number> | undefined> {
   const metrics = parseExposition(await exporter.scrape());
   if (!metrics.has(`${PART_METRIC}{part="${SCRAPE_PARTS[0]}"}`)) return undefined;
   return Object.fromEntries(
@@ -87,15 +95,32 @@ async function costOf(
   };
 }
 
-/** Starts an exporter in the table's namespace with the timing on, measures, stops it. */
+/**
+ * Measures an exporter with `args` in the table's namespace: CPU per scrape
+ * with the timing off, then (unless `parts` is false, e.g. for a build
+ * without the timing) each part's time with it on.
+ */
 export async function measureScrapeCost(
   bench: BenchTable,
   args: readonly string[],
+  options: { port: number; startTimeoutMs: number; program?: string; parts?: boolean },
+): Promise<ScrapeCost> {
+  const total = await measureOnce(bench, args, options, false);
+  if (options.parts === false) return total;
+  const timed = await measureOnce(bench, args, options, true);
+  return { ...total, parts: timed.parts };
+}
+
+/** Starts an exporter, measures it, stops it. */
+async function measureOnce(
+  bench: BenchTable,
+  args: readonly string[],
   options: { port: number; startTimeoutMs: number; program?: string },
+  timing: boolean,
 ): Promise<ScrapeCost> {
   const exporter = await startExporter(bench.ns, args, {
     ...options,
-    env: { [SCRAPE_TIMING_VARIABLE]: '1' },
+    env: timing ? { [SCRAPE_TIMING_VARIABLE]: '1' } : {},
   });
   try {
     const pid = exporter.process.pid!;

@@ -12,8 +12,13 @@ import { scrapeCounter } from './scrape-time';
 export const SCRAPE_TIMING_VARIABLE = 'CONNTRACK_SCRAPE_TIMING';
 
 /**
- * The parts timed, each the main thread's time in synchronous code unless
- * said otherwise:
+ * The parts timed, each the CPU time (user + system, of the whole process:
+ * process.cpuUsage) of synchronous code on the main thread unless said
+ * otherwise. CPU time, not wall time: on a loaded machine a part's wall
+ * time is mostly the time other processes ran. Reading the CPU time is a
+ * system call (a few microseconds, which the timed part takes a share of),
+ * so the timing is on only when asked for, and the CPU a scrape costs is
+ * measured with it off.
  * - table: the live table's groups copied for the scrape (events mode)
  * - lifecycle: the opened/closed tallies taken for the scrape (events mode)
  * - series: the groups ranked and bounded into series (toSeries)
@@ -21,7 +26,8 @@ export const SCRAPE_TIMING_VARIABLE = 'CONNTRACK_SCRAPE_TIMING';
  * - families, process, nodejs: prom-client's collectors of the exporter's
  *   own small families, of process_*, of nodejs_* (until their first
  *   await; prom-client's formatting of their text is not in these)
- * - gzip: compressing the body, in the thread pool (its wall time)
+ * - gzip: compressing the body, in the thread pool (its wall time, which
+ *   on a loaded machine is more than its CPU time)
  */
 export const SCRAPE_PARTS = [
   'table',
@@ -42,39 +48,75 @@ export class ScrapeTiming {
     SCRAPE_PARTS.map((part) => [part, 0]),
   ) as Record<ScrapePart, number>;
 
-  constructor(private readonly clock: () => bigint = process.hrtime.bigint) {}
+  /** `cpu`: CPU seconds used so far; `wall`: seconds on a monotonic clock. */
+  constructor(
+    private readonly cpu: () => number = cpuSeconds,
+    private readonly wall: () => number = wallSeconds,
+  ) {}
 
-  /** Runs `work`, adding its time to `part`. */
+  /** Runs `work`, adding the CPU time it took to `part`. */
   time<T>(part: ScrapePart, work: () => T): T {
-    const start = this.clock();
+    const start = this.cpu();
     try {
       return work();
     } finally {
-      this.seconds[part] += Number(this.clock() - start) / 1e9;
+      this.seconds[part] += this.cpu() - start;
     }
   }
 
-  /** Adds the time from now until `work` settles to `part`; for work off the main thread. */
-  timeAsync<T>(part: ScrapePart, work: Promise<T>, start = this.clock()): Promise<T> {
+  /**
+   * Adds the wall time until `work` settles to `part`: for work in the
+   * thread pool, whose CPU time cannot be told from the main thread's.
+   */
+  timeAsync<T>(part: ScrapePart, work: Promise<T>): Promise<T> {
+    const start = this.wall();
     const add = () => {
-      this.seconds[part] += Number(this.clock() - start) / 1e9;
+      this.seconds[part] += this.wall() - start;
     };
     work.then(add, add);
     return work;
   }
 
   /**
-   * Times the synchronous start of each family's rendering by `registry`
-   * (its collect function up to its first await), under the part its name
-   * belongs to.
+   * Times the synchronous pass in which `registry` starts rendering every
+   * family (each collect function up to its first await), each family
+   * under the part its name belongs to. The clock is read where the part
+   * changes, not around each family: the families of a part are registered
+   * together, and a read of the clock costs about as much as a family.
    */
   instrument(registry: PromClient.Registry): void {
     type Render = (metric: PromClient.Metric) => Promise<string>;
     const target = registry as unknown as { getMetricsAsString: Render };
     const render = target.getMetricsAsString.bind(registry);
-    target.getMetricsAsString = (metric) =>
-      this.time(partOfFamily((metric as unknown as { name: string }).name), () => render(metric));
+    const metrics = registry.metrics.bind(registry);
+    let open: { part: ScrapePart; start: number } | undefined;
+    const switchTo = (part: ScrapePart | undefined) => {
+      if (open?.part === part) return;
+      const now = this.cpu();
+      if (open !== undefined) this.seconds[open.part] += now - open.start;
+      open = part === undefined ? undefined : { part, start: now };
+    };
+    target.getMetricsAsString = (metric) => {
+      switchTo(partOfFamily((metric as unknown as { name: string }).name));
+      return render(metric);
+    };
+    registry.metrics = () => {
+      try {
+        return metrics();
+      } finally {
+        switchTo(undefined);
+      }
+    };
   }
+}
+
+function cpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
+function wallSeconds(): number {
+  return performance.now() / 1000;
 }
 
 /** The prom-client part a family belongs to. */
@@ -84,7 +126,7 @@ export function partOfFamily(name: string): ScrapePart {
   return 'families';
 }
 
-/** The timing of this process: on when `variable` is "1" in `env`. */
+/** The timing of this process: on when SCRAPE_TIMING_VARIABLE is "1" in `env`. */
 export function timingFromEnvironment(
   env: NodeJS.ProcessEnv = process.env,
 ): ScrapeTiming | undefined {

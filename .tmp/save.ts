@@ -1,0 +1,140 @@
+import { writeFileSync } from "node:fs";
+/**
+ * The scrape path alone, in process and without the kernel: synthetic
+ * aggregated groups (as the live table hands them out) through the series,
+ * the collectors and the rendering, timed per scrape. For iterating on
+ * rendering cost in seconds; `make bench` is the measurement that counts.
+ *
+ *   node --import tsx bench/conntrack/scrape.ts [hosts] [ports-per-host] [scrapes]
+ *   node --cpu-prof --import tsx bench/conntrack/scrape.ts   (a profile too)
+ *   SCRAPE_HTTP=1 ...   through the metrics server, timed by curl as make bench does
+ *
+ * Defaults mirror `make bench`: 1,000 hosts, one in four IPv6, every one
+ * with its own series (--max-hosts 1000, no DNS).
+ */
+import { execFile } from 'node:child_process';
+import { AddressInfo } from 'node:net';
+
+import { Registry } from 'prom-client';
+
+import { connectionGauges } from '../src/collectors/connections';
+import { registerEventMetrics } from '../src/collectors/events';
+import { registerHostMetrics } from '../src/collectors/hosts';
+import { Exposition } from '../src/collectors/exposition';
+import { lifecycleCounters } from '../src/collectors/lifecycle';
+import { registerSelfMetrics } from '../src/collectors/self';
+import { registerProcessMetrics } from '../src/collectors/process';
+import { registerNodejsMetrics } from '../src/collectors/nodejs';
+import { ScrapeSource } from '../src/collectors/scrape';
+import { createMetricsServer, listen } from '../src/http/server';
+import { HostGroup } from '../src/model/group';
+import { Direction } from '../src/model/flow';
+import { HostFilter } from '../src/model/host-filter';
+import { LifecycleSeries } from '../src/model/lifecycle-counts';
+
+const [hosts = 1000, portsPerHost = 1, scrapes = 200] = process.argv
+  .slice(2)
+  .map((arg) => Number(arg));
+const legacy = process.env.LEGACY === '1';
+
+function syntheticGroups(): Map<string, HostGroup> {
+  const groups = new Map<string, HostGroup>();
+  for (let h = 0; h < hosts; h++) {
+    const host =
+      h % 4 === 3 ? `2001:db8::${(h + 1).toString(16)}` : `198.18.${(h + 1) >> 8}.${(h + 1) & 255}`;
+    const direction: Direction = h % 3 === 2 ? 'outbound' : 'inbound';
+    for (let p = 0; p < portsPerHost; p++) {
+      const port = [443, 80, 22, 5432, 6379, 8080][(h + p) % 6]! + 10_000 * Math.floor(p / 6);
+      const n = (h * 7 + p * 13) % 1000;
+      groups.set(`${direction}|${host}|${port}`, {
+        host,
+        port,
+        direction,
+        counts: { opening: n % 3, open: n, closing: n % 17, closed: n % 5 },
+      });
+    }
+  }
+  return groups;
+}
+
+const groups = syntheticGroups();
+const lifecycle: LifecycleSeries[] = [...groups.values()].map(({ host, port, direction }, i) => ({
+  host,
+  port,
+  direction,
+  opened: i * 3,
+  closed: i * 2,
+}));
+
+// As in src/exporter.ts, events mode; the live table's snapshot() copies its groups.
+const source = new ScrapeSource(
+  {
+    read: () =>
+      Promise.resolve({
+        groups: new Map([...groups].map(([key, g]) => [key, { ...g, counts: { ...g.counts } }])),
+        table: { entries: 100_000, limit: 262_144 },
+        lifecycle,
+        durationSeconds: 0.001,
+      }),
+  },
+  { maxHosts: hosts, maxPortsPerHost: 10 },
+  HostFilter.parse([]),
+);
+const registry = new Registry();
+const exposition = new Exposition(registry);
+exposition.add(connectionGauges(source, legacy));
+registerHostMetrics(registry, source, false);
+registerSelfMetrics(registry, source, { version: 'bench', libnetfilterConntrack: 'x' }, true);
+registerEventMetrics(registry, source, 'events');
+exposition.add(lifecycleCounters(source));
+registerProcessMetrics(registry);
+if (process.env.SCRAPE_NODEJS !== '0') registerNodejsMetrics(registry);
+// As the server does: the body's memory is written into again once sent.
+const render = async (): Promise<Buffer> => {
+  const body = await exposition.metrics();
+  exposition.recycle(body);
+  return body;
+};
+
+/** curl's time_total for one GET of the server in this process. */
+function curl(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'curl',
+      ['-sS', '--fail', '-o', '/dev/null', '-w', '%{time_total}', url],
+      (error, stdout) => (error ? reject(error) : resolve(Number(stdout) * 1000)),
+    );
+  });
+}
+
+async function main(): Promise<void> {
+  const body = (await render()).toString();
+  let once = async (): Promise<number> => {
+    const start = performance.now();
+    await render();
+    return performance.now() - start;
+  };
+  if (process.env.SCRAPE_HTTP === '1') {
+    const server = createMetricsServer({ registry: exposition, path: '/metrics', title: 'bench' });
+    await listen(server, 0, '127.0.0.1');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
+    once = () => curl(url);
+  }
+  const cold: number[] = [];
+  for (let i = 0; i < 20; i++) cold.push(await once());
+  if (process.env.SCRAPE_COLD === '1')
+    console.log('first scrapes', cold.map((t) => t.toFixed(1)).join(' '));
+  const times: number[] = [];
+  const cpuBefore = process.cpuUsage();
+  for (let i = 0; i < scrapes; i++) times.push(await once());
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuMs = (cpu.user + cpu.system) / 1000 / scrapes;
+  times.sort((a, b) => a - b);
+  const at = (q: number): string => times[Math.floor(q * (times.length - 1))]!.toFixed(2);
+  process.stdout.write(
+    `${groups.size} groups, ${body.split('\n').length} lines, ${(body.length / 1024).toFixed(0)} KiB${legacy ? ' (legacy)' : ''}: ` +
+      `${process.env.SCRAPE_HTTP === '1' ? 'curl' : 'render'} median ${at(0.5)} ms, p90 ${at(0.9)} ms, min ${at(0)} ms over ${scrapes}; CPU ${cpuMs.toFixed(2)} ms per scrape\n`,
+  );
+}
+
+void (async () => { writeFileSync("/tmp/prof/body.txt", await render()); process.exit(0); })();
