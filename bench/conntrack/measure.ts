@@ -55,6 +55,36 @@ export async function fetchTimed(
   return { ms: (seconds ?? NaN) * 1000, bytes: bytes ?? NaN };
 }
 
+/**
+ * `count` GETs of `url` by one curl from inside `ns`, over one kept-alive
+ * connection as Prometheus scrapes: each one's wall time in ms and bytes.
+ */
+export async function fetchKeptAlive(
+  ns: Namespace,
+  url: string,
+  count: number,
+  { gzip = false } = {},
+): Promise<Array<{ ms: number; bytes: number }>> {
+  const urls = Array.from({ length: count }, () => ['-o', '/dev/null', url]).flat();
+  const result = await ns.exec([
+    'curl',
+    '-sS',
+    '--fail',
+    ...(gzip ? ['-H', 'Accept-Encoding: gzip'] : []),
+    '-w',
+    '%{time_total} %{size_download}\n',
+    ...urls,
+  ]);
+  if (result.code !== 0) throw new Error(`scrapes of ${url} failed: ${result.stderr}`);
+  return result.stdout
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [seconds, bytes] = line.split(' ').map(Number);
+      return { ms: (seconds ?? NaN) * 1000, bytes: bytes ?? NaN };
+    });
+}
+
 export async function timeScrapes(ns: Namespace, url: string, count: number): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < count; i++) times.push(await timeScrape(ns, url));

@@ -49,7 +49,7 @@ import {
   type ModeResult,
   type SizeResult,
 } from './report';
-import { measureScrapeCost, scrapeCostRows, type ScrapeCost } from './scrape-cost';
+import { COST_ROWS, costCell, measureScrapeCost, type ScrapeCost } from './scrape-cost';
 import { raiseTableLimits } from './sysctls';
 import { BenchTable, type FillResult } from './table';
 
@@ -429,7 +429,8 @@ function logCost(what: string, cost: ScrapeCost): void {
     .map(([part, ms]) => `${part} ${ms.toFixed(2)}`)
     .join(', ');
   log(
-    `  ${what}: ${cost.cpuMs.toFixed(2)} ms CPU per scrape (${cost.gzipCpuMs.toFixed(2)} with gzip), ` +
+    `  ${what}: ${cost.cpuMs.toFixed(2)} ms CPU per scrape (${cost.keptAliveCpuMs.toFixed(2)} kept alive, ` +
+      `${cost.gzipCpuMs.toFixed(2)} with gzip, ${cost.floorCpuMs.toFixed(2)} for the landing page), ` +
       `median ${cost.scrapeMs.toFixed(2)} ms, ${(cost.bytes / 1024).toFixed(0)} KiB, ${cost.series} series` +
       `${parts === '' ? '' : `; parts (ms): ${parts}`}`,
   );
@@ -462,8 +463,13 @@ async function measureScrapeCostOnly(entries: number): Promise<void> {
     columns.push(['this build', plain], ['this build, `--collector.nodejs`', nodejs]);
     const header = [`${sizeLabel(entries)} entries`, ...columns.map(([name]) => name)];
     const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
-    for (const row of scrapeCostRows(columns.map(([, cost]) => cost))) {
-      lines.push(`| ${[row.label, ...row.cells].join(' | ')} |`);
+    lines.push(
+      `| Scrape, events mode (ms, median) | ${columns.map(([, c]) => costCell(c.scrapeMs)).join(' | ')} |`,
+    );
+    for (const row of COST_ROWS) {
+      lines.push(
+        `| ${[row.label, ...columns.map(([, cost]) => costCell(row.value(cost)))].join(' | ')} |`,
+      );
     }
     process.stdout.write(`\n${lines.join('\n')}\n`);
   } finally {
