@@ -5,7 +5,8 @@
  * scrapes. Real connections in a throwaway namespace: clients to ten
  * loopback addresses (ten remote hosts), each at its own rate, from one
  * connection every 4 s to 20 a second, half ending with FIN (TIME_WAIT)
- * and half with RST (CLOSE) (bench/soak/churn.ts). A scrape every second.
+ * and half with RST (CLOSE) (bench/soak/churn.ts). A scrape every second,
+ * from when every host has its series.
  *
  *   node --import tsx bench/conntrack/series-churn.ts [seconds]
  */
@@ -48,8 +49,16 @@ async function main(): Promise<void> {
     const clients = RATES.map((rate, i) =>
       ns.spawn([process.execPath, '--import', 'tsx', CHURN, String(rate), '0', `127.0.0.${i + 2}`]),
     );
-    // Until every rate has made its first connections and TIME_WAIT entries pile up.
-    await pause(10_000);
+    // Counted once every host has its series (its clients started, connections made).
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const gauges = [...parseExposition(await exporter.scrape()).keys()].filter((key) =>
+        GAUGE.test(key),
+      );
+      if (gauges.length >= 4 * RATES.length) break;
+      if (Date.now() > deadline) throw new Error(`only ${gauges.length} series after 2 minutes`);
+      await pause(1000);
+    }
     const withZeros: Set<string>[] = [];
     const withoutZeros: Set<string>[] = [];
     const started = Date.now();
