@@ -110,7 +110,9 @@ bench-proxy: build
 # Only this benchmark: the proxy's is `make bench-proxy`. About 10 minutes;
 # root. Raises nf_conntrack_max and nf_conntrack_buckets for the run and
 # restores them. BENCH_SIZES=10000 for a quick try (printed, not written);
-# BENCH_ONLY=events-scrape measures only the events-mode scrape latency.
+# BENCH_ONLY=events-scrape measures only the events-mode scrape latency;
+# BENCH_ONLY=scrape-cost only its CPU and what each part costs (with
+# BENCH_BASELINE=<other checkout>/dist/cli.js beside another build).
 CONNTRACK_FILL := .bench/conntrack-fill
 $(CONNTRACK_FILL): bench/conntrack/fill.c
 	@mkdir -p $(@D)
@@ -120,7 +122,7 @@ $(CONNTRACK_FILL): bench/conntrack/fill.c
 bench: build $(CONNTRACK_FILL)
 	@scripts/ensure-packages.sh conntrack iproute2 nftables curl procps
 	BENCH_SIZES="$(BENCH_SIZES)" BENCH_IDLE_SECONDS="$(BENCH_IDLE_SECONDS)" BENCH_SKIP_DUMP="$(BENCH_SKIP_DUMP)" \
-		BENCH_ONLY="$(BENCH_ONLY)" node --import tsx bench/conntrack/run.ts
+		BENCH_ONLY="$(BENCH_ONLY)" BENCH_BASELINE="$(BENCH_BASELINE)" node --import tsx bench/conntrack/run.ts
 
 # What net.netfilter.nf_conntrack_events=1 (deploy/sysctl/) costs the kernel
 # against 2, with no event listener: CPU of 100k refused connections and of

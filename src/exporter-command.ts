@@ -11,6 +11,7 @@ import { createLogger } from './log';
 import { HostFilter } from './model/host-filter';
 import { checkBindAddress, checkNamespaceFile, checkPath, listOf } from './options/checks';
 import { formatDuration } from './options/duration';
+import { optInCollectors } from './options/collectors';
 import { CommandDefaults, ExporterArgs, OWN_DEFAULTS } from './options/exporter';
 import { hostLabelConfig } from './options/host-labels';
 import { longtermConfig } from './options/longterm';
@@ -26,6 +27,7 @@ export async function runExporter(
   const ignoreHosts = listOf(argv.ignoreHosts);
   const ignoreFilter = HostFilter.parse(ignoreHosts);
   const events = eventsConfig(argv);
+  const collectors = optInCollectors(argv);
   const config: ExporterConfig = {
     listenPort: argv.listenPort,
     bindAddress: checkBindAddress(argv.bindAddress, '--bind-address'),
@@ -38,6 +40,7 @@ export async function runExporter(
     // Empty means none, as in exporter-toolkit.
     webConfigFile: argv['web.config.file'] || undefined,
     longterm: longtermConfig(argv),
+    collectors,
   };
   const { dns, groupBy } = config.hosts;
   const log = createLogger(PROGRAM, argv.debug);
@@ -67,6 +70,7 @@ export async function runExporter(
         `${config.longterm.port === undefined ? '' : `, port ${config.longterm.port}`}` +
         `${config.longterm.includeIPv6 ? '' : ', IPv4 only'}${config.longterm.simple ? ', one total' : ''}`
       : 'off (--longterm)',
+    'opt-in collectors': collectors.size === 0 ? 'none' : [...collectors],
   });
   started(exporter);
 }

@@ -5,6 +5,7 @@ import { registerCollectors } from './collectors';
 import { Exposition } from './collectors/exposition';
 import { LongtermConfig } from './collectors/longterm';
 import { ScrapeSource } from './collectors/scrape';
+import { scrapeTiming } from './collectors/scrape-timing';
 import { ConntrackError, dump, libraryVersion } from './conntrack';
 import { explainReadError } from './conntrack/explain';
 import { watchedNetworkNamespace } from './conntrack/netns';
@@ -12,10 +13,12 @@ import { kernelTimestampsOn, readTableUsage } from './conntrack/table-usage';
 import { EnvironmentError } from './errors';
 import { MetricLayout } from './options/metric-layout';
 import { EventsConfig } from './options/table-reading-config';
+import { OptInCollector } from './options/collectors';
 import { startEventsMode } from './events/start';
 import { HostLabelConfig } from './options/host-label-config';
 import { reloadOnSignal } from './http/reload';
 import { createMetricsServer, listen, MetricsServer } from './http/server';
+import { gzipAsync } from './http/shared-render';
 import { loadWebConfig } from './http/web-config';
 import { Logger } from './log';
 import { DnsCache, systemReverseLookup } from './model/dns-cache';
@@ -41,6 +44,8 @@ export interface ExporterConfig {
   longterm?: LongtermConfig;
   /** Serve the long-term metric alone (the tcp_established_exporter drop-in). */
   longtermOnly?: boolean;
+  /** Collectors that are off by default, switched on (--collector.<name>). */
+  collectors?: ReadonlySet<OptInCollector>;
 }
 
 export interface RunningExporter {
@@ -115,6 +120,7 @@ export async function startExporter(
     },
     longtermOnly: config.longtermOnly ?? false,
     log,
+    optIn: config.collectors ?? new Set(),
   });
 
   const server = createMetricsServer({
@@ -124,6 +130,7 @@ export async function startExporter(
     settings,
     onError: (error) => log.error(`scrape failed: ${error.message}`),
     web,
+    compress: timedGzip(),
   });
   await listen(server, config.listenPort, config.bindAddress, '--listen-port', (error) =>
     log.error(`HTTP server: ${error.message}`),
@@ -162,4 +169,10 @@ async function startReading(
   } catch (error) {
     throw new EnvironmentError(explainReadError(error as ConntrackError));
   }
+}
+
+/** gzip timed as a part of the scrape when that timing is on (see scrape-timing.ts). */
+function timedGzip(): ((body: Buffer) => Promise<Buffer>) | undefined {
+  const timing = scrapeTiming;
+  return timing && ((body) => timing.timeAsync('gzip', gzipAsync(body)));
 }

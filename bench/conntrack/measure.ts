@@ -30,18 +30,59 @@ export function rssMB(pid: number): number {
 
 /** Wall time of one GET of `url` from inside `ns`, in ms (curl's time_total). */
 export async function timeScrape(ns: Namespace, url: string): Promise<number> {
+  return (await fetchTimed(ns, url)).ms;
+}
+
+/** One GET of `url` from inside `ns`: its wall time in ms and the bytes received. */
+export async function fetchTimed(
+  ns: Namespace,
+  url: string,
+  { gzip = false } = {},
+): Promise<{ ms: number; bytes: number }> {
   const result = await ns.exec([
     'curl',
     '-sS',
     '--fail',
+    ...(gzip ? ['-H', 'Accept-Encoding: gzip'] : []),
     '-o',
     '/dev/null',
     '-w',
-    '%{time_total}',
+    '%{time_total} %{size_download}',
     url,
   ]);
   if (result.code !== 0) throw new Error(`scrape of ${url} failed: ${result.stderr}`);
-  return Number(result.stdout) * 1000;
+  const [seconds, bytes] = result.stdout.trim().split(' ').map(Number);
+  return { ms: (seconds ?? NaN) * 1000, bytes: bytes ?? NaN };
+}
+
+/**
+ * `count` GETs of `url` by one curl from inside `ns`, over one kept-alive
+ * connection as Prometheus scrapes: each one's wall time in ms and bytes.
+ */
+export async function fetchKeptAlive(
+  ns: Namespace,
+  url: string,
+  count: number,
+  { gzip = false } = {},
+): Promise<Array<{ ms: number; bytes: number }>> {
+  const urls = Array.from({ length: count }, () => ['-o', '/dev/null', url]).flat();
+  const result = await ns.exec([
+    'curl',
+    '-sS',
+    '--fail',
+    ...(gzip ? ['-H', 'Accept-Encoding: gzip'] : []),
+    '-w',
+    '%{time_total} %{size_download}\n',
+    ...urls,
+  ]);
+  if (result.code !== 0) throw new Error(`scrapes of ${url} failed: ${result.stderr}`);
+  return result.stdout
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [seconds, bytes] = line.split(' ').map(Number);
+      return { ms: (seconds ?? NaN) * 1000, bytes: bytes ?? NaN };
+    });
 }
 
 export async function timeScrapes(ns: Namespace, url: string, count: number): Promise<number[]> {

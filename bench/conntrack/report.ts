@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 import { DEFAULT_RESYNC_INTERVAL_S } from '../../src/options/table-reading-config';
+import { COST_ROWS, costCell, type ScrapeCost } from './scrape-cost';
 
 export interface Burst {
   events: number;
@@ -38,6 +39,8 @@ export interface SizeResult {
   largeBuffer: { inserts: Burst; deletes: Burst };
   /** With LARGE_BUFFER, made while the exporter was stopped, absorbed once it went on. */
   queued: { inserts: Burst; deletes: Burst };
+  /** An events-mode scrape's CPU and its parts, without and with --collector.nodejs. */
+  scrapeCost: { plain: ScrapeCost; nodejs: ScrapeCost };
 }
 
 export interface ModeResult {
@@ -154,6 +157,25 @@ function modeRows(
   ];
 }
 
+/** CPU per events-mode scrape and what each part costs; the same with `--collector.nodejs`. */
+function scrapeCostRows(): Row[] {
+  const rows = (pick: (r: SizeResult) => ScrapeCost, suffix: string, only?: string[]) =>
+    COST_ROWS.filter((row) => only === undefined || only.includes(row.label)).map((row): Row => ({
+      label: `${row.label}${suffix}`,
+      value: (r) => costCell(row.value(pick(r))),
+      digits: 0,
+      target: suffix === '' ? row.target : undefined,
+      original: suffix === '' ? row.original : undefined,
+    }));
+  return [
+    ...rows((r) => r.scrapeCost.plain, ''),
+    ...rows((r) => r.scrapeCost.nodejs, ', `--collector.nodejs`', [
+      COST_ROWS[0]!.label,
+      '… nodejs (ms)',
+    ]),
+  ];
+}
+
 const ROWS: readonly Row[] = [
   { label: '`conntrack -L -p tcp > /dev/null` (ms)', value: (r) => r.listMs, digits: 1 },
   { label: 'Scrape, dump mode (ms)', value: (r) => r.dump.scrapeMs, digits: 1 },
@@ -175,6 +197,7 @@ const ROWS: readonly Row[] = [
     value: (r) => ratio(r.events.scrapeMs, r.listMs),
     digits: 3,
   },
+  ...scrapeCostRows(),
   {
     label: 'Scrape with a re-read of the table, events mode (ms)',
     value: (r) => r.resyncScrapeMs,
@@ -300,6 +323,17 @@ export function verdicts(results: readonly SizeResult[]): string {
   );
   judge('Events mode at 100k, scrape < 5 ms', k100?.events.scrapeMs, 5, ' ms', true);
   judge('Events mode at 1M, scrape < 5 ms', m1?.events.scrapeMs, 5, ' ms', true);
+  const cost = k100?.scrapeCost.plain;
+  judge(
+    'Events mode at 100k, CPU per scrape (new connection each) ≤ 2 ms',
+    cost?.cpuMs,
+    2,
+    ' ms',
+    true,
+    cost &&
+      ` (a request rendering nothing costs ${cell(cost.floorCpuMs, 2)} ms; kept alive ` +
+        `${cell(cost.keptAliveCpuMs, 2)} ms, with gzip ${cell(cost.gzipCpuMs, 2)} ms)`,
+  );
   const large = k100?.largeBuffer.inserts;
   judge(
     'Burst of 100k inserts at 100k, < 1 CPU-second',

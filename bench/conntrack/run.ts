@@ -16,6 +16,11 @@
  *                              too, a quick look at memory and bursts
  *   BENCH_ONLY=events-scrape   only the events-mode scrape latency per size
  *                              (minutes instead of ten; prints, never writes)
+ *   BENCH_ONLY=scrape-cost     only the events-mode scrape's CPU and its parts,
+ *                              without and with --collector.nodejs (prints)
+ *   BENCH_BASELINE=DIR/cli.js  with scrape-cost: another build measured
+ *                              beside it on the same table (e.g. a checkout
+ *                              of main), for a comparison within one run
  *
  * The one change outside the namespaces: nf_conntrack_max and
  * nf_conntrack_buckets are raised for the run and restored (sysctls.ts).
@@ -44,6 +49,7 @@ import {
   type ModeResult,
   type SizeResult,
 } from './report';
+import { COST_ROWS, costCell, measureScrapeCost, type ScrapeCost } from './scrape-cost';
 import { raiseTableLimits } from './sysctls';
 import { BenchTable, type FillResult } from './table';
 
@@ -55,9 +61,10 @@ const SIZES = (process.env.BENCH_SIZES || DEFAULT_SIZES.join(','))
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS || 60);
 const SKIP_DUMP = process.env.BENCH_SKIP_DUMP === '1';
 const ONLY = process.env.BENCH_ONLY || undefined;
-if (ONLY !== undefined && ONLY !== 'events-scrape') {
-  throw new Error(`BENCH_ONLY=${ONLY}: the only part that runs alone is events-scrape`);
+if (ONLY !== undefined && ONLY !== 'events-scrape' && ONLY !== 'scrape-cost') {
+  throw new Error(`BENCH_ONLY=${ONLY}: the parts that run alone are events-scrape and scrape-cost`);
 }
+const BASELINE = process.env.BENCH_BASELINE || undefined;
 const HOSTS = 1000;
 const BURST = 100_000;
 /** Entries older than the exporter in measureSilent, and the scrapes timed there. */
@@ -66,6 +73,7 @@ const SILENT_SCRAPES = 11;
 const SCRAPE_INTERVAL_MS = 15_000;
 const DUMP_PORT = 9318;
 const EVENTS_PORT = 9319;
+const COST_PORT = 9320;
 // No DNS in the namespace; every one of the 1,000 hosts gets its own series,
 // as in the original exporter, which had no bound.
 const COMMON_ARGS = ['--no-resolve-hosts', '--max-hosts', String(HOSTS)];
@@ -311,6 +319,7 @@ async function measureTable(
     // two cores, and an events-mode scrape takes milliseconds.
     const eventsExporter = await start(EVENTS_PORT, ['--mode', 'events']);
     const events = await measureMode(bench, eventsExporter, entries, 'events');
+    const scrapeCost = await measureScrapeCosts(bench);
     const dumpExporter = SKIP_DUMP ? undefined : await start(DUMP_PORT, ['--mode', 'dump']);
     const dump = dumpExporter && (await measureMode(bench, dumpExporter, entries, 'dump'));
 
@@ -365,6 +374,7 @@ async function measureTable(
       deletes,
       largeBuffer,
       queued,
+      scrapeCost,
     };
   } finally {
     for (const exporter of exporters) await exporter.stop();
@@ -397,6 +407,72 @@ async function measureEventsScrape(entries: number): Promise<void> {
     await measureMode(bench, exporter, entries, 'events');
   } finally {
     await exporter?.stop();
+    await bench.destroy();
+  }
+}
+
+/** An events-mode scrape's cost, without and with --collector.nodejs. */
+async function measureScrapeCosts(
+  bench: BenchTable,
+): Promise<{ plain: ScrapeCost; nodejs: ScrapeCost }> {
+  const options = { port: COST_PORT, startTimeoutMs: START_TIMEOUT_MS };
+  const args = [...COMMON_ARGS, '--mode', 'events'];
+  const plain = await measureScrapeCost(bench, args, options);
+  logCost('scrape cost', plain);
+  const nodejs = await measureScrapeCost(bench, [...args, '--collector.nodejs'], options);
+  logCost('with --collector.nodejs', nodejs);
+  return { plain, nodejs };
+}
+
+function logCost(what: string, cost: ScrapeCost): void {
+  const parts = Object.entries(cost.parts ?? {})
+    .map(([part, ms]) => `${part} ${ms.toFixed(2)}`)
+    .join(', ');
+  log(
+    `  ${what}: ${cost.cpuMs.toFixed(2)} ms CPU per scrape (${cost.keptAliveCpuMs.toFixed(2)} kept alive, ` +
+      `${cost.gzipCpuMs.toFixed(2)} with gzip, ${cost.floorCpuMs.toFixed(2)} for the landing page), ` +
+      `median ${cost.scrapeMs.toFixed(2)} ms, ${(cost.bytes / 1024).toFixed(0)} KiB, ${cost.series} series` +
+      `${parts === '' ? '' : `; parts (ms): ${parts}`}`,
+  );
+}
+
+/**
+ * Only the events-mode scrape's cost and its parts, and BENCH_BASELINE's
+ * beside it on the same table: printed as a table of their own.
+ */
+async function measureScrapeCostOnly(entries: number): Promise<void> {
+  log(`${sizeLabel(entries)} entries`);
+  const bench = await BenchTable.create();
+  try {
+    await bench.change('create', entries, { offset: 0, hosts: HOSTS });
+    const count = await bench.count();
+    if (count !== entries) throw new Error(`the table holds ${count} entries, not ${entries}`);
+    const columns: Array<[string, ScrapeCost]> = [];
+    const options = { port: COST_PORT, startTimeoutMs: START_TIMEOUT_MS };
+    const args = [...COMMON_ARGS, '--mode', 'events'];
+    if (BASELINE !== undefined) {
+      const baseline = await measureScrapeCost(bench, args, {
+        ...options,
+        program: BASELINE,
+        parts: false,
+      });
+      logCost(`baseline ${BASELINE}`, baseline);
+      columns.push([`baseline (${BASELINE})`, baseline]);
+    }
+    const { plain, nodejs } = await measureScrapeCosts(bench);
+    columns.push(['this build', plain], ['this build, `--collector.nodejs`', nodejs]);
+    const header = [`${sizeLabel(entries)} entries`, ...columns.map(([name]) => name)];
+    const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
+    lines.push(
+      `| Scrape, events mode (ms, median) | ${columns.map(([, c]) => costCell(c.scrapeMs)).join(' | ')} |`,
+    );
+    for (const row of COST_ROWS) {
+      lines.push(
+        `| ${[row.label, ...columns.map(([, cost]) => costCell(row.value(cost)))].join(' | ')} |`,
+      );
+    }
+    process.stdout.write(`\n${lines.join('\n')}\n`);
+  } finally {
     await bench.destroy();
   }
 }
@@ -435,6 +511,7 @@ async function main(): Promise<void> {
   try {
     for (const entries of SIZES) {
       if (ONLY === 'events-scrape') await measureEventsScrape(entries);
+      else if (ONLY === 'scrape-cost') await measureScrapeCostOnly(entries);
       else results.push(await measureSize(entries));
     }
   } finally {
@@ -451,7 +528,10 @@ async function main(): Promise<void> {
       'two in three connecting in, 70% ESTABLISHED, 12% TIME_WAIT, the rest in every other state. ' +
       `Exporter options: \`${COMMON_ARGS.join(' ')}\` and \`--mode dump\` or \`--mode events\` ` +
       `(re-read every ${RESYNC_INTERVAL_S} s, the default). Scrapes with curl from inside the namespace; ` +
-      'latencies are medians (events mode: of 101 scrapes, after 10 untimed). CPU is user + system time of the exporter from /proc. The bursts make ' +
+      'latencies are medians (events mode: of 101 scrapes, after 10 untimed). CPU is user + system time of the exporter from /proc. ' +
+      "CPU per scrape is over 101 scrapes (the exporter's idle use taken off): each on a new connection, as curl makes them, " +
+      'all over one kept-alive connection, and kept alive asking for gzip as Prometheus does; its parts come from a second ' +
+      'exporter on the same table with `CONNTRACK_SCRAPE_TIMING=1` (src/collectors/scrape-timing.ts). The bursts make ' +
       'or remove 100k entries as fast as the kernel takes them, on top of the table. As they come, events ' +
       'are absorbed no faster than the kernel makes them, and the helper making them shares the two cores ' +
       'with the exporter; a queued burst is made while the exporter is stopped (SIGSTOP) and waits in its ' +

@@ -7,6 +7,8 @@
  *   node --import tsx bench/conntrack/scrape.ts [hosts] [ports-per-host] [scrapes]
  *   node --cpu-prof --import tsx bench/conntrack/scrape.ts   (a profile too)
  *   SCRAPE_HTTP=1 ...   through the metrics server, timed by curl as make bench does
+ *   CONNTRACK_SCRAPE_TIMING=1 ...   each part's time per scrape too
+ *   SCRAPE_NODEJS=1 ...   with the nodejs_* collector (off by default, as in the exporter)
  *
  * Defaults mirror `make bench`: 1,000 hosts, one in four IPv6, every one
  * with its own series (--max-hosts 1000, no DNS).
@@ -22,6 +24,9 @@ import { registerHostMetrics } from '../../src/collectors/hosts';
 import { Exposition } from '../../src/collectors/exposition';
 import { lifecycleCounters } from '../../src/collectors/lifecycle';
 import { registerSelfMetrics } from '../../src/collectors/self';
+import { registerProcessMetrics } from '../../src/collectors/process';
+import { registerNodejsMetrics } from '../../src/collectors/nodejs';
+import { SCRAPE_PARTS, scrapeTiming } from '../../src/collectors/scrape-timing';
 import { ScrapeSource } from '../../src/collectors/scrape';
 import { createMetricsServer, listen } from '../../src/http/server';
 import { HostGroup } from '../../src/model/group';
@@ -89,7 +94,15 @@ registerHostMetrics(registry, source, false);
 registerSelfMetrics(registry, source, { version: 'bench', libnetfilterConntrack: 'x' }, true);
 registerEventMetrics(registry, source, 'events');
 exposition.add(lifecycleCounters(source));
-const render = (): Promise<Buffer> => exposition.metrics();
+registerProcessMetrics(registry);
+if (process.env.SCRAPE_NODEJS === '1') registerNodejsMetrics(registry);
+if (scrapeTiming !== undefined) scrapeTiming.instrument(registry);
+// As the server does: the body's memory is written into again once sent.
+const render = async (): Promise<Buffer> => {
+  const body = await exposition.metrics();
+  exposition.recycle(body);
+  return body;
+};
 
 /** curl's time_total for one GET of the server in this process. */
 function curl(url: string): Promise<number> {
@@ -120,12 +133,23 @@ async function main(): Promise<void> {
   if (process.env.SCRAPE_COLD === '1')
     console.log('first scrapes', cold.map((t) => t.toFixed(1)).join(' '));
   const times: number[] = [];
+  const partsBefore = { ...scrapeTiming?.seconds };
+  const cpuBefore = process.cpuUsage();
   for (let i = 0; i < scrapes; i++) times.push(await once());
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuMs = (cpu.user + cpu.system) / 1000 / scrapes;
+  const parts =
+    scrapeTiming &&
+    SCRAPE_PARTS.map(
+      (part) =>
+        `${part} ${(((scrapeTiming!.seconds[part] - (partsBefore[part] ?? 0)) * 1000) / scrapes).toFixed(3)}`,
+    ).join(', ');
   times.sort((a, b) => a - b);
   const at = (q: number): string => times[Math.floor(q * (times.length - 1))]!.toFixed(2);
   process.stdout.write(
     `${groups.size} groups, ${body.split('\n').length} lines, ${(body.length / 1024).toFixed(0)} KiB${layout === 'native' ? '' : ` (${layout})`}: ` +
-      `${process.env.SCRAPE_HTTP === '1' ? 'curl' : 'render'} median ${at(0.5)} ms, p90 ${at(0.9)} ms, min ${at(0)} ms over ${scrapes}\n`,
+      `${process.env.SCRAPE_HTTP === '1' ? 'curl' : 'render'} median ${at(0.5)} ms, p90 ${at(0.9)} ms, min ${at(0)} ms over ${scrapes}; CPU ${cpuMs.toFixed(2)} ms per scrape\n` +
+      (parts === undefined ? '' : `parts (ms per scrape): ${parts}\n`),
   );
 }
 

@@ -1,6 +1,7 @@
 import { PrometheusContentType, Registry } from 'prom-client';
 
-import { TextCollector, TextWriter } from './text-format';
+import { timed } from './scrape-timing';
+import { TextCollector, TextPart, TextWriter } from './text-format';
 
 const MIN_RECYCLED = 64 * 1024;
 
@@ -62,6 +63,10 @@ export class Exposition {
       Promise.all(this.text.map((collector) => collector.collect())),
     ]);
     if (registered === '' && parts.length === 0) return Buffer.from('\n');
+    return timed('text', () => this.write(registered, parts));
+  }
+
+  private write(registered: string, parts: readonly TextPart[]): Buffer {
     const expected = parts.reduce((sum, part) => sum + part.expectedBytes + 2, registered.length);
     const spare = this.spare;
     this.spare = undefined;

@@ -3,6 +3,7 @@ import { Registry } from 'prom-client';
 import { readKernelStats } from '../conntrack/kernel-stats';
 import { Logger } from '../log';
 import { MetricLayout } from '../options/metric-layout';
+import { OptInCollector } from '../options/collectors';
 import { TableMode } from '../options/table-reading-config';
 import { AgeSource } from '../model/longterm';
 import { connectionGauges } from './connections';
@@ -15,6 +16,7 @@ import { LongtermConfig, registerLongterm } from './longterm';
 import { registerNodejsMetrics } from './nodejs';
 import { registerProcessMetrics } from './process';
 import { ScrapeReader } from './scrape';
+import { registerScrapeTiming, scrapeTiming } from './scrape-timing';
 import { BuildInfo, registerSelfMetrics } from './self';
 
 /** What the collectors are made from: the scrape they read, and what they are told at start. */
@@ -39,6 +41,8 @@ export interface CollectorContext {
   longtermOnly: boolean;
   /** Where collectors report a read that failed at scrape time. */
   log: Logger;
+  /** The collectors that are off unless switched on (--collector.<name>), switched on. */
+  optIn: ReadonlySet<OptInCollector>;
 }
 
 /** One collector: its name, when it is on, and what it registers. */
@@ -91,8 +95,9 @@ export const COLLECTORS: readonly Collector[] = [
     register: ({ registry }) => registerProcessMetrics(registry),
   },
   {
+    // Opt-in: they cost more CPU per scrape than the connection gauges (README, "Metrics").
     name: 'nodejs',
-    enabled: full,
+    enabled: (context) => full(context) && context.optIn.has('nodejs'),
     register: ({ registry }) => registerNodejsMetrics(registry),
   },
   {
@@ -105,6 +110,16 @@ export const COLLECTORS: readonly Collector[] = [
     name: 'kernel-stats',
     enabled: full,
     register: ({ exposition, log }) => exposition.add(kernelStatsCollector(readKernelStats, log)),
+  },
+  {
+    // What each part of a scrape costs, for `make bench`: CONNTRACK_SCRAPE_TIMING=1 only.
+    name: 'scrape-timing',
+    enabled: () => scrapeTiming !== undefined,
+    register: ({ registry }) => {
+      if (scrapeTiming === undefined) return;
+      registerScrapeTiming(registry, scrapeTiming);
+      scrapeTiming.instrument(registry);
+    },
   },
 ];
 

@@ -15,19 +15,56 @@ function procFile(path: string): string | undefined {
 }
 
 /** A `Name:  1234 kB` line of /proc/self/status, in bytes. */
-function statusBytes(field: string): Reading {
-  const status = procFile('/proc/self/status');
+function statusBytes(status: string | undefined, field: string): Reading {
   const match = status && new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
   return match ? Number(match[1]) * 1024 : [];
 }
 
 /** The soft limit of a /proc/self/limits row. */
-function softLimit(row: string): Reading {
-  const limits = procFile('/proc/self/limits');
+function softLimit(limits: string | undefined, row: string): Reading {
   const line = limits?.split('\n').find((text) => text.startsWith(row));
   const soft = line?.slice(row.length).trim().split(/\s+/)[0];
   if (soft === undefined) return [];
   return soft === 'unlimited' ? UNLIMITED : Number(soft);
+}
+
+function openFds(): Reading {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch {
+    return [];
+  }
+}
+
+/** What the process_* gauges of one scrape are read from. */
+interface ProcessReading {
+  cpu: NodeJS.CpuUsage;
+  status: string | undefined;
+  limits: string | undefined;
+}
+
+/**
+ * One reading of the process per scrape, shared by its ten gauges: each
+ * read of /proc and each process.cpuUsage() is a system call, and reading
+ * them per gauge made process_* cost a third of a scrape's collectors.
+ * prom-client starts every collector of a scrape in one synchronous pass,
+ * so a reading kept until the next microtask is that scrape's.
+ */
+function sharedReading(): () => ProcessReading {
+  let current: ProcessReading | undefined;
+  return () => {
+    if (current === undefined) {
+      current = {
+        cpu: process.cpuUsage(),
+        status: procFile('/proc/self/status'),
+        limits: procFile('/proc/self/limits'),
+      };
+      queueMicrotask(() => {
+        current = undefined;
+      });
+    }
+    return current;
+  };
 }
 
 /**
@@ -40,6 +77,7 @@ function softLimit(row: string): Reading {
  */
 export function registerProcessMetrics(registry: PromClient.Registry): void {
   const startTime = Date.now() / 1000 - process.uptime();
+  const reading = sharedReading();
   const cpu: readonly [string, string, (usage: NodeJS.CpuUsage) => number][] = [
     ['process_cpu_user_seconds_total', 'Total user CPU time spent in seconds.', (u) => u.user],
     [
@@ -54,7 +92,7 @@ export function registerProcessMetrics(registry: PromClient.Registry): void {
     ],
   ];
   for (const [name, help, microseconds] of cpu) {
-    scrapeCounter(registry, { name, help }, () => microseconds(process.cpuUsage()) / 1e6);
+    scrapeCounter(registry, { name, help }, () => microseconds(reading().cpu) / 1e6);
   }
   scrapeGauge(
     registry,
@@ -68,30 +106,29 @@ export function registerProcessMetrics(registry: PromClient.Registry): void {
     [
       'process_resident_memory_bytes',
       'Resident memory size in bytes.',
-      () => process.memoryUsage.rss(),
+      // As prom-client reads it on Linux; process.memoryUsage.rss() would be one more read of /proc.
+      () => statusBytes(reading().status, 'VmRSS'),
     ],
-    ['process_virtual_memory_bytes', 'Virtual memory size in bytes.', () => statusBytes('VmSize')],
-    ['process_heap_bytes', 'Process heap size in bytes.', () => statusBytes('VmData')],
+    [
+      'process_virtual_memory_bytes',
+      'Virtual memory size in bytes.',
+      () => statusBytes(reading().status, 'VmSize'),
+    ],
+    [
+      'process_heap_bytes',
+      'Process heap size in bytes.',
+      () => statusBytes(reading().status, 'VmData'),
+    ],
     [
       'process_virtual_memory_max_bytes',
       'Maximum amount of virtual memory available in bytes.',
-      () => softLimit('Max address space'),
+      () => softLimit(reading().limits, 'Max address space'),
     ],
-    [
-      'process_open_fds',
-      'Number of open file descriptors.',
-      () => {
-        try {
-          return readdirSync('/proc/self/fd').length;
-        } catch {
-          return [];
-        }
-      },
-    ],
+    ['process_open_fds', 'Number of open file descriptors.', openFds],
     [
       'process_max_fds',
       'Maximum number of open file descriptors.',
-      () => softLimit('Max open files'),
+      () => softLimit(reading().limits, 'Max open files'),
     ],
   ];
   for (const [name, help, read] of memory) {

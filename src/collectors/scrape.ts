@@ -3,6 +3,7 @@ import { DnsCache, DnsStats } from '../model/dns-cache';
 import { HostFilter } from '../model/host-filter';
 import { addressesToName, SeriesOptions, SeriesSet, toSeries } from '../model/series';
 import { Snapshot, TableReader } from '../table/reader';
+import { timed } from './scrape-timing';
 import { SingleFlight } from './single-flight';
 
 /** What the connection gauges export in one scrape; `series` is undefined when the read failed. */
@@ -67,7 +68,8 @@ export class ScrapeSource implements ScrapeReader {
       // for this scrape; their lookups go on and name them next time.
       if (wanted.length > 0) await this.names.refreshWithin(wanted, this.config.dns.budgetMs);
     }
-    return { ...snapshot, ...toSeries(groups, this.options), dns: this.dnsFigures() };
+    const series = timed('series', () => toSeries(groups, this.options));
+    return { ...snapshot, ...series, dns: this.dnsFigures() };
   }
 
   private dnsFigures(): DnsFigures | undefined {

@@ -152,6 +152,8 @@ export class LabelCache {
   }
 }
 
+// Digits of the largest safe integer: what value() writes without growing the buffer.
+const MAX_COUNT_DIGITS = 16;
 const NEWLINE = 0x0a;
 const SPACE = 0x20;
 const ZERO = 0x30;
@@ -178,16 +180,36 @@ export class TextWriter {
     this.length += this.buffer.write(text, this.length);
   }
 
-  /** `\n<name><labels> <value>`: one sample line after what is written. */
+  /**
+   * `\n<name><labels> <value>`: one sample line after what is written.
+   * Runs for every sample of every scrape: the position is kept in a local
+   * and the buffer checked once per line.
+   */
   sample(name: Uint8Array, labels: Uint8Array, value: number): void {
-    this.reserve(name.length + labels.length + 2);
+    this.reserve(name.length + labels.length + 2 + MAX_COUNT_DIGITS);
     const buffer = this.buffer;
-    buffer[this.length++] = NEWLINE;
-    buffer.set(name, this.length);
-    this.length += name.length;
-    buffer.set(labels, this.length);
-    this.length += labels.length;
-    buffer[this.length++] = SPACE;
+    let at = this.length;
+    buffer[at++] = NEWLINE;
+    buffer.set(name, at);
+    at += name.length;
+    buffer.set(labels, at);
+    at += labels.length;
+    buffer[at++] = SPACE;
+    // Every count a table can hold fits 31 bits, where integer division is
+    // an instruction (Math.floor on a double is several).
+    if ((value | 0) === value && value >= 0) {
+      let digits = 1;
+      for (let rest = value; rest >= 10; rest = (rest / 10) | 0) digits++;
+      at += digits;
+      let rest = value;
+      for (let i = 1; i <= digits; i++) {
+        buffer[at - i] = ZERO + (rest % 10);
+        rest = (rest / 10) | 0;
+      }
+      this.length = at;
+      return;
+    }
+    this.length = at;
     this.value(value);
   }
 

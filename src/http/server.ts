@@ -42,6 +42,8 @@ export interface MetricsServerOptions {
   landing?: boolean;
   /** bcrypt work for credentials not verified yet (see BasicAuth); tests change it. */
   checkBudget?: CheckBudget;
+  /** How a body is gzipped (default: zlib's gzip in the thread pool); the exporter times it. */
+  compress?: (body: Buffer) => Promise<Buffer>;
 }
 
 /** What a reload of the web config replaces; read anew by every request. */
@@ -74,7 +76,11 @@ export function createMetricsServer(options: MetricsServerOptions): MetricsServe
   const { registry, path } = options;
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const landing = landingPage(options.title, path, options.settings ?? {});
-  const render = new SharedRender(() => registry.metrics(), registry.recycle?.bind(registry));
+  const render = new SharedRender(
+    () => registry.metrics(),
+    registry.recycle?.bind(registry),
+    options.compress,
+  );
   const state = (web: WebConfig | undefined) => webState(web, options.checkBudget);
   const endpoint = { state: state(options.web), webState: state };
   let active = 0;

@@ -49,26 +49,30 @@ export interface SeriesSet {
  * So each connection gauge has at most (maxHosts + 1) x (maxPortsPerHost + 3)
  * series, and every connection is in exactly one of them: the totals across
  * series equal the totals across groups.
+ *
+ * The groups are the caller's to give away: a series may be the group
+ * object itself, and a merged series' counts are its own.
  */
 export function toSeries(groups: Iterable<HostGroup>, options: SeriesOptions): SeriesSet {
   const { groupBy, nameOf, ignoreName } = options;
-  const kept: HostGroup[] = [];
-  for (const group of groups) {
-    const name = ignoreName === undefined ? undefined : nameOf?.(group.host);
-    if (name === undefined || !ignoreName?.(name, group.port)) kept.push(group);
+  const kept = ignoreName === undefined && Array.isArray(groups) ? groups : [];
+  if (kept !== groups) {
+    for (const group of groups) {
+      const name = ignoreName === undefined ? undefined : nameOf?.(group.host);
+      if (name === undefined || !ignoreName?.(name, group.port)) kept.push(group);
+    }
+  }
+  if (groupBy === undefined && nameOf === undefined && unmerged(kept, options)) {
+    // Every host keeps its address as its label, so no two groups share a
+    // series, and none has more ports than it may keep: each group is a
+    // series as it is, without ranking or regrouping (at 1,000 hosts, most
+    // of a scrape's series work and of the garbage it left).
+    return { series: kept, foldedHosts: 0 };
   }
   const hostOf = hostKey(groupBy);
   const totals = hostTotals(kept, hostOf);
   // Ranking sorts every host; when all of them keep their label it changes nothing.
   const own = totals.size <= options.maxHosts ? undefined : ownHosts(totals, options.maxHosts);
-  if (own === undefined && groupBy === undefined && nameOf === undefined) {
-    // Every host keeps its address as its label, so no two groups share a
-    // series: when no host has more ports than it may keep, each group is a
-    // series as it is, without the regrouping below (a third of a scrape's
-    // series work at 1,000 hosts).
-    const series = unmerged(kept, options.maxPortsPerHost);
-    if (series !== undefined) return { series, foldedHosts: 0 };
-  }
   const labelOf = (host: string): string => {
     if (own !== undefined && !own.has(host)) return OTHER;
     return groupBy === undefined ? (nameOf?.(host) ?? host) : host;
@@ -171,17 +175,20 @@ function capPorts(byLabel: GroupIndex<Series>, maxPorts: number): Series[] {
   return result;
 }
 
-/** Each group as its own series; undefined when some host has more than `maxPorts` groups. */
-function unmerged(groups: readonly HostGroup[], maxPorts: number): Series[] | undefined {
+/**
+ * Whether each group, labelled with its own address, can be a series as it
+ * is: no more hosts than keep a label, and no host with more groups (port
+ * and direction pairs) than it may keep.
+ */
+function unmerged(groups: readonly HostGroup[], options: SeriesOptions): boolean {
   const perHost = new Map<string, number>();
-  const series: Series[] = [];
   for (const group of groups) {
     const ports = (perHost.get(group.host) ?? 0) + 1;
-    if (ports > maxPorts) return undefined;
+    if (ports > options.maxPortsPerHost) return false;
     perHost.set(group.host, ports);
-    series.push(seriesOf(group.host, group.port, group, group.counts));
+    if (perHost.size > options.maxHosts) return false;
   }
-  return series;
+  return true;
 }
 
 /** A series with its own copy of `counts`; the labels but host and port are the group's. */

@@ -3,6 +3,7 @@ import { Argv } from 'yargs';
 
 import { ArgsOf } from './args';
 import { checkPort } from './checks';
+import { collectorOptions } from './collectors';
 import { hostOptions } from './host-labels';
 import { longtermOptions } from './longterm';
 import { checkMetricLayout, MetricLayout } from './metric-layout';
@@ -23,8 +24,10 @@ export const OWN_DEFAULTS: CommandDefaults = { metricLayout: 'native', resolveHo
 export const ORIGINAL_DEFAULTS: CommandDefaults = { metricLayout: 'v0.3', resolveHosts: false };
 
 export function exporterCommandOptions(y: Argv, defaults: CommandDefaults = OWN_DEFAULTS) {
-  return longtermOptions(
-    tableReadingOptions(hostOptions(exporterOptions(y, defaults), defaults.resolveHosts)),
+  return collectorOptions(
+    longtermOptions(
+      tableReadingOptions(hostOptions(exporterOptions(y, defaults), defaults.resolveHosts)),
+    ),
   );
 }
 

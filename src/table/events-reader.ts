@@ -1,6 +1,7 @@
 import { readTableUsage } from '../conntrack/table-usage';
 import { EventsMode } from '../events/start';
 import { Logger } from '../log';
+import { timed } from '../collectors/scrape-timing';
 import { countLongterm, LongtermOptions } from '../model/longterm';
 import { EventsFigures, Snapshot, TableReader, timedRead } from './reader';
 
@@ -29,13 +30,17 @@ export class EventsReader implements TableReader {
     const snapshot =
       (await this.events.usableLive()) !== undefined
         ? await timedRead(log, async () => {
-            const [groups, usage] = await Promise.all([live.snapshot(), readTableUsage()]);
+            const [groups, usage] = await Promise.all([
+              timed('table', () => live.snapshot()),
+              readTableUsage(),
+            ]);
             const counts =
               longterm && countLongterm(live.table.longtermCandidates(Date.now() / 1000), longterm);
             return { groups, table: usage, longterm: counts };
           })
         : await this.fallback.read();
-    return { ...snapshot, lifecycle: live.table.lifecycle(), events: this.figures() };
+    const lifecycle = timed('lifecycle', () => live.table.lifecycle());
+    return { ...snapshot, lifecycle, events: this.figures() };
   }
 
   private figures(): EventsFigures {

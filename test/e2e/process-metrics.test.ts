@@ -1,6 +1,6 @@
 /**
  * The standard process_* metrics on every command's endpoint, describing
- * the exporter's own process; nodejs_* on the main exporter.
+ * the exporter's own process; nodejs_* on the main exporter when switched on.
  */
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
@@ -25,13 +25,14 @@ const PROCESS_FAMILIES = [
   'process_max_fds',
 ];
 
-for (const [command, options, nodejs] of [
-  ['conntrack-exporter', {}, true],
-  ['tcp_established_exporter', { program: DROP_IN, port: 9690, listenArgs: [] }, false],
+for (const [command, args, options, nodejs] of [
+  ['conntrack-exporter', [], {}, false],
+  ['conntrack-exporter --collector.nodejs', ['--collector.nodejs'], {}, true],
+  ['tcp_established_exporter', [], { program: DROP_IN, port: 9690, listenArgs: [] }, false],
 ] as const) {
   test(`${command}: process_* of its own process${nodejs ? ', and nodejs_*' : ''}`, async (t) => {
     const ns = await createNamespace(t);
-    const exporter = await startExporter(ns, [], options);
+    const exporter = await startExporter(ns, args, options);
     const pid = exporter.process.pid ?? 0;
     const series = await exporter.metrics();
     const value = (name: string) => series.get(name) ?? NaN;

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import test from 'node:test';
+import fs from 'node:fs';
+import test, { mock } from 'node:test';
 import { Registry } from 'prom-client';
 
 import { registerNodejsMetrics } from '../../src/collectors/nodejs';
@@ -66,6 +67,28 @@ test('process_*: every family, with plausible values for this process', async ()
     value('process_virtual_memory_max_bytes'),
     addressSpace === 'unlimited' ? 2 ** 64 - 1 : Number(addressSpace) * 1024,
   );
+});
+
+test('process_*: one reading of /proc and the CPU usage per scrape, a new one at the next', async () => {
+  const registry = new Registry();
+  registerProcessMetrics(registry);
+  const reads = mock.method(fs, 'readFileSync');
+  const cpu = mock.method(process, 'cpuUsage');
+  try {
+    const readsOf = (file: string) =>
+      reads.mock.calls.filter((call) => call.arguments[0] === file).length;
+    await registry.metrics();
+    assert.equal(readsOf('/proc/self/status'), 1);
+    assert.equal(readsOf('/proc/self/limits'), 1);
+    assert.equal(cpu.mock.callCount(), 1);
+    await registry.metrics();
+    assert.equal(readsOf('/proc/self/status'), 2);
+    assert.equal(readsOf('/proc/self/limits'), 2);
+    assert.equal(cpu.mock.callCount(), 2);
+  } finally {
+    reads.mock.restore();
+    cpu.mock.restore();
+  }
 });
 
 test('the proxy serves the whole process_* set, in both metric layouts', async () => {

@@ -1,0 +1,247 @@
+/**
+ * What one events-mode scrape costs the exporter, and in which part: CPU
+ * per scrape from /proc over many scrapes (everything: HTTP, garbage
+ * collection, the event loop), with the timing off; then the parts timed
+ * inside a second exporter on the same table with CONNTRACK_SCRAPE_TIMING=1
+ * (src/collectors/scrape-timing.ts), whose reading of the CPU clock costs
+ * a little itself. What the timed parts leave is "the rest": HTTP,
+ * prom-client's formatting of its families, garbage collection, the glue
+ * between the parts.
+ */
+import { parseExposition, startExporter, type ExporterProcess } from '../../test/helpers/exporter';
+import {
+  SCRAPE_PARTS,
+  SCRAPE_TIMING_VARIABLE,
+  ScrapePart,
+} from '../../src/collectors/scrape-timing';
+import { cpuSeconds, fetchKeptAlive, fetchTimed } from './measure';
+import type { BenchTable } from './table';
+
+/** Scrapes timed for each figure, after WARMUP untimed. */
+const SCRAPES = 101;
+const WARMUP = 10;
+/** The exporter left alone this long first: what it uses without scrapes is not the scrapes'. */
+const IDLE_MS = 2000;
+const PART_METRIC = 'conntrack_exporter_scrape_part_seconds_total';
+
+export interface ScrapeCost {
+  /** Median wall time of a plain scrape on a new connection (curl), ms. */
+  scrapeMs: number;
+  /** CPU per plain scrape, each on a new connection (as the latency rows: one curl each), ms. */
+  cpuMs: number;
+  /** CPU per plain scrape, all over one kept-alive connection, ms. */
+  keptAliveCpuMs: number;
+  /** CPU per scrape asking for gzip over one kept-alive connection, as Prometheus scrapes, ms. */
+  gzipCpuMs: number;
+  /**
+   * CPU per request of the landing page, each on a new connection: what
+   * accepting, reading and answering a request costs however little it
+   * renders (and the conntrack events of its own connection), ms.
+   */
+  floorCpuMs: number;
+  /** Each timed part per plain scrape, ms (gzip: per gzip scrape); undefined when not timed. */
+  parts?: Record<ScrapePart, number>;
+  /** Of a plain scrape, and gzipped. */
+  bytes: number;
+  gzipBytes: number;
+  /** Series in a plain scrape. */
+  series: number;
+}
+
+type Pass = 'new-connection' | 'kept-alive' | 'kept-alive-gzip' | 'floor';
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+/** The timed parts so far, in seconds; undefined when the exporter does not time them. */
+async function partSeconds(
+  exporter: ExporterProcess,
+): Promise<Record<ScrapePart, number> | undefined> {
+  const metrics = parseExposition(await exporter.scrape());
+  if (!metrics.has(`${PART_METRIC}{part="${SCRAPE_PARTS[0]}"}`)) return undefined;
+  return Object.fromEntries(
+    SCRAPE_PARTS.map((part) => [part, metrics.get(`${PART_METRIC}{part="${part}"}`) ?? NaN]),
+  ) as Record<ScrapePart, number>;
+}
+
+/** `count` requests as `pass` makes them. */
+async function requests(
+  bench: BenchTable,
+  exporter: ExporterProcess,
+  pass: Pass,
+  count: number,
+): Promise<Array<{ ms: number; bytes: number }>> {
+  const url = `${exporter.url}${pass === 'floor' ? '/' : '/metrics'}`;
+  if (pass === 'kept-alive' || pass === 'kept-alive-gzip') {
+    return fetchKeptAlive(bench.ns, url, count, { gzip: pass === 'kept-alive-gzip' });
+  }
+  const results: Array<{ ms: number; bytes: number }> = [];
+  for (let i = 0; i < count; i++) results.push(await fetchTimed(bench.ns, url));
+  return results;
+}
+
+/**
+ * CPU per request over SCRAPES requests (the exporter's idle use over the
+ * same time taken off), each part's time per request, and the requests'
+ * median latency and size.
+ */
+async function costOf(
+  bench: BenchTable,
+  exporter: ExporterProcess,
+  idleCpuPerMs: number,
+  pass: Pass,
+): Promise<{ ms: number; cpuMs: number; bytes: number; parts?: Record<ScrapePart, number> }> {
+  const pid = exporter.process.pid!;
+  await requests(bench, exporter, pass, WARMUP);
+  const before = await partSeconds(exporter);
+  const cpuBefore = cpuSeconds(pid);
+  const start = performance.now();
+  const done = await requests(bench, exporter, pass, SCRAPES);
+  const elapsedMs = performance.now() - start;
+  const cpuMs = ((cpuSeconds(pid) - cpuBefore) * 1000 - idleCpuPerMs * elapsedMs) / SCRAPES;
+  const after = await partSeconds(exporter);
+  const parts =
+    before &&
+    after &&
+    (Object.fromEntries(
+      SCRAPE_PARTS.map((part) => [part, ((after[part] - before[part]) * 1000) / SCRAPES]),
+    ) as Record<ScrapePart, number>);
+  return {
+    ms: median(done.map((s) => s.ms)),
+    cpuMs,
+    bytes: median(done.map((s) => s.bytes)),
+    parts,
+  };
+}
+
+/**
+ * Measures an exporter with `args` in the table's namespace: CPU per scrape
+ * with the timing off, then (unless `parts` is false, e.g. for a build
+ * without the timing) each part's time with it on.
+ */
+export async function measureScrapeCost(
+  bench: BenchTable,
+  args: readonly string[],
+  options: { port: number; startTimeoutMs: number; program?: string; parts?: boolean },
+): Promise<ScrapeCost> {
+  const exporter = await start(bench, args, options, false);
+  try {
+    const idleCpuPerMs = await idleCpu(exporter);
+    const plain = await costOf(bench, exporter, idleCpuPerMs, 'new-connection');
+    const keptAlive = await costOf(bench, exporter, idleCpuPerMs, 'kept-alive');
+    const gzipped = await costOf(bench, exporter, idleCpuPerMs, 'kept-alive-gzip');
+    const floor = await costOf(bench, exporter, idleCpuPerMs, 'floor');
+    const series = [...parseExposition(await exporter.scrape()).keys()].length;
+    const cost: ScrapeCost = {
+      scrapeMs: plain.ms,
+      cpuMs: plain.cpuMs,
+      keptAliveCpuMs: keptAlive.cpuMs,
+      gzipCpuMs: gzipped.cpuMs,
+      floorCpuMs: floor.cpuMs,
+      bytes: plain.bytes,
+      gzipBytes: gzipped.bytes,
+      series,
+    };
+    if (options.parts === false) return cost;
+    await exporter.stop();
+    const timed = await start(bench, args, options, true);
+    try {
+      const idle = await idleCpu(timed);
+      const parts = (await costOf(bench, timed, idle, 'kept-alive')).parts;
+      const gzipPart = (await costOf(bench, timed, idle, 'kept-alive-gzip')).parts?.gzip;
+      return {
+        ...cost,
+        parts: parts && gzipPart !== undefined ? { ...parts, gzip: gzipPart } : undefined,
+      };
+    } finally {
+      await timed.stop();
+    }
+  } finally {
+    await exporter.stop();
+  }
+}
+
+function start(
+  bench: BenchTable,
+  args: readonly string[],
+  options: { port: number; startTimeoutMs: number; program?: string },
+  timing: boolean,
+): Promise<ExporterProcess> {
+  return startExporter(bench.ns, args, {
+    port: options.port,
+    startTimeoutMs: options.startTimeoutMs,
+    program: options.program,
+    env: timing ? { [SCRAPE_TIMING_VARIABLE]: '1' } : {},
+  });
+}
+
+/** CPU ms per ms the exporter uses left alone (after a first scrape). */
+async function idleCpu(exporter: ExporterProcess): Promise<number> {
+  const pid = exporter.process.pid!;
+  await exporter.scrape();
+  const before = cpuSeconds(pid);
+  await pause(IDLE_MS);
+  return ((cpuSeconds(pid) - before) * 1000) / IDLE_MS;
+}
+
+/** The rest of a plain kept-alive scrape's CPU: what the timed parts (gzip aside) leave. */
+export function restMs(cost: ScrapeCost): number {
+  if (cost.parts === undefined) return NaN;
+  const timed = SCRAPE_PARTS.filter((part) => part !== 'gzip').reduce(
+    (sum, part) => sum + cost.parts![part],
+    0,
+  );
+  return cost.keptAliveCpuMs - timed;
+}
+
+/** One row of a scrape's cost: its label and its value. */
+export interface CostRow {
+  label: string;
+  value: (cost: ScrapeCost) => number | string;
+  /** The value for the main table's columns. */
+  target?: string;
+  original?: string;
+}
+
+/** What a scrape costs, row by row: the same rows in make bench's table and BENCH_ONLY=scrape-cost. */
+export const COST_ROWS: readonly CostRow[] = [
+  {
+    label: 'CPU per scrape, each on a new connection (ms)',
+    value: (c) => c.cpuMs,
+    target: '≤ 2 at 100k',
+    original: '1.0',
+  },
+  {
+    label: '… of which a request that renders nothing (the landing page) costs (ms)',
+    value: (c) => c.floorCpuMs,
+  },
+  { label: 'CPU per scrape over one kept-alive connection (ms)', value: (c) => c.keptAliveCpuMs },
+  ...SCRAPE_PARTS.filter((part) => part !== 'gzip').map((part): CostRow => ({
+    label: `… ${part} (ms)`,
+    value: (c) => c.parts?.[part] ?? NaN,
+  })),
+  { label: '… the rest: HTTP, prom-client formatting, garbage collection (ms)', value: restMs },
+  {
+    label: 'CPU per scrape asking for gzip, kept alive, as Prometheus scrapes (ms)',
+    value: (c) => c.gzipCpuMs,
+  },
+  { label: '… gzip, in the thread pool (ms, wall)', value: (c) => c.parts?.gzip ?? NaN },
+  {
+    label: 'Scrape body (KiB; gzipped)',
+    value: (c) => `${(c.bytes / 1024).toFixed(0)}; ${(c.gzipBytes / 1024).toFixed(0)}`,
+    original: '50',
+  },
+  { label: 'Series in a scrape', value: (c) => c.series, original: '917' },
+];
+
+/** A value as a table cell: two decimals, nothing when not measured. */
+export function costCell(value: number | string | undefined): string {
+  if (typeof value === 'string') return value;
+  if (value === undefined || !Number.isFinite(value)) return '';
+  return Number.isInteger(value) ? String(value) : value.toFixed(2);
+}
