@@ -98,6 +98,7 @@ export async function startExporter(
 
   const registry = new Registry();
   const exposition = new Exposition(registry);
+  const kernelTimestamps = await kernelTimestampsOn();
   registerCollectors({
     registry,
     exposition,
@@ -110,9 +111,11 @@ export async function startExporter(
     build: { version: VERSION, libnetfilterConntrack: libraryVersion() },
     longterm: config.longterm && {
       config: config.longterm,
-      ageSource: (await kernelTimestampsOn()) ? 'kernel-timestamp' : 'first-seen',
+      ageSource: kernelTimestamps ? 'kernel-timestamp' : 'first-seen',
     },
     longtermOnly: config.longtermOnly ?? false,
+    linkHealth: events?.linkHealth !== undefined,
+    kernelTimestamps,
   });
 
   const server = createMetricsServer({

@@ -2,7 +2,7 @@ import { readTableUsage } from '../conntrack/table-usage';
 import { EventsMode } from '../events/start';
 import { Logger } from '../log';
 import { countLongterm, LongtermOptions } from '../model/longterm';
-import { EventsFigures, Snapshot, TableReader, timedRead } from './reader';
+import { CounterFamilies, EventsFigures, Snapshot, TableReader, timedRead } from './reader';
 
 export interface EventsReaderOptions {
   /** The long-term count; not counted when undefined. */
@@ -35,8 +35,21 @@ export class EventsReader implements TableReader {
             return { groups, table: usage, longterm: counts };
           })
         : await this.fallback.read();
-    const counters = { lifecycle: live.table.lifecycle };
-    return { ...snapshot, counters, events: this.figures() };
+    return { ...snapshot, counters: this.counters(), events: this.figures() };
+  }
+
+  private counters(): CounterFamilies {
+    const { live, linkHealth } = this.events;
+    const lifecycle = live.table.lifecycle;
+    if (linkHealth === undefined) return { lifecycle };
+    linkHealth.prune(Date.now());
+    return {
+      lifecycle,
+      failures: linkHealth.failures,
+      lifetimes: linkHealth.lifetimes,
+      connectTimes: linkHealth.connectTimes.counters,
+      lifetimesByPort: linkHealth.lifetimesByPort.counters,
+    };
   }
 
   private figures(): EventsFigures {
