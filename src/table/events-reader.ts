@@ -43,6 +43,7 @@ export class EventsReader implements TableReader {
     const lifecycle = live.table.lifecycle;
     if (linkHealth === undefined) return { lifecycle };
     linkHealth.prune(Date.now());
+    linkHealth.flush();
     return {
       lifecycle,
       failures: linkHealth.failures,
