@@ -428,7 +428,7 @@ async function measureLinkHealth(entries: number): Promise<void> {
       try {
         const inserts = await burst(bench, exporter, 'create', entries, entries + BURST, true);
         const deletes = await burst(bench, exporter, 'destroy', entries, entries, true);
-        const scrape = await measureMode(bench, exporter, entries, name);
+        const scrape = await measureMode(bench, exporter, entries, 'events');
         const perCpu = (b: Burst) => (b.events / b.cpuSeconds).toFixed(0);
         log(
           `  ${name}: queued inserts ${perCpu(inserts)} events per CPU-second, deletes ${perCpu(deletes)}; ` +
