@@ -5,6 +5,7 @@
  * measured for the connections seen opening.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import test from 'node:test';
 
 import { setSysctls } from '../helpers/events';
@@ -149,6 +150,15 @@ for (const family of ['ipv4', 'ipv6'] as const) {
         ),
         1,
       );
+    }
+    // promtool is the reference for the exposition format (a summary without
+    // quantiles, histograms written by the exporter itself).
+    if (spawnSync('promtool', ['--version']).status === 0) {
+      const check = spawnSync('promtool', ['check', 'metrics'], {
+        input: await exporter.scrape(),
+        encoding: 'utf8',
+      });
+      assert.equal(check.status, 0, `promtool: ${check.stdout}${check.stderr}`);
     }
     // Still open: no lifetime yet.
     assert.equal(
