@@ -53,9 +53,9 @@ export function tableReadingOptions<T>(y: Argv<T>) {
         checkChoice(String(value), '--log-events-format', EVENT_LOG_FORMATS),
       describe: 'netfilter: like conntrack -E; json: one JSON object per line',
     })
-    // No default: with one, a parser that expands dotted names (yargs'
-    // default, not the CLI's) would make it a "collector" object.
     .option('collector.link-health', {
+      // No default: with one, a parser that expands dotted names (yargs'
+      // default, not the CLI's) would make it a "collector" object.
       type: 'boolean',
       describe:
         'events mode: count failed connections (refused, timeout, reset), connect times and ' +
