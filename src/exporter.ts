@@ -104,6 +104,7 @@ export async function startExporter(
 
   const registry = new Registry();
   const exposition = new Exposition(registry);
+  const kernelTimestamps = await kernelTimestampsOn();
   registerCollectors({
     registry,
     exposition,
@@ -116,11 +117,13 @@ export async function startExporter(
     build: { version: VERSION, libnetfilterConntrack: libraryVersion() },
     longterm: config.longterm && {
       config: config.longterm,
-      ageSource: (await kernelTimestampsOn()) ? 'kernel-timestamp' : 'first-seen',
+      ageSource: kernelTimestamps ? 'kernel-timestamp' : 'first-seen',
     },
     longtermOnly: config.longtermOnly ?? false,
     log,
     optIn: config.collectors ?? new Set(),
+    linkHealth: events?.linkHealth !== undefined,
+    kernelTimestamps,
   });
 
   const server = createMetricsServer({

@@ -21,6 +21,9 @@
  *   BENCH_BASELINE=DIR/cli.js  with scrape-cost: another build measured
  *                              beside it on the same table (e.g. a checkout
  *                              of main), for a comparison within one run
+ *   BENCH_ONLY=link-health     events mode without and with
+ *                              --collector.link-health: queued bursts (events
+ *                              per CPU-second) then scrape latency (prints)
  *
  * The one change outside the namespaces: nf_conntrack_max and
  * nf_conntrack_buckets are raised for the run and restored (sysctls.ts).
@@ -61,8 +64,15 @@ const SIZES = (process.env.BENCH_SIZES || DEFAULT_SIZES.join(','))
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS || 60);
 const SKIP_DUMP = process.env.BENCH_SKIP_DUMP === '1';
 const ONLY = process.env.BENCH_ONLY || undefined;
-if (ONLY !== undefined && ONLY !== 'events-scrape' && ONLY !== 'scrape-cost') {
-  throw new Error(`BENCH_ONLY=${ONLY}: the parts that run alone are events-scrape and scrape-cost`);
+if (
+  ONLY !== undefined &&
+  ONLY !== 'events-scrape' &&
+  ONLY !== 'scrape-cost' &&
+  ONLY !== 'link-health'
+) {
+  throw new Error(
+    `BENCH_ONLY=${ONLY}: the parts that run alone are events-scrape, scrape-cost and link-health`,
+  );
 }
 const BASELINE = process.env.BENCH_BASELINE || undefined;
 const HOSTS = 1000;
@@ -389,6 +399,45 @@ async function measureSize(entries: number): Promise<SizeResult> {
 }
 
 /**
+ * What --collector.link-health costs: on one table, an events-mode exporter
+ * without it, then one with it, each given a queued burst of inserts and
+ * one of deletes (events per CPU-second: the hook runs for every event),
+ * then timed scrapes, which then include the failures and lifetimes the
+ * bursts left (the synthetic entries end in every state).
+ */
+async function measureLinkHealth(entries: number): Promise<void> {
+  log(`${sizeLabel(entries)} entries`);
+  const bench = await BenchTable.create();
+  try {
+    await bench.change('create', entries, { offset: 0, hosts: HOSTS });
+    for (const [name, extra] of [
+      ['events', []],
+      ['events, --collector.link-health', ['--collector.link-health']],
+    ] as const) {
+      const exporter = await startExporter(
+        bench.ns,
+        [...COMMON_ARGS, '--mode', 'events', '--netlink-buffer-size', LARGE_BUFFER, ...extra],
+        { port: EVENTS_PORT, startTimeoutMs: START_TIMEOUT_MS },
+      );
+      try {
+        const inserts = await burst(bench, exporter, 'create', entries, entries + BURST, true);
+        const deletes = await burst(bench, exporter, 'destroy', entries, entries, true);
+        const scrape = await measureMode(bench, exporter, entries, 'events');
+        const perCpu = (b: Burst) => (b.events / b.cpuSeconds).toFixed(0);
+        log(
+          `  ${name}: queued inserts ${perCpu(inserts)} events per CPU-second, deletes ${perCpu(deletes)}; ` +
+            `scrape ${scrape.scrapeMs.toFixed(2)} ms`,
+        );
+      } finally {
+        await exporter.stop();
+      }
+    }
+  } finally {
+    await bench.destroy();
+  }
+}
+
+/**
  * Only the events-mode scrape latency: what a change to the scrape path
  * needs to see, without the dump-mode, idle and burst runs around it.
  */
@@ -512,6 +561,7 @@ async function main(): Promise<void> {
     for (const entries of SIZES) {
       if (ONLY === 'events-scrape') await measureEventsScrape(entries);
       else if (ONLY === 'scrape-cost') await measureScrapeCostOnly(entries);
+      else if (ONLY === 'link-health') await measureLinkHealth(entries);
       else results.push(await measureSize(entries));
     }
   } finally {

@@ -9,6 +9,9 @@
  *   SCRAPE_HTTP=1 ...   through the metrics server, timed by curl as make bench does
  *   CONNTRACK_SCRAPE_TIMING=1 ...   each part's time per scrape too
  *   SCRAPE_NODEJS=1 ...   with the nodejs_* collector (off by default, as in the exporter)
+ *   LINK_HEALTH=1 ...   with --collector.link-health's families, every group
+ *                       with failures, connect times and lifetimes (the most
+ *                       they can add)
  *
  * Defaults mirror `make bench`: 1,000 hosts, one in four IPv6, every one
  * with its own series (--max-hosts 1000, no DNS).
@@ -23,6 +26,7 @@ import { registerEventMetrics } from '../../src/collectors/events';
 import { registerHostMetrics } from '../../src/collectors/hosts';
 import { Exposition } from '../../src/collectors/exposition';
 import { lifecycleCounters } from '../../src/collectors/lifecycle';
+import { linkHealthCollector } from '../../src/collectors/link-health';
 import { registerSelfMetrics } from '../../src/collectors/self';
 import { registerProcessMetrics } from '../../src/collectors/process';
 import { registerNodejsMetrics } from '../../src/collectors/nodejs';
@@ -32,7 +36,9 @@ import { createMetricsServer, listen } from '../../src/http/server';
 import { HostGroup } from '../../src/model/group';
 import { Direction } from '../../src/model/flow';
 import { HostFilter } from '../../src/model/host-filter';
-import { LifecycleSeries } from '../../src/model/lifecycle-counts';
+import { LinkHealth } from '../../src/model/link-health';
+import { LIFECYCLE_KINDS } from '../../src/model/live-table';
+import { PerHostCounters } from '../../src/model/per-host-counters';
 import { checkMetricLayout } from '../../src/options/metric-layout';
 
 const [hosts = 1000, portsPerHost = 1, scrapes = 200] = process.argv
@@ -43,6 +49,10 @@ const layout = checkMetricLayout(
   process.env.LAYOUT ?? (process.env.LEGACY === '1' ? 'v0.1' : 'native'),
   'LAYOUT',
 );
+const linkHealth =
+  process.env.LINK_HEALTH === '1'
+    ? new LinkHealth({ classification: () => ({ localAddresses: new Set() }) })
+    : undefined;
 
 function syntheticGroups(): Map<string, HostGroup> {
   const groups = new Map<string, HostGroup>();
@@ -65,13 +75,23 @@ function syntheticGroups(): Map<string, HostGroup> {
 }
 
 const groups = syntheticGroups();
-const lifecycle: LifecycleSeries[] = [...groups.values()].map(({ host, port, direction }, i) => ({
-  host,
-  port,
-  direction,
-  opened: i * 3,
-  closed: i * 2,
-}));
+// Every group opens and closes connections between two scrapes, as on a busy
+// server: counted before each timed scrape, as events are between scrapes.
+const lifecycle = new PerHostCounters(LIFECYCLE_KINDS);
+let round = 0;
+const countRound = () => {
+  round++;
+  for (const group of groups.values()) {
+    lifecycle.add(group, 'opened', 3 * round);
+    lifecycle.add(group, 'closed', 2 * round);
+    if (linkHealth === undefined) continue;
+    linkHealth.failures.add(group, 'reset');
+    linkHealth.lifetimes.add(group, 'sum', 12.5);
+    linkHealth.lifetimes.add(group, 'count');
+    linkHealth.connectTimes.add(group, [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0.002);
+    linkHealth.lifetimesByPort.add(group, [0, 0, 1, 0, 0, 0, 0, 0], 12.5);
+  }
+};
 
 // As in src/exporter.ts, events mode; the live table's snapshot() copies its groups.
 const source = new ScrapeSource(
@@ -80,7 +100,15 @@ const source = new ScrapeSource(
       Promise.resolve({
         groups: new Map([...groups].map(([key, g]) => [key, { ...g, counts: { ...g.counts } }])),
         table: { entries: 100_000, limit: 262_144 },
-        lifecycle,
+        counters: {
+          lifecycle,
+          ...(linkHealth && {
+            failures: linkHealth.failures,
+            lifetimes: linkHealth.lifetimes,
+            connectTimes: linkHealth.connectTimes.counters,
+            lifetimesByPort: linkHealth.lifetimesByPort.counters,
+          }),
+        },
         durationSeconds: 0.001,
       }),
   },
@@ -94,6 +122,7 @@ registerHostMetrics(registry, source, false);
 registerSelfMetrics(registry, source, { version: 'bench', libnetfilterConntrack: 'x' }, true);
 registerEventMetrics(registry, source, 'events');
 exposition.add(lifecycleCounters(source));
+if (linkHealth) exposition.add(linkHealthCollector(source, false));
 registerProcessMetrics(registry);
 if (process.env.SCRAPE_NODEJS === '1') registerNodejsMetrics(registry);
 if (scrapeTiming !== undefined) scrapeTiming.instrument(registry);
@@ -116,8 +145,10 @@ function curl(url: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  countRound();
   const body = (await render()).toString();
   let once = async (): Promise<number> => {
+    countRound();
     const start = performance.now();
     await render();
     return performance.now() - start;
@@ -126,7 +157,10 @@ async function main(): Promise<void> {
     const server = createMetricsServer({ registry: exposition, path: '/metrics', title: 'bench' });
     await listen(server, 0, '127.0.0.1');
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
-    once = () => curl(url);
+    once = () => {
+      countRound();
+      return curl(url);
+    };
   }
   const cold: number[] = [];
   for (let i = 0; i < 20; i++) cold.push(await once());
@@ -148,7 +182,7 @@ async function main(): Promise<void> {
   const at = (q: number): string => times[Math.floor(q * (times.length - 1))]!.toFixed(2);
   process.stdout.write(
     `${groups.size} groups, ${body.split('\n').length} lines, ${(body.length / 1024).toFixed(0)} KiB${layout === 'native' ? '' : ` (${layout})`}: ` +
-      `${process.env.SCRAPE_HTTP === '1' ? 'curl' : 'render'} median ${at(0.5)} ms, p90 ${at(0.9)} ms, min ${at(0)} ms over ${scrapes}; CPU ${cpuMs.toFixed(2)} ms per scrape\n` +
+      `${linkHealth ? 'link health on, ' : ''}${process.env.SCRAPE_HTTP === '1' ? 'curl' : 'render'} median ${at(0.5)} ms, p90 ${at(0.9)} ms, min ${at(0)} ms over ${scrapes}; CPU ${cpuMs.toFixed(2)} ms per scrape\n` +
       (parts === undefined ? '' : `parts (ms per scrape): ${parts}\n`),
   );
 }

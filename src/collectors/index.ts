@@ -12,6 +12,7 @@ import { Exposition } from './exposition';
 import { registerHostMetrics } from './hosts';
 import { kernelStatsCollector } from './kernel-stats';
 import { lifecycleCounters } from './lifecycle';
+import { linkHealthCollector } from './link-health';
 import { LongtermConfig, registerLongterm } from './longterm';
 import { registerNodejsMetrics } from './nodejs';
 import { registerProcessMetrics } from './process';
@@ -43,6 +44,10 @@ export interface CollectorContext {
   log: Logger;
   /** The collectors that are off unless switched on (--collector.<name>), switched on. */
   optIn: ReadonlySet<OptInCollector>;
+  /** Link health was asked for (--collector.link-health) and events mode counts it. */
+  linkHealth?: boolean;
+  /** nf_conntrack_timestamp was on at start. */
+  kernelTimestamps?: boolean;
 }
 
 /** One collector: its name, when it is on, and what it registers. */
@@ -120,6 +125,13 @@ export const COLLECTORS: readonly Collector[] = [
       registerScrapeTiming(registry, scrapeTiming);
       scrapeTiming.instrument(registry);
     },
+  },
+  {
+    // Off by default: it adds per-host families (see the README's series budget).
+    name: 'link-health',
+    enabled: (context) => full(context) && context.mode === 'events' && context.linkHealth === true,
+    register: ({ exposition, source, kernelTimestamps }) =>
+      exposition.add(linkHealthCollector(source, kernelTimestamps ?? false)),
   },
 ];
 

@@ -1,4 +1,4 @@
-import type { ConntrackEvent } from '../conntrack/events';
+import type { ConntrackEvent, EventBatch } from '../conntrack/events';
 import { ConntrackEntry, EntryIdentity, TcpState } from '../conntrack/types';
 import { AggregateOptions, countedFlow } from './classify';
 import { FlowView } from './flow';
@@ -12,11 +12,16 @@ import {
   totalOf,
   zeroCounts,
 } from './group';
-import { LifecycleCounts, LifecycleSeries } from './lifecycle-counts';
 import { LongtermCandidate } from './longterm';
+import { DEFAULT_COUNTER_RETENTION_MS, PerHostCounters } from './per-host-counters';
 import { ConnectionPhase, phaseOf } from './tcp-state';
 
-/** A group's labels and its key (groupKey), as the tallies take them. */
+/** What the table counts of every connection: that it appeared, and that it ended. */
+export const LIFECYCLE_KINDS = ['opened', 'closed'] as const;
+
+export type LifecycleKind = (typeof LIFECYCLE_KINDS)[number];
+
+/** A group's labels and its key (groupKey), as the snapshot's map takes them. */
 type KeyedLabels = GroupLabels & { key: string };
 
 /** A group of connections of the table; its counts move as entries come, change and go. */
@@ -36,15 +41,43 @@ interface Connection {
   /** Undefined when the metrics leave the flow out (own port, ignored host). */
   group: LiveGroup | undefined;
   /**
-   * When the flow started (kernel timestamp) or was first seen, in seconds
-   * since the epoch: a small integer, stored in the object itself, where
-   * milliseconds would need a boxed number per entry.
+   * When the flow started (kernel timestamp) or was first seen, in
+   * hundredths of a second since TIME_ORIGIN_MS: a small integer, stored in
+   * the object itself for 248 days of uptime, where milliseconds since the
+   * epoch would need a boxed number per entry.
    */
-  sinceSeconds: number;
+  sinceCs: number;
+  /**
+   * Whether sinceCs is when it started (a kernel timestamp, or its NEW
+   * event), not when a read first found it.
+   */
+  startKnown: boolean;
+}
+
+/** The origin of Connection.sinceCs. */
+const TIME_ORIGIN_MS = Date.now();
+
+/** What the table knew of a connection when an event about it came. */
+export type KnownConnection = Readonly<
+  Pick<Connection, 'id' | 'state' | 'sinceCs' | 'startKnown'>
+> & {
+  readonly group: Readonly<GroupLabels> | undefined;
+};
+
+/** Sees an event as the table applies it, with what the table knew of its connection before. */
+export type EventWatcher = (
+  event: ConntrackEvent,
+  known: KnownConnection | undefined,
+  batch: EventBatch,
+) => void;
+
+/** When a known connection started, or was first seen, in ms since the epoch. */
+export function startedAtMs(known: KnownConnection): number {
+  return TIME_ORIGIN_MS + known.sinceCs * 10;
 }
 
 export interface LiveTableOptions extends AggregateOptions {
-  /** How long an idle opened/closed tally outlives its last connection. */
+  /** How long an idle opened/closed series outlives its last change (see PerHostCounters). */
   counterRetentionMs?: number;
 }
 
@@ -55,8 +88,6 @@ export interface ResyncResult {
   /** Entries the table held that are gone (their DESTROY event was lost). */
   vanished: number;
 }
-
-const DEFAULT_COUNTER_RETENTION_MS = 3_600_000;
 
 /**
  * The groups of one table, by their key (what the snapshot and the tallies
@@ -171,7 +202,8 @@ export class LiveTable {
   private entries = new Map<string, Connection>();
   private groups = new Groups();
   private options: AggregateOptions;
-  private readonly counts: LifecycleCounts;
+  /** conntrack_connections_{opened,closed}_total. */
+  readonly lifecycle: PerHostCounters<LifecycleKind>;
   // Keys that may belong to entries the kernel sends no event for (see trackSilent).
   private silent = new Set<string>();
 
@@ -180,7 +212,8 @@ export class LiveTable {
     private readonly now: () => number = Date.now,
   ) {
     this.options = options;
-    this.counts = new LifecycleCounts(
+    this.lifecycle = new PerHostCounters(
+      LIFECYCLE_KINDS,
       options.counterRetentionMs ?? DEFAULT_COUNTER_RETENTION_MS,
       now,
     );
@@ -226,7 +259,7 @@ export class LiveTable {
       this.silent.delete(key);
       if (known === undefined) continue;
       remove(this.entries, this.groups, key, known);
-      tallyChange(this.counts, known, undefined);
+      tallyChange(this.lifecycle, known, undefined);
       ended++;
     }
     return ended;
@@ -234,8 +267,13 @@ export class LiveTable {
 
   /** The TCP state last known for the entry's connection (same kernel id). */
   stateOf(entry: ConntrackEntry): TcpState | undefined {
+    return this.knownOf(entry)?.state;
+  }
+
+  /** What the table holds of the entry's connection (same kernel id), if anything. */
+  knownOf(entry: ConntrackEntry): KnownConnection | undefined {
     const known = this.entries.get(entryKey(entry));
-    return known?.id === entry.id ? known.state : undefined;
+    return known?.id === entry.id ? known : undefined;
   }
 
   get localAddresses(): ReadonlySet<string> {
@@ -247,10 +285,23 @@ export class LiveTable {
     return this.options;
   }
 
-  /** Applies one event as it arrives, counting the connections that appear and end. */
-  apply(event: ConntrackEvent): void {
+  /**
+   * Applies one event as it arrives, counting the connections that appear
+   * and end; `watcher` sees it first, with what the table knew of its
+   * connection (found by the same lookup).
+   */
+  apply(event: ConntrackEvent, watcher?: EventWatcher, batch?: EventBatch): void {
     if (this.silent.size > 0) this.silent.delete(entryKey(event.entry));
-    applyEvent(this.entries, this.groups, this.options, this.now, event, this.counts);
+    applyEvent(
+      this.entries,
+      this.groups,
+      this.options,
+      this.now,
+      event,
+      this.lifecycle,
+      watcher,
+      batch,
+    );
   }
 
   /**
@@ -273,7 +324,7 @@ export class LiveTable {
     const entries = new Map<string, Connection>();
     const groups = new Groups();
     for (const entry of read) {
-      insert(entries, groups, options, this.now, entryKey(entry), entry);
+      insert(entries, groups, options, this.now, entryKey(entry), entry, false);
     }
     for (const event of during) applyEvent(entries, groups, options, this.now, event);
     groups.compact(entries.values());
@@ -285,12 +336,13 @@ export class LiveTable {
       const old = this.entries.get(key);
       if (old !== undefined && old.id === fresh.id) {
         kept++;
-        fresh.sinceSeconds = old.sinceSeconds;
+        fresh.sinceCs = old.sinceCs;
+        fresh.startKnown = old.startKnown;
         if (this.silent.has(key)) silent.add(key);
         continue;
       }
       result.appeared++;
-      tallyChange(this.counts, undefined, fresh);
+      tallyChange(this.lifecycle, undefined, fresh);
       if (trackSilent) silent.add(key);
     }
     // Usually every connection held is still there: then none vanished, and
@@ -300,7 +352,7 @@ export class LiveTable {
         const fresh = entries.get(key);
         if (fresh === undefined || fresh.id !== old.id) {
           result.vanished++;
-          tallyChange(this.counts, old, undefined);
+          tallyChange(this.lifecycle, old, undefined);
         }
       }
     }
@@ -341,19 +393,14 @@ export class LiveTable {
         localResponder:
           group.direction === 'inbound' || this.options.localAddresses.has(group.host),
         port: group.port,
-        ageSeconds: nowSeconds - connection.sinceSeconds,
+        ageSeconds: nowSeconds - startedAtMs(connection) / 1000,
       };
     }
   }
-
-  /** The opened/closed tallies to export; forgets those idle past their retention. */
-  lifecycle(): LifecycleSeries[] {
-    return this.counts.series((key) => this.groups.byKey.has(key));
-  }
 }
 
-/** What a tally counts of a connection: its kernel id and its group, if counted. */
-type Counted = Pick<Connection, 'id'> & { group: KeyedLabels | undefined };
+/** What is counted of a connection: its kernel id and its group, if counted. */
+type Counted = Pick<Connection, 'id'> & { group: GroupLabels | undefined };
 
 /**
  * The one place connections are counted opened and closed: the connection
@@ -363,13 +410,13 @@ type Counted = Pick<Connection, 'id'> & { group: KeyedLabels | undefined };
  * metrics leave out (no group) count for nothing.
  */
 function tallyChange(
-  tallies: LifecycleCounts,
+  tallies: PerHostCounters<LifecycleKind>,
   before: Counted | undefined,
   after: Counted | undefined,
 ): void {
   if (before !== undefined && after !== undefined && before.id === after.id) return;
-  if (before?.group) tallies.count('closed', before.group.key, before.group);
-  if (after?.group) tallies.count('opened', after.group.key, after.group);
+  if (before?.group) tallies.add(before.group, 'closed');
+  if (after?.group) tallies.add(after.group, 'opened');
 }
 
 /**
@@ -381,12 +428,16 @@ function applyEvent(
   groups: Groups,
   options: AggregateOptions,
   now: () => number,
-  { type, entry }: ConntrackEvent,
-  tallies?: LifecycleCounts,
+  event: ConntrackEvent,
+  tallies?: PerHostCounters<LifecycleKind>,
+  watcher?: EventWatcher,
+  batch?: EventBatch,
 ): void {
+  const { type, entry } = event;
   const key = entryKey(entry);
   const known = entries.get(key);
   const same = known !== undefined && known.id === entry.id;
+  if (watcher !== undefined && batch !== undefined) watcher(event, same ? known : undefined, batch);
   if (type === 'destroy') {
     if (same) {
       remove(entries, groups, key, known);
@@ -396,8 +447,7 @@ function applyEvent(
       // it still opened and ended.
       const flow = countedFlow(entry, options);
       if (flow) {
-        const labels = labelsOfFlow(flow);
-        const lost: Counted = { id: entry.id, group: { ...labels, key: groupKey(labels) } };
+        const lost: Counted = { id: entry.id, group: labelsOfFlow(flow) };
         tallyChange(tallies, undefined, lost);
         tallyChange(tallies, lost, undefined);
       }
@@ -413,7 +463,7 @@ function applyEvent(
     // The tuple was reused by a new connection; the old one's DESTROY was lost.
     remove(entries, groups, key, known);
   }
-  const added = insert(entries, groups, options, now, key, entry);
+  const added = insert(entries, groups, options, now, key, entry, type === 'new');
   if (tallies) tallyChange(tallies, known, added);
 }
 
@@ -424,6 +474,8 @@ function insert(
   now: () => number,
   key: string,
   entry: ConntrackEntry,
+  /** Whether the entry comes from its NEW event (or from a read, or a later event). */
+  fromNew: boolean,
 ): Connection {
   const flow = countedFlow(entry, options);
   const group = flow && groups.of(flow);
@@ -432,9 +484,12 @@ function insert(
     id: entry.id,
     state: undefined,
     group,
-    sinceSeconds: Math.floor(
-      entry.startNs === undefined ? now() / 1000 : Number(entry.startNs / 1_000_000_000n),
+    sinceCs: Math.floor(
+      ((entry.startNs === undefined ? now() : Number(entry.startNs / 1_000_000n)) -
+        TIME_ORIGIN_MS) /
+        10,
     ),
+    startKnown: fromNew || entry.startNs !== undefined,
   };
   setState(connection, entry.tcpState);
   entries.set(key, connection);

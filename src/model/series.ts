@@ -1,9 +1,9 @@
 import { Direction } from './flow';
 import { addCounts, copyCounts, GroupIndex, HostGroup, PhaseCounts, totalOf } from './group';
 import { GroupBy, networkOf } from './network';
+import { OTHER, SeriesMapping } from './series-mapping';
 
-/** The host label of the hosts beyond --max-hosts, and the port label of the ports beyond --max-ports-per-host. */
-export const OTHER = 'other';
+export { OTHER };
 
 /** One label set of the connection gauges: what a scrape exports. */
 export interface Series extends Omit<HostGroup, 'port'> {
@@ -28,6 +28,8 @@ export interface SeriesSet {
   series: Series[];
   /** Remote hosts (or networks) that lost their own label to host="other". */
   foldedHosts: number;
+  /** Which series any group, in the table or not, is counted in by this scrape's ranking. */
+  mapping: SeriesMapping;
 }
 
 /**
@@ -50,33 +52,43 @@ export interface SeriesSet {
  * series, and every connection is in exactly one of them: the totals across
  * series equal the totals across groups.
  *
- * The groups are the caller's to give away: a series may be the group
- * object itself, and a merged series' counts are its own.
+ * The mapping tells the same for groups that are not in `groups` too (see
+ * SeriesMapping), for the counters that outlive connections.
  */
 export function toSeries(groups: Iterable<HostGroup>, options: SeriesOptions): SeriesSet {
   const { groupBy, nameOf, ignoreName } = options;
-  const kept = ignoreName === undefined && Array.isArray(groups) ? groups : [];
-  if (kept !== groups) {
-    for (const group of groups) {
-      const name = ignoreName === undefined ? undefined : nameOf?.(group.host);
-      if (name === undefined || !ignoreName?.(name, group.port)) kept.push(group);
-    }
-  }
-  if (groupBy === undefined && nameOf === undefined && unmerged(kept, options)) {
-    // Every host keeps its address as its label, so no two groups share a
-    // series, and none has more ports than it may keep: each group is a
-    // series as it is, without ranking or regrouping (at 1,000 hosts, most
-    // of a scrape's series work and of the garbage it left).
-    return { series: kept, foldedHosts: 0 };
-  }
+  const ignored = (address: string, port: number): boolean => {
+    const name = ignoreName === undefined ? undefined : nameOf?.(address);
+    return name !== undefined && ignoreName !== undefined && ignoreName(name, port);
+  };
+  const kept: HostGroup[] = [];
+  for (const group of groups) if (!ignored(group.host, group.port)) kept.push(group);
   const hostOf = hostKey(groupBy);
   const totals = hostTotals(kept, hostOf);
   // Ranking sorts every host; when all of them keep their label it changes nothing.
   const own = totals.size <= options.maxHosts ? undefined : ownHosts(totals, options.maxHosts);
-  const labelOf = (host: string): string => {
-    if (own !== undefined && !own.has(host)) return OTHER;
-    return groupBy === undefined ? (nameOf?.(host) ?? host) : host;
-  };
+  const ownLabel = (host: string): string =>
+    groupBy === undefined ? (nameOf?.(host) ?? host) : host;
+  const labelOf = (host: string): string =>
+    own !== undefined && !own.has(host) ? OTHER : ownLabel(host);
+  const mappingOf = (series: readonly Series[]) =>
+    new SeriesMapping(series, {
+      maxHosts: options.maxHosts,
+      maxPortsPerHost: options.maxPortsPerHost,
+      hostOf,
+      labelOfKnown: (host) => (totals.has(host) ? labelOf(host) : undefined),
+      ownLabel,
+      labelledHosts: Math.min(totals.size, options.maxHosts),
+      ignored: (group) => ignored(group.host, group.port),
+    });
+  if (own === undefined && groupBy === undefined && nameOf === undefined) {
+    // Every host keeps its address as its label, so no two groups share a
+    // series: when no host has more ports than it may keep, each group is a
+    // series as it is, without the regrouping below (a third of a scrape's
+    // series work at 1,000 hosts).
+    const series = unmerged(kept, options.maxPortsPerHost);
+    if (series !== undefined) return { series, foldedHosts: 0, mapping: mappingOf(series) };
+  }
 
   // By label set: no key string per group, and the series of a host label
   // are already together for capPorts.
@@ -93,9 +105,11 @@ export function toSeries(groups: Iterable<HostGroup>, options: SeriesOptions): S
       );
     } else addCounts(sum.counts, group.counts);
   }
+  const series = capPorts(byLabel, options.maxPortsPerHost);
   return {
-    series: capPorts(byLabel, options.maxPortsPerHost),
+    series,
     foldedHosts: Math.max(0, totals.size - options.maxHosts),
+    mapping: mappingOf(series),
   };
 }
 
@@ -175,20 +189,17 @@ function capPorts(byLabel: GroupIndex<Series>, maxPorts: number): Series[] {
   return result;
 }
 
-/**
- * Whether each group, labelled with its own address, can be a series as it
- * is: no more hosts than keep a label, and no host with more groups (port
- * and direction pairs) than it may keep.
- */
-function unmerged(groups: readonly HostGroup[], options: SeriesOptions): boolean {
+/** Each group as its own series; undefined when some host has more than `maxPorts` groups. */
+function unmerged(groups: readonly HostGroup[], maxPorts: number): Series[] | undefined {
   const perHost = new Map<string, number>();
+  const series: Series[] = [];
   for (const group of groups) {
     const ports = (perHost.get(group.host) ?? 0) + 1;
-    if (ports > options.maxPortsPerHost) return false;
+    if (ports > maxPorts) return undefined;
     perHost.set(group.host, ports);
-    if (perHost.size > options.maxHosts) return false;
+    series.push(seriesOf(group.host, group.port, group, group.counts));
   }
-  return true;
+  return series;
 }
 
 /** A series with its own copy of `counts`; the labels but host and port are the group's. */

@@ -3,7 +3,7 @@ import { EventsMode } from '../events/start';
 import { Logger } from '../log';
 import { timed } from '../collectors/scrape-timing';
 import { countLongterm, LongtermOptions } from '../model/longterm';
-import { EventsFigures, Snapshot, TableReader, timedRead } from './reader';
+import { CounterFamilies, EventsFigures, Snapshot, TableReader, timedRead } from './reader';
 
 export interface EventsReaderOptions {
   /** The long-term count; not counted when undefined. */
@@ -39,8 +39,26 @@ export class EventsReader implements TableReader {
             return { groups, table: usage, longterm: counts };
           })
         : await this.fallback.read();
-    const lifecycle = timed('lifecycle', () => live.table.lifecycle());
-    return { ...snapshot, lifecycle, events: this.figures() };
+    return {
+      ...snapshot,
+      counters: timed('lifecycle', () => this.counters()),
+      events: this.figures(),
+    };
+  }
+
+  private counters(): CounterFamilies {
+    const { live, linkHealth } = this.events;
+    const lifecycle = live.table.lifecycle;
+    if (linkHealth === undefined) return { lifecycle };
+    linkHealth.prune(Date.now());
+    linkHealth.flush();
+    return {
+      lifecycle,
+      failures: linkHealth.failures,
+      lifetimes: linkHealth.lifetimes,
+      connectTimes: linkHealth.connectTimes.counters,
+      lifetimesByPort: linkHealth.lifetimesByPort.counters,
+    };
   }
 
   private figures(): EventsFigures {

@@ -24,6 +24,13 @@ const METRICS = new Set([
   'conntrack_closed_connections',
   'conntrack_connections_opened_total',
   'conntrack_connections_closed_total',
+  'conntrack_connection_failures_total',
+  'conntrack_connect_duration_seconds_bucket',
+  'conntrack_connect_duration_seconds_count',
+  'conntrack_connection_lifetime_seconds_sum',
+  'conntrack_connection_lifetime_seconds_count',
+  'conntrack_connection_lifetime_by_port_seconds_bucket',
+  'conntrack_connection_lifetime_by_port_seconds_count',
   'conntrack_longterm_connections',
   'conntrack_table_entries',
   'conntrack_table_entries_limit',
@@ -62,7 +69,7 @@ test('promtool accepts the alerting rules, and their unit tests pass', (t) => {
   promtool('test', 'rules', 'alerts.test.yml');
 });
 
-test('the alerts cover down, failing reads, a full or dropping table and a watched link', () => {
+test('the alerts cover down, failing reads, a full or dropping table, a watched link and a failing link', () => {
   const rules = parse(readFileSync(path.join(PROMETHEUS, 'alerts.yml'), 'utf8')) as {
     groups: { rules: { alert: string; expr: string; labels: { severity: string } }[] }[];
   };
@@ -70,6 +77,7 @@ test('the alerts cover down, failing reads, a full or dropping table and a watch
   assert.deepEqual(alerts.map((rule) => rule.alert).sort(), [
     'ConntrackExporterAbsent',
     'ConntrackExporterDown',
+    'ConntrackLinkFailing',
     'ConntrackReadFailing',
     'ConntrackTableDropping',
     'ConntrackTableNearlyFull',
@@ -158,8 +166,8 @@ test('the Grafana dashboard: every section, known metrics, defined variables', (
       }
     }
   }
-  // Connections by host and state, opened/closed rates, long-term
-  // connections, table usage and drops, and exporter health.
+  // Connections by host and state, opened/closed rates, link health,
+  // long-term connections, table usage and drops, and exporter health.
   for (const name of [
     'conntrack_opening_connections',
     'conntrack_open_connections',
@@ -167,6 +175,10 @@ test('the Grafana dashboard: every section, known metrics, defined variables', (
     'conntrack_closed_connections',
     'conntrack_connections_opened_total',
     'conntrack_connections_closed_total',
+    'conntrack_connection_failures_total',
+    'conntrack_connect_duration_seconds_bucket',
+    'conntrack_connection_lifetime_seconds_sum',
+    'conntrack_connection_lifetime_by_port_seconds_bucket',
     'conntrack_longterm_connections',
     'conntrack_table_entries_limit',
     'conntrack_kernel_stat_drop_total',
