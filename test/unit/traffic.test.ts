@@ -86,8 +86,6 @@ test('a connection first seen after the baseline counts from its start', () => {
   );
   assert.equal(totals.get(DB, 'sent_bytes'), 200);
   assert.equal(totals.get(DB, 'received_bytes'), 100);
-  read(withCounts(outbound(1), [10, 1000], [11, 1100]));
-  assert.equal(totals.get(DB, 'sent_bytes'), 0);
 });
 
 test('a DESTROY adds the final counts less what reads counted; a later read does not count it again', () => {
@@ -169,6 +167,8 @@ test('counts that went back (a read older than a known reading) add nothing', ()
   read(withCounts(outbound(1), [9, 900], [11, 1100]));
   assert.equal(totals.get(DB, 'sent_bytes'), 0);
   assert.equal(totals.get(DB, 'received_bytes'), 100);
+  read(withCounts(outbound(1), [10, 1000], [11, 1100]));
+  assert.equal(totals.get(DB, 'sent_bytes'), 0);
   read(withCounts(outbound(1), [10, 1000], [11, 1100]));
   assert.equal(totals.get(DB, 'sent_bytes'), 0);
 });
