@@ -16,6 +16,8 @@ const FALLBACK = 'reading the whole table at every scrape instead (--mode dump)'
 
 export interface EventsMode {
   live: LiveSync;
+  /** The kernel's events, for whoever follows them besides the live table. */
+  stream: ConntrackEventStream;
   eventLog?: EventLog;
   /** The live table when it can answer a scrape; undefined: read the whole table. */
   usableLive(): Promise<LiveSync | undefined>;
@@ -105,6 +107,7 @@ export async function startEventsMode(
   const events = new EventsSwitch(live, log, sysctlFile);
   return {
     live,
+    stream,
     eventLog,
     usableLive: async () =>
       live.failed === undefined && (await events.liveUsable()) ? live : undefined,

@@ -72,9 +72,13 @@ export class TrafficCounts {
    * A read of the whole table, started with readStarted(): counts what each
    * connection moved since its last reading, and forgets connections that
    * are gone (their DESTROY was lost: what they moved since their last
-   * reading is lost with it).
+   * reading is lost with it). Classified by `classification`, asked once
+   * per read otherwise.
    */
-  applyRead(entries: Iterable<ConntrackEntry>): void {
+  applyRead(
+    entries: Iterable<ConntrackEntry>,
+    classification: AggregateOptions = this.classification(),
+  ): void {
     const ended = this.endedDuringRead ?? new Set<string>();
     this.endedDuringRead = undefined;
     const next = new Map<string, LastCounts>();
@@ -87,7 +91,7 @@ export class TrafficCounts {
       const before = known !== undefined && known.id === entry.id ? known : undefined;
       const now = lastCounts(entry.id, counters);
       // Not baselined yet: this is the first read, whose past is not counted.
-      if (this.baselined || before !== undefined) this.count(entry, before, now);
+      if (this.baselined || before !== undefined) this.count(entry, before, now, classification);
       next.set(key, before === undefined ? now : highest(before, now));
     }
     this.last = next;
@@ -103,10 +107,15 @@ export class TrafficCounts {
     // Before the baseline, a connection not yet known may be older than it.
     if (!this.baselined || entry.counters === undefined) return;
     const before = known !== undefined && known.id === entry.id ? known : undefined;
-    this.count(entry, before, lastCounts(entry.id, entry.counters));
+    this.count(entry, before, lastCounts(entry.id, entry.counters), this.classification());
   }
 
-  private count(entry: ConntrackEntry, before: LastCounts | undefined, now: LastCounts): void {
+  private count(
+    entry: ConntrackEntry,
+    before: LastCounts | undefined,
+    now: LastCounts,
+    classification: AggregateOptions,
+  ): void {
     // Counts only grow while an entry lives; a smaller one (a read older
     // than what is known) adds nothing rather than going back.
     const origPackets = Math.max(0, now.origPackets - (before?.origPackets ?? 0));
@@ -115,7 +124,7 @@ export class TrafficCounts {
     const replBytes = Math.max(0, now.replBytes - (before?.replBytes ?? 0));
     if (origPackets + origBytes + replPackets + replBytes === 0) return;
     // Classified only when something moved: most entries of a large table are idle.
-    const flow = countedFlow(entry, this.classification());
+    const flow = countedFlow(entry, classification);
     if (flow === undefined) return;
     const labels = labelsOfFlow(flow);
     const sentOriginal = sendsOriginal(flow);

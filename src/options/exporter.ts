@@ -6,9 +6,10 @@ import { checkPort } from './checks';
 import { hostOptions } from './host-labels';
 import { longtermOptions } from './longterm';
 import { tableReadingOptions } from './table-reading';
+import { trafficOptions } from './traffic';
 
 export function exporterCommandOptions(y: Argv) {
-  return longtermOptions(tableReadingOptions(hostOptions(exporterOptions(y))));
+  return trafficOptions(longtermOptions(tableReadingOptions(hostOptions(exporterOptions(y)))));
 }
 
 /** Options whose values add up when given several times, in any source. */

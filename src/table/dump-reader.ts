@@ -5,11 +5,14 @@ import { aggregate } from '../model/aggregate';
 import { AggregateOptions } from '../model/classify';
 import { localAddresses } from '../model/local-addresses';
 import { countLongterm, dumpCandidates, FirstSeen, LongtermOptions } from '../model/longterm';
+import { TrafficCounts } from '../model/traffic';
 import { Snapshot, TableReader, timedRead } from './reader';
 
 export interface DumpReaderOptions extends Omit<AggregateOptions, 'localAddresses'> {
   /** The long-term count; not counted when undefined. */
   longterm?: LongtermOptions;
+  /** The traffic counters' counts, read from each read of the table; not counted when undefined. */
+  traffic?: TrafficCounts;
   log: Logger;
 }
 
@@ -21,11 +24,16 @@ export class DumpReader implements TableReader {
   constructor(private readonly options: DumpReaderOptions) {}
 
   read(): Promise<Snapshot> {
-    const { ownPort, ignore, longterm, log } = this.options;
+    const { ownPort, ignore, longterm, traffic, log } = this.options;
     return timedRead(log, async () => {
       const [entries, usage] = await Promise.all([dump(), readTableUsage()]);
       const local = localAddresses();
-      const groups = aggregate(entries, { localAddresses: local, ownPort, ignore });
+      const classification = { localAddresses: local, ownPort, ignore };
+      const groups = aggregate(entries, classification);
+      // Dump mode sees no DESTROY: what a connection moved after the last
+      // read that found it is not counted.
+      traffic?.readStarted();
+      traffic?.applyRead(entries, classification);
       const counts =
         longterm &&
         countLongterm(

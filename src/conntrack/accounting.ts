@@ -1,0 +1,27 @@
+import { readNetFile } from './netns';
+
+export const ACCOUNTING_SYSCTL = '/proc/sys/net/netfilter/nf_conntrack_acct';
+
+/**
+ * Whether the kernel counts bytes and packets of new entries
+ * (net.netfilter.nf_conntrack_acct), in the watched namespace; undefined
+ * when it does not say. The exporter only reads it: turning it on costs
+ * every tracked packet a little, which is the administrator's choice.
+ */
+export async function accountingOn(file = ACCOUNTING_SYSCTL): Promise<boolean | undefined> {
+  try {
+    return (await readNetFile(file)).trim() !== '0';
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The start-up line when accounting is off. The kernel gives an entry its
+ * counters when it is created, so turning accounting on later counts the
+ * connections opened from then on only.
+ */
+export const ACCOUNTING_OFF =
+  'connection accounting is off (net.netfilter.nf_conntrack_acct=0), so the traffic counters ' +
+  'are absent; turn it on with sysctl -w net.netfilter.nf_conntrack_acct=1: only connections ' +
+  'opened after that have counts';

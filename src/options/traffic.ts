@@ -1,0 +1,44 @@
+import { Argv } from 'yargs';
+
+import { ArgsOf } from './args';
+import { checkInterval } from './duration';
+
+export type TrafficArgs = ArgsOf<typeof trafficOptions>;
+
+/** The traffic counters, as the rest of the program takes them; off when undefined. */
+export interface TrafficConfig {
+  /** Events mode: how often the whole table is read for the counts of live connections; 0: never. */
+  readIntervalMs: number;
+}
+
+/**
+ * A read of the table for the counts costs about what a scrape in dump
+ * mode costs (BENCHMARKS.md: traffic read at 100k entries); once a minute
+ * keeps it under half a CPU-second per minute at 100k entries, and a
+ * long-lived connection's traffic shows within a minute.
+ */
+export const DEFAULT_TRAFFIC_INTERVAL_S = 60;
+
+export function trafficOptions<T>(y: Argv<T>) {
+  return y
+    .option('collector.traffic', {
+      type: 'boolean',
+      default: false,
+      describe:
+        'export conntrack_{sent,received}_{bytes,packets}_total per remote host, port and direction, ' +
+        "from the kernel's accounting (net.netfilter.nf_conntrack_acct=1)",
+    })
+    .option('traffic-interval', {
+      requiresArg: true,
+      default: String(DEFAULT_TRAFFIC_INTERVAL_S),
+      coerce: (value: unknown) => checkInterval(String(value), '--traffic-interval'),
+      describe:
+        'events mode with --collector.traffic: read the counts of live connections this often ' +
+        '(seconds, or e.g. 5m; 0: only when they end)',
+    });
+}
+
+export function trafficConfig(args: TrafficArgs): TrafficConfig | undefined {
+  if (!args['collector.traffic']) return undefined;
+  return { readIntervalMs: args.trafficInterval };
+}
