@@ -24,6 +24,8 @@ const METRICS = new Set([
   'conntrack_closed_connections',
   'conntrack_connections_opened_total',
   'conntrack_connections_closed_total',
+  'conntrack_sent_bytes_total',
+  'conntrack_received_bytes_total',
   'conntrack_longterm_connections',
   'conntrack_table_entries',
   'conntrack_table_entries_limit',
@@ -153,7 +155,7 @@ test('the Grafana dashboard: every section, known metrics, defined variables', (
       }
     }
   }
-  // Connections by host and state, opened/closed rates, long-term
+  // Connections by host and state, opened/closed rates, top peers by traffic, long-term
   // connections, table usage and exporter health.
   for (const name of [
     'conntrack_opening_connections',
@@ -162,6 +164,8 @@ test('the Grafana dashboard: every section, known metrics, defined variables', (
     'conntrack_closed_connections',
     'conntrack_connections_opened_total',
     'conntrack_connections_closed_total',
+    'conntrack_sent_bytes_total',
+    'conntrack_received_bytes_total',
     'conntrack_longterm_connections',
     'conntrack_table_entries_limit',
     'conntrack_exporter_scrape_collector_success',
