@@ -16,6 +16,9 @@
  *                              too, a quick look at memory and bursts
  *   BENCH_ONLY=events-scrape   only the events-mode scrape latency per size
  *                              (minutes instead of ten; prints, never writes)
+ *   BENCH_ONLY=traffic         only the cost of --collector.traffic's reads
+ *                              of the table per size (traffic.ts; prints,
+ *                              never writes)
  *
  * The one change outside the namespaces: nf_conntrack_max and
  * nf_conntrack_buckets are raised for the run and restored (sysctls.ts).
@@ -46,6 +49,7 @@ import {
 } from './report';
 import { raiseTableLimits } from './sysctls';
 import { BenchTable, type FillResult } from './table';
+import { measureTraffic } from './traffic';
 
 const DEFAULT_SIZES = [10_000, 100_000, 250_000, 1_000_000];
 // Empty when make passes an unset variable on.
@@ -55,8 +59,8 @@ const SIZES = (process.env.BENCH_SIZES || DEFAULT_SIZES.join(','))
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS || 60);
 const SKIP_DUMP = process.env.BENCH_SKIP_DUMP === '1';
 const ONLY = process.env.BENCH_ONLY || undefined;
-if (ONLY !== undefined && ONLY !== 'events-scrape') {
-  throw new Error(`BENCH_ONLY=${ONLY}: the only part that runs alone is events-scrape`);
+if (ONLY !== undefined && ONLY !== 'events-scrape' && ONLY !== 'traffic') {
+  throw new Error(`BENCH_ONLY=${ONLY}: the parts that run alone are events-scrape and traffic`);
 }
 const HOSTS = 1000;
 const BURST = 100_000;
@@ -435,7 +439,10 @@ async function main(): Promise<void> {
   try {
     for (const entries of SIZES) {
       if (ONLY === 'events-scrape') await measureEventsScrape(entries);
-      else results.push(await measureSize(entries));
+      else if (ONLY === 'traffic') {
+        log(`${sizeLabel(entries)} entries`);
+        await measureTraffic(entries, HOSTS, COMMON_ARGS, IDLE_SECONDS, log);
+      } else results.push(await measureSize(entries));
     }
   } finally {
     limits.restore();
