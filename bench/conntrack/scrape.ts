@@ -27,7 +27,8 @@ import { createMetricsServer, listen } from '../../src/http/server';
 import { HostGroup } from '../../src/model/group';
 import { Direction } from '../../src/model/flow';
 import { HostFilter } from '../../src/model/host-filter';
-import { LifecycleSeries } from '../../src/model/lifecycle-counts';
+import { LIFECYCLE_KINDS } from '../../src/model/live-table';
+import { PerHostCounters } from '../../src/model/per-host-counters';
 
 const [hosts = 1000, portsPerHost = 1, scrapes = 200] = process.argv
   .slice(2)
@@ -55,24 +56,30 @@ function syntheticGroups(): Map<string, HostGroup> {
 }
 
 const groups = syntheticGroups();
-const lifecycle: LifecycleSeries[] = [...groups.values()].map(({ host, port, direction }, i) => ({
-  host,
-  port,
-  direction,
-  opened: i * 3,
-  closed: i * 2,
-}));
+// Every group opens and closes connections between two scrapes, as on a busy
+// server; counted in read(), so the scrape time here includes adding them.
+const lifecycle = new PerHostCounters(LIFECYCLE_KINDS);
+let round = 0;
+const countRound = () => {
+  round++;
+  for (const group of groups.values()) {
+    lifecycle.add(group, 'opened', 3 * round);
+    lifecycle.add(group, 'closed', 2 * round);
+  }
+};
 
 // As in src/exporter.ts, events mode; the live table's snapshot() copies its groups.
 const source = new ScrapeSource(
   {
-    read: () =>
-      Promise.resolve({
+    read: () => {
+      countRound();
+      return Promise.resolve({
         groups: new Map([...groups].map(([key, g]) => [key, { ...g, counts: { ...g.counts } }])),
         table: { entries: 100_000, limit: 262_144 },
-        lifecycle,
+        counters: { lifecycle },
         durationSeconds: 0.001,
-      }),
+      });
+    },
   },
   { maxHosts: hosts, maxPortsPerHost: 10 },
   HostFilter.parse([]),

@@ -1,4 +1,4 @@
-import { LIFECYCLE_KINDS, LifecycleKind } from '../model/lifecycle-counts';
+import { LIFECYCLE_KINDS, LifecycleKind } from '../model/live-table';
 import { ScrapeReader } from './scrape';
 import { expectedBytes, familyHeads, LabelCache, TextCollector } from './text-format';
 
@@ -15,10 +15,10 @@ const HELP: Record<LifecycleKind, string> = {
  * that lived between two scrapes still counts. Events mode only.
  *
  * Written as text, like the connection gauges, label sets kept between
- * scrapes: one series per group the table has seen, so these grow with the
- * hosts too (see Exposition).
+ * scrapes: ranked and folded like the gauges (see PerHostCounters), so
+ * these grow with the hosts too (see Exposition).
  */
-export function lifecycleCounters(source: ScrapeReader<'lifecycle'>): TextCollector {
+export function lifecycleCounters(source: ScrapeReader<'counted'>): TextCollector {
   const heads = familyHeads(
     LIFECYCLE_KINDS,
     (kind) => ({ name: `conntrack_connections_${kind}_total`, help: HELP[kind] }),
@@ -28,7 +28,7 @@ export function lifecycleCounters(source: ScrapeReader<'lifecycle'>): TextCollec
   return {
     async collect() {
       // Both families come from one reading of the tallies, so they agree.
-      const tallies = (await source.get()).lifecycle ?? [];
+      const tallies = (await source.get()).counted?.lifecycle ?? [];
       labels.startScrape();
       const rows = tallies.map((tally) => labels.get(tally));
       return {
@@ -36,7 +36,8 @@ export function lifecycleCounters(source: ScrapeReader<'lifecycle'>): TextCollec
         write(out) {
           for (const { key: kind, name, header } of heads) {
             out.text(header);
-            for (let i = 0; i < tallies.length; i++) out.sample(name, rows[i]!, tallies[i]![kind]);
+            for (let i = 0; i < tallies.length; i++)
+              out.sample(name, rows[i]!, tallies[i]!.values[kind]);
           }
         },
       };

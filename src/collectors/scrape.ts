@@ -2,11 +2,12 @@ import { HostLabelConfig } from '../options/host-label-config';
 import { DnsCache, DnsStats } from '../model/dns-cache';
 import { HostFilter } from '../model/host-filter';
 import { addressesToName, SeriesOptions, SeriesSet, toSeries } from '../model/series';
-import { Snapshot, TableReader } from '../table/reader';
+import { SeriesMapping } from '../model/series-mapping';
+import { CounterFamilies, CounterRows, Snapshot, TableReader } from '../table/reader';
 import { SingleFlight } from './single-flight';
 
 /** What the connection gauges export in one scrape; `series` is undefined when the read failed. */
-export type SeriesView = Partial<SeriesSet>;
+export type SeriesView = Partial<Omit<SeriesSet, 'mapping'>>;
 
 /** Reverse DNS as it was once this scrape's names were looked up. */
 export interface DnsFigures {
@@ -19,6 +20,8 @@ export interface DnsFigures {
 export interface Scrape extends Snapshot, SeriesView {
   /** Undefined without name resolution. */
   dns?: DnsFigures;
+  /** The per-host counters' series (events mode), folded by this scrape's ranking. */
+  counted?: Partial<CounterRows>;
 }
 
 /** Where a collector gets the scrape, reading only the fields `K`. */
@@ -59,7 +62,11 @@ export class ScrapeSource implements ScrapeReader {
 
   private async take(): Promise<Scrape> {
     const snapshot = await this.reader.read();
-    if (snapshot.groups === undefined) return { ...snapshot, dns: this.dnsFigures() };
+    const { counters } = snapshot;
+    if (snapshot.groups === undefined) {
+      // Without a ranking the counts wait for the next scrape that has one.
+      return { ...snapshot, counted: counters && rowsOf(counters), dns: this.dnsFigures() };
+    }
     const groups = [...snapshot.groups.values()];
     if (this.names !== undefined && this.config.dns !== undefined) {
       const wanted = addressesToName(groups, this.options);
@@ -67,7 +74,14 @@ export class ScrapeSource implements ScrapeReader {
       // for this scrape; their lookups go on and name them next time.
       if (wanted.length > 0) await this.names.refreshWithin(wanted, this.config.dns.budgetMs);
     }
-    return { ...snapshot, ...toSeries(groups, this.options), dns: this.dnsFigures() };
+    const { series, foldedHosts, mapping } = toSeries(groups, this.options);
+    return {
+      ...snapshot,
+      series,
+      foldedHosts,
+      counted: counters && rowsOf(counters, mapping),
+      dns: this.dnsFigures(),
+    };
   }
 
   private dnsFigures(): DnsFigures | undefined {
@@ -76,4 +90,14 @@ export class ScrapeSource implements ScrapeReader {
     const { lookups, hits, failures } = names.stats;
     return { stats: { lookups, hits, failures: { ...failures } }, entries: names.size };
   }
+}
+
+/** Every family's series; folded first when the scrape ranked the hosts. */
+function rowsOf(families: CounterFamilies, mapping?: SeriesMapping): Partial<CounterRows> {
+  const rows: Partial<Record<keyof CounterFamilies, unknown>> = {};
+  for (const name of Object.keys(families) as (keyof CounterFamilies)[]) {
+    const family = families[name];
+    rows[name] = mapping === undefined ? family.rows() : family.fold(mapping);
+  }
+  return rows as Partial<CounterRows>;
 }

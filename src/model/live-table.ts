@@ -12,11 +12,16 @@ import {
   totalOf,
   zeroCounts,
 } from './group';
-import { LifecycleCounts, LifecycleSeries } from './lifecycle-counts';
 import { LongtermCandidate } from './longterm';
+import { DEFAULT_COUNTER_RETENTION_MS, PerHostCounters } from './per-host-counters';
 import { ConnectionPhase, phaseOf } from './tcp-state';
 
-/** A group's labels and its key (groupKey), as the tallies take them. */
+/** What the table counts of every connection: that it appeared, and that it ended. */
+export const LIFECYCLE_KINDS = ['opened', 'closed'] as const;
+
+export type LifecycleKind = (typeof LIFECYCLE_KINDS)[number];
+
+/** A group's labels and its key (groupKey), as the snapshot's map takes them. */
 type KeyedLabels = GroupLabels & { key: string };
 
 /** A group of connections of the table; its counts move as entries come, change and go. */
@@ -44,7 +49,7 @@ interface Connection {
 }
 
 export interface LiveTableOptions extends AggregateOptions {
-  /** How long an idle opened/closed tally outlives its last connection. */
+  /** How long an idle opened/closed series outlives its last change (see PerHostCounters). */
   counterRetentionMs?: number;
 }
 
@@ -55,8 +60,6 @@ export interface ResyncResult {
   /** Entries the table held that are gone (their DESTROY event was lost). */
   vanished: number;
 }
-
-const DEFAULT_COUNTER_RETENTION_MS = 3_600_000;
 
 /**
  * The groups of one table, by their key (what the snapshot and the tallies
@@ -171,7 +174,8 @@ export class LiveTable {
   private entries = new Map<string, Connection>();
   private groups = new Groups();
   private options: AggregateOptions;
-  private readonly counts: LifecycleCounts;
+  /** conntrack_connections_{opened,closed}_total. */
+  readonly lifecycle: PerHostCounters<LifecycleKind>;
   // Keys that may belong to entries the kernel sends no event for (see trackSilent).
   private silent = new Set<string>();
 
@@ -180,7 +184,8 @@ export class LiveTable {
     private readonly now: () => number = Date.now,
   ) {
     this.options = options;
-    this.counts = new LifecycleCounts(
+    this.lifecycle = new PerHostCounters(
+      LIFECYCLE_KINDS,
       options.counterRetentionMs ?? DEFAULT_COUNTER_RETENTION_MS,
       now,
     );
@@ -226,7 +231,7 @@ export class LiveTable {
       this.silent.delete(key);
       if (known === undefined) continue;
       remove(this.entries, this.groups, key, known);
-      tallyChange(this.counts, known, undefined);
+      tallyChange(this.lifecycle, known, undefined);
       ended++;
     }
     return ended;
@@ -250,7 +255,7 @@ export class LiveTable {
   /** Applies one event as it arrives, counting the connections that appear and end. */
   apply(event: ConntrackEvent): void {
     if (this.silent.size > 0) this.silent.delete(entryKey(event.entry));
-    applyEvent(this.entries, this.groups, this.options, this.now, event, this.counts);
+    applyEvent(this.entries, this.groups, this.options, this.now, event, this.lifecycle);
   }
 
   /**
@@ -290,7 +295,7 @@ export class LiveTable {
         continue;
       }
       result.appeared++;
-      tallyChange(this.counts, undefined, fresh);
+      tallyChange(this.lifecycle, undefined, fresh);
       if (trackSilent) silent.add(key);
     }
     // Usually every connection held is still there: then none vanished, and
@@ -300,7 +305,7 @@ export class LiveTable {
         const fresh = entries.get(key);
         if (fresh === undefined || fresh.id !== old.id) {
           result.vanished++;
-          tallyChange(this.counts, old, undefined);
+          tallyChange(this.lifecycle, old, undefined);
         }
       }
     }
@@ -345,15 +350,10 @@ export class LiveTable {
       };
     }
   }
-
-  /** The opened/closed tallies to export; forgets those idle past their retention. */
-  lifecycle(): LifecycleSeries[] {
-    return this.counts.series((key) => this.groups.byKey.has(key));
-  }
 }
 
-/** What a tally counts of a connection: its kernel id and its group, if counted. */
-type Counted = Pick<Connection, 'id'> & { group: KeyedLabels | undefined };
+/** What is counted of a connection: its kernel id and its group, if counted. */
+type Counted = Pick<Connection, 'id'> & { group: GroupLabels | undefined };
 
 /**
  * The one place connections are counted opened and closed: the connection
@@ -363,13 +363,13 @@ type Counted = Pick<Connection, 'id'> & { group: KeyedLabels | undefined };
  * metrics leave out (no group) count for nothing.
  */
 function tallyChange(
-  tallies: LifecycleCounts,
+  tallies: PerHostCounters<LifecycleKind>,
   before: Counted | undefined,
   after: Counted | undefined,
 ): void {
   if (before !== undefined && after !== undefined && before.id === after.id) return;
-  if (before?.group) tallies.count('closed', before.group.key, before.group);
-  if (after?.group) tallies.count('opened', after.group.key, after.group);
+  if (before?.group) tallies.add(before.group, 'closed');
+  if (after?.group) tallies.add(after.group, 'opened');
 }
 
 /**
@@ -382,7 +382,7 @@ function applyEvent(
   options: AggregateOptions,
   now: () => number,
   { type, entry }: ConntrackEvent,
-  tallies?: LifecycleCounts,
+  tallies?: PerHostCounters<LifecycleKind>,
 ): void {
   const key = entryKey(entry);
   const known = entries.get(key);
@@ -396,8 +396,7 @@ function applyEvent(
       // it still opened and ended.
       const flow = countedFlow(entry, options);
       if (flow) {
-        const labels = labelsOfFlow(flow);
-        const lost: Counted = { id: entry.id, group: { ...labels, key: groupKey(labels) } };
+        const lost: Counted = { id: entry.id, group: labelsOfFlow(flow) };
         tallyChange(tallies, undefined, lost);
         tallyChange(tallies, lost, undefined);
       }

@@ -1,9 +1,9 @@
 import { Direction } from './flow';
 import { addCounts, copyCounts, GroupIndex, HostGroup, PhaseCounts, totalOf } from './group';
 import { GroupBy, networkOf } from './network';
+import { OTHER, SeriesMapping } from './series-mapping';
 
-/** The host label of the hosts beyond --max-hosts, and the port label of the ports beyond --max-ports-per-host. */
-export const OTHER = 'other';
+export { OTHER };
 
 /** One label set of the connection gauges: what a scrape exports. */
 export interface Series extends Omit<HostGroup, 'port'> {
@@ -28,6 +28,8 @@ export interface SeriesSet {
   series: Series[];
   /** Remote hosts (or networks) that lost their own label to host="other". */
   foldedHosts: number;
+  /** Which series any group, in the table or not, is counted in by this scrape's ranking. */
+  mapping: SeriesMapping;
 }
 
 /**
@@ -49,30 +51,44 @@ export interface SeriesSet {
  * So each connection gauge has at most (maxHosts + 1) x (maxPortsPerHost + 3)
  * series, and every connection is in exactly one of them: the totals across
  * series equal the totals across groups.
+ *
+ * The mapping tells the same for groups that are not in `groups` too (see
+ * SeriesMapping), for the counters that outlive connections.
  */
 export function toSeries(groups: Iterable<HostGroup>, options: SeriesOptions): SeriesSet {
   const { groupBy, nameOf, ignoreName } = options;
+  const ignored = (address: string, port: number): boolean => {
+    const name = ignoreName === undefined ? undefined : nameOf?.(address);
+    return name !== undefined && ignoreName !== undefined && ignoreName(name, port);
+  };
   const kept: HostGroup[] = [];
-  for (const group of groups) {
-    const name = ignoreName === undefined ? undefined : nameOf?.(group.host);
-    if (name === undefined || !ignoreName?.(name, group.port)) kept.push(group);
-  }
+  for (const group of groups) if (!ignored(group.host, group.port)) kept.push(group);
   const hostOf = hostKey(groupBy);
   const totals = hostTotals(kept, hostOf);
   // Ranking sorts every host; when all of them keep their label it changes nothing.
   const own = totals.size <= options.maxHosts ? undefined : ownHosts(totals, options.maxHosts);
+  const ownLabel = (host: string): string =>
+    groupBy === undefined ? (nameOf?.(host) ?? host) : host;
+  const labelOf = (host: string): string =>
+    own !== undefined && !own.has(host) ? OTHER : ownLabel(host);
+  const mappingOf = (series: readonly Series[]) =>
+    new SeriesMapping(series, {
+      maxHosts: options.maxHosts,
+      maxPortsPerHost: options.maxPortsPerHost,
+      hostOf,
+      labelOfKnown: (host) => (totals.has(host) ? labelOf(host) : undefined),
+      ownLabel,
+      labelledHosts: Math.min(totals.size, options.maxHosts),
+      ignored: (group) => ignored(group.host, group.port),
+    });
   if (own === undefined && groupBy === undefined && nameOf === undefined) {
     // Every host keeps its address as its label, so no two groups share a
     // series: when no host has more ports than it may keep, each group is a
     // series as it is, without the regrouping below (a third of a scrape's
     // series work at 1,000 hosts).
     const series = unmerged(kept, options.maxPortsPerHost);
-    if (series !== undefined) return { series, foldedHosts: 0 };
+    if (series !== undefined) return { series, foldedHosts: 0, mapping: mappingOf(series) };
   }
-  const labelOf = (host: string): string => {
-    if (own !== undefined && !own.has(host)) return OTHER;
-    return groupBy === undefined ? (nameOf?.(host) ?? host) : host;
-  };
 
   // By label set: no key string per group, and the series of a host label
   // are already together for capPorts.
@@ -89,9 +105,11 @@ export function toSeries(groups: Iterable<HostGroup>, options: SeriesOptions): S
       );
     } else addCounts(sum.counts, group.counts);
   }
+  const series = capPorts(byLabel, options.maxPortsPerHost);
   return {
-    series: capPorts(byLabel, options.maxPortsPerHost),
+    series,
     foldedHosts: Math.max(0, totals.size - options.maxHosts),
+    mapping: mappingOf(series),
   };
 }
 

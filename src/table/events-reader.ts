@@ -35,7 +35,8 @@ export class EventsReader implements TableReader {
             return { groups, table: usage, longterm: counts };
           })
         : await this.fallback.read();
-    return { ...snapshot, lifecycle: live.table.lifecycle(), events: this.figures() };
+    const counters = { lifecycle: live.table.lifecycle };
+    return { ...snapshot, counters, events: this.figures() };
   }
 
   private figures(): EventsFigures {

@@ -4,8 +4,9 @@ import { TableUsage } from '../conntrack/table-usage';
 import type { EventStats } from '../events/live-sync';
 import { Logger } from '../log';
 import { HostGroup } from '../model/group';
-import { LifecycleSeries } from '../model/lifecycle-counts';
+import { LifecycleKind } from '../model/live-table';
 import { LongtermCounts } from '../model/longterm';
+import { CounterSeries, PerHostCounters } from '../model/per-host-counters';
 
 /** Events mode's own figures, as they were when the table was read. */
 export interface EventsFigures {
@@ -21,6 +22,22 @@ export interface EventsFigures {
 }
 
 /**
+ * Events mode's per-host counters, by family: counted as events come,
+ * folded into the scrape's series by the scrape (see PerHostCounters).
+ */
+export interface CounterFamilies {
+  /** conntrack_connections_{opened,closed}_total. */
+  lifecycle: PerHostCounters<LifecycleKind>;
+}
+
+/** Each family's series to export at one scrape. */
+export type CounterRows = {
+  [F in keyof CounterFamilies]: CounterFamilies[F] extends PerHostCounters<infer K> | undefined
+    ? CounterSeries<K>[]
+    : never;
+};
+
+/**
  * What one read of the conntrack table found: everything a scrape reports
  * of the table, whichever way it was read. Collectors read only this.
  */
@@ -32,8 +49,8 @@ export interface Snapshot {
   table?: TableUsage;
   /** Long-lived inbound connections, when that metric is on. */
   longterm?: LongtermCounts;
-  /** The opened/closed tallies per group; events mode only. */
-  lifecycle?: LifecycleSeries[];
+  /** Events mode only. */
+  counters?: CounterFamilies;
   /** Events mode only. */
   events?: EventsFigures;
   /** How long the read and aggregation took. */

@@ -7,6 +7,7 @@ import { aggregate } from '../../src/model/aggregate';
 import { AggregateOptions } from '../../src/model/classify';
 import { HostFilter } from '../../src/model/host-filter';
 import { entryKey, identityOfKey, LiveTable } from '../../src/model/live-table';
+import { toSeries } from '../../src/model/series';
 import { tcpEntry } from '../helpers/entry';
 
 const HERE = '192.0.2.1';
@@ -22,11 +23,13 @@ const withState = (entry: ConntrackEntry, tcpState: TcpState | undefined): Connt
 const db = (id: number, port: number, state: TcpState | undefined = TcpState.Established) =>
   conn(id, state, [HERE, port], ['198.51.100.5', 5432]);
 
+/** The opened/closed series a scrape would export now, with room for every host and port. */
 function lifecycleOf(table: LiveTable) {
-  return table
-    .lifecycle()
+  const { mapping } = toSeries(table.snapshot().values(), { maxHosts: 100, maxPortsPerHost: 100 });
+  return table.lifecycle
+    .fold(mapping)
     .map(
-      ({ host, port, direction, opened, closed }) =>
+      ({ host, port, direction, values: { opened, closed } }) =>
         `${direction} ${host}:${port} +${opened} -${closed}`,
     )
     .sort();
@@ -298,13 +301,20 @@ test('a lookup of silent entries brings each up to date, or ends it', () => {
   assert.deepEqual(lifecycleOf(table), ['outbound 198.51.100.5:5432 +6 -2']);
 });
 
-test('idle tallies of groups without connections are forgotten after the retention', () => {
+test('idle series of groups without connections are forgotten after the retention', () => {
   let now = 1_000_000;
   const table = new LiveTable({ ...OPTIONS, counterRetentionMs: 60_000 }, () => now);
   table.apply(ev('new', db(1, 40000)));
   table.apply(ev('destroy', db(1, 40000)));
   table.apply(ev('new', conn(2, TcpState.Established, [HERE, 40001], ['198.51.100.6', 80])));
-  now += 60_001;
+  assert.deepEqual(lifecycleOf(table), [
+    'outbound 198.51.100.5:5432 +1 -1',
+    'outbound 198.51.100.6:80 +1 -0',
+  ]);
+  now += 60_000;
+  assert.equal(lifecycleOf(table).length, 2);
+  now += 1;
+  // .6 still has a connection, so the gauges have its series: it stays.
   assert.deepEqual(lifecycleOf(table), ['outbound 198.51.100.6:80 +1 -0']);
 });
 

@@ -264,3 +264,37 @@ test('without names or networks, the series are the same whether groups are merg
     { numRuns: 500 },
   );
 });
+
+test('the mapping puts each group of the table in the series the gauges counted it in', () => {
+  const groups = fc.uniqueArray(
+    fc.record({
+      host: fc.constantFrom('198.51.100.1', '198.51.100.2', '198.51.100.3', '2001:db8::1'),
+      port: fc.integer({ min: 1, max: 6 }),
+      direction: fc.constantFrom<Direction>('outbound', 'inbound'),
+      open: fc.integer({ min: 1, max: 20 }),
+    }),
+    { selector: (g) => `${g.direction}|${g.host}|${g.port}`, maxLength: 30 },
+  );
+  fc.assert(
+    fc.property(groups, fc.nat(4), fc.nat(4), fc.boolean(), (list, maxHosts, maxPorts, named) => {
+      const table = list.map((g) => group(g.host, g.port, g.open, g.direction));
+      const { series, mapping } = toSeries(table, {
+        maxHosts,
+        maxPortsPerHost: maxPorts,
+        nameOf: named ? nameOf : undefined,
+      });
+      const sums = new Map<string, number>();
+      for (const one of table) {
+        const to = mapping.labelsOf(one);
+        assert.ok(to !== undefined);
+        const key = `${to.direction} ${to.host}:${to.port}`;
+        sums.set(key, (sums.get(key) ?? 0) + one.counts.open);
+      }
+      assert.deepEqual(
+        [...sums].map(([key, open]) => `${key}=${open}`).sort(),
+        series.map((s) => `${s.direction} ${s.host}:${s.port}=${s.counts.open}`).sort(),
+      );
+    }),
+    { numRuns: 500 },
+  );
+});

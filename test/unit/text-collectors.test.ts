@@ -16,7 +16,8 @@ import { lifecycleCounters } from '../../src/collectors/lifecycle';
 import { LabelCache } from '../../src/collectors/text-format';
 import { SeriesView } from '../../src/collectors/scrape';
 import { Direction } from '../../src/model/flow';
-import { LifecycleSeries } from '../../src/model/lifecycle-counts';
+import { LifecycleKind } from '../../src/model/live-table';
+import { CounterSeries } from '../../src/model/per-host-counters';
 import { OTHER, Series } from '../../src/model/series';
 import { PHASES } from '../../src/model/tcp-state';
 
@@ -58,7 +59,7 @@ function referenceGauges(
 /** The lifecycle counters as prom-client rendered them (the replaced collector). */
 function referenceCounters(
   registry: Registry,
-  tallies: LifecycleSeries[],
+  tallies: CounterSeries<LifecycleKind>[],
   help: Map<string, string>,
 ): void {
   for (const kind of ['opened', 'closed'] as const) {
@@ -70,7 +71,10 @@ function referenceCounters(
       registers: [registry],
     });
     for (const one of tallies) {
-      counter.inc({ host: one.host, port: String(one.port), direction: one.direction }, one[kind]);
+      counter.inc(
+        { host: one.host, port: String(one.port), direction: one.direction },
+        one.values[kind],
+      );
     }
   }
 }
@@ -195,15 +199,14 @@ test('lifecycle counters: the same text as prom-client', async () => {
       host: labelText,
       port: fc.integer({ min: 0, max: 65535 }),
       direction,
-      opened: counterValue,
-      closed: counterValue,
+      values: fc.record({ opened: counterValue, closed: counterValue }),
     }),
     { selector: key, maxLength: 30 },
   );
   await fc.assert(
     fc.asyncProperty(tallies, async (list) => {
       const exposition = new Exposition(new Registry());
-      exposition.add(lifecycleCounters({ get: async () => ({ lifecycle: list }) }));
+      exposition.add(lifecycleCounters({ get: async () => ({ counted: { lifecycle: list } }) }));
       const text = (await exposition.metrics()).toString();
       const reference = new Registry();
       referenceCounters(reference, list, helpTexts(text));
@@ -223,8 +226,7 @@ test('the exposition: registry families first, then the text families, as one pr
         // above any real one for "other", or it could repeat another's.
         port: typeof port === 'number' ? port : 65536 + i,
         direction,
-        opened: i,
-        closed: 0,
+        values: { opened: i, closed: 0 },
       }));
       const small = (registry: Registry) => {
         new Gauge({
@@ -243,7 +245,7 @@ test('the exposition: registry families first, then the text families, as one pr
       small(registry);
       const exposition = new Exposition(registry);
       exposition.add(connectionGauges({ get: async () => data }, legacy));
-      exposition.add(lifecycleCounters({ get: async () => ({ lifecycle: tallies }) }));
+      exposition.add(lifecycleCounters({ get: async () => ({ counted: { lifecycle: tallies } }) }));
       const text = (await exposition.metrics()).toString();
       const reference = new Registry();
       small(reference);

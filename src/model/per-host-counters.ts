@@ -1,0 +1,135 @@
+import { GroupIndex, GroupLabels } from './group';
+import { SeriesLabels, SeriesMapping } from './series-mapping';
+
+/** One exported series of a counter family: its labels and a value per kind. */
+export interface CounterSeries<K extends string> extends SeriesLabels {
+  values: Record<K, number>;
+}
+
+interface Pending<K extends string> {
+  labels: GroupLabels;
+  values: Record<K, number>;
+}
+
+interface Exported<K extends string> {
+  series: CounterSeries<K>;
+  changedMs: number;
+  /** The fold that last changed it. */
+  changedIn: number;
+}
+
+export const DEFAULT_COUNTER_RETENTION_MS = 3_600_000;
+
+/**
+ * Counters per remote host, port and direction that fold like the gauges.
+ *
+ * Events add to a raw group (the remote address as it is): cheap, and
+ * nothing is decided yet. At each scrape, `fold` moves what was added since
+ * into the series each group belongs to by that scrape's ranking (see
+ * SeriesMapping): its host's label or "other", its port or "other". So an
+ * exported series only ever grows, whatever the ranking does; a host that
+ * loses its label goes on counting in host="other" while its own series
+ * stays as it was; and the sum over exported series is everything counted
+ * (but groups left out by name, as the gauges leave them out).
+ *
+ * A series that receives nothing is kept while the gauges have its label
+ * set, else until it has not changed for `retentionMs`; if it comes back
+ * later it starts from zero, which Prometheus reads as a counter reset. And
+ * a family holds at most the gauges' bound, (N + 1) × (K + 3) series: beyond
+ * it, the series that have not changed for longest go first.
+ *
+ * Between two scrapes, what was added is held per raw group: as many as the
+ * groups that changed meanwhile.
+ */
+export class PerHostCounters<K extends string> {
+  private pending = new GroupIndex<Pending<K>>();
+  private readonly exported = new GroupIndex<Exported<K>>();
+  private count = 0;
+  private folds = 0;
+
+  constructor(
+    readonly kinds: readonly K[],
+    private readonly retentionMs = DEFAULT_COUNTER_RETENTION_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Adds `amount` to the `kind` counter of the raw group `labels`. */
+  add(labels: GroupLabels, kind: K, amount = 1): void {
+    let pending = this.pending.get(labels.host, labels.port, labels.direction);
+    if (pending === undefined) {
+      pending = { labels, values: this.zeros() };
+      this.pending.set(labels.host, labels.port, labels.direction, pending);
+    }
+    pending.values[kind] += amount;
+  }
+
+  /** Moves what was added into this scrape's series, and returns every series to export. */
+  fold(mapping: SeriesMapping): CounterSeries<K>[] {
+    const now = this.now();
+    this.folds++;
+    const pending = this.pending;
+    this.pending = new GroupIndex();
+    for (const [, ports] of pending.hosts()) {
+      for (const { labels, values } of ports.values()) {
+        const target = mapping.labelsOf(labels);
+        if (target === undefined) continue;
+        const exported = this.series(target);
+        for (const kind of this.kinds) exported.series.values[kind] += values[kind];
+        exported.changedMs = now;
+        exported.changedIn = this.folds;
+      }
+    }
+    this.forget(now, mapping);
+    return this.rows();
+  }
+
+  /** Every series to export, as they are (a scrape that could not rank the hosts). */
+  rows(): CounterSeries<K>[] {
+    const rows: CounterSeries<K>[] = [];
+    for (const [, ports] of this.exported.hosts()) {
+      for (const { series } of ports.values())
+        rows.push({ ...series, values: { ...series.values } });
+    }
+    return rows;
+  }
+
+  private series(labels: SeriesLabels): Exported<K> {
+    let exported = this.exported.get(labels.host, labels.port, labels.direction);
+    if (exported === undefined) {
+      const { host, port, direction } = labels;
+      exported = {
+        series: { host, port, direction, values: this.zeros() },
+        changedMs: 0,
+        changedIn: 0,
+      };
+      this.exported.set(host, port, direction, exported);
+      this.count++;
+    }
+    return exported;
+  }
+
+  private forget(now: number, mapping: SeriesMapping): void {
+    const oldest = now - this.retentionMs;
+    const idle: Exported<K>[] = [];
+    this.exported.retain((exported) => {
+      if (exported.changedIn === this.folds) return true;
+      if (exported.changedMs < oldest && !mapping.has(exported.series)) {
+        this.count--;
+        return false;
+      }
+      idle.push(exported);
+      return true;
+    });
+    if (this.count <= mapping.maxSeries) return;
+    idle.sort((a, b) => a.changedMs - b.changedMs);
+    const drop = new Set(idle.slice(0, this.count - mapping.maxSeries));
+    this.exported.retain((exported) => !drop.has(exported));
+    this.count -= drop.size;
+  }
+
+  private zeros(): Record<K, number> {
+    const values = {} as Record<K, number>;
+    for (const kind of this.kinds) values[kind] = 0;
+    return values;
+  }
+}
