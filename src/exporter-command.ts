@@ -15,6 +15,7 @@ import { ExporterArgs } from './options/exporter';
 import { hostLabelConfig } from './options/host-labels';
 import { longtermConfig } from './options/longterm';
 import { describeEvents, eventsConfig } from './options/table-reading';
+import { trafficConfig } from './options/traffic';
 
 const PROGRAM = 'conntrack-exporter';
 
@@ -34,6 +35,7 @@ export async function runExporter(argv: ExporterArgs): Promise<void> {
     // Empty means none, as in exporter-toolkit.
     webConfigFile: argv['web.config.file'] || undefined,
     longterm: longtermConfig(argv),
+    traffic: trafficConfig(argv),
   };
   const { dns, groupBy } = config.hosts;
   const log = createLogger(PROGRAM, argv.debug);
@@ -63,8 +65,18 @@ export async function runExporter(argv: ExporterArgs): Promise<void> {
         `${config.longterm.port === undefined ? '' : `, port ${config.longterm.port}`}` +
         `${config.longterm.includeIPv6 ? '' : ', IPv4 only'}${config.longterm.simple ? ', one total' : ''}`
       : 'off (--longterm)',
+    'traffic counters': describeTraffic(config),
   });
   started(exporter);
+}
+
+function describeTraffic({ traffic, events }: ExporterConfig): string {
+  if (traffic === undefined) return 'off (--collector.traffic)';
+  if (events?.mode === 'dump') return 'on, read at each scrape';
+  const interval = traffic.readIntervalMs;
+  return interval === 0
+    ? 'on, when connections end'
+    : `on, live connections read every ${formatDuration(interval)}`;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { PrometheusContentType, Registry } from 'prom-client';
 
-import { TextCollector, TextWriter } from './text-format';
+import { TextCollector, TextPart, TextWriter } from './text-format';
 
 const MIN_RECYCLED = 64 * 1024;
 
@@ -57,10 +57,11 @@ export class Exposition {
     if (this.registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE) {
       throw new Error(`unsupported content type ${this.registry.contentType}`);
     }
-    const [registered, parts] = await Promise.all([
+    const [registered, collected] = await Promise.all([
       this.registry.getMetricsAsArray().length > 0 ? this.registry.metrics() : Promise.resolve(''),
       Promise.all(this.text.map((collector) => collector.collect())),
     ]);
+    const parts = collected.filter((part): part is TextPart => part !== undefined);
     if (registered === '' && parts.length === 0) return Buffer.from('\n');
     const expected = parts.reduce((sum, part) => sum + part.expectedBytes + 2, registered.length);
     const spare = this.spare;

@@ -12,6 +12,7 @@ import { registerNodejsMetrics } from './nodejs';
 import { registerProcessMetrics } from './process';
 import { ScrapeReader } from './scrape';
 import { BuildInfo, registerSelfMetrics } from './self';
+import { trafficCounters } from './traffic';
 
 /** What the collectors are made from: the scrape they read, and what they are told at start. */
 export interface CollectorContext {
@@ -33,6 +34,8 @@ export interface CollectorContext {
   longterm?: { config: LongtermConfig; ageSource: AgeSource };
   /** Serve the long-term metric alone (the tcp_established_exporter drop-in). */
   longtermOnly: boolean;
+  /** --collector.traffic: the traffic counters per remote host. */
+  traffic: boolean;
 }
 
 /** One collector: its name, when it is on, and what it registers. */
@@ -93,6 +96,12 @@ export const COLLECTORS: readonly Collector[] = [
     name: 'lifecycle',
     enabled: (context) => full(context) && context.mode === 'events',
     register: ({ exposition, source }) => exposition.add(lifecycleCounters(source)),
+  },
+  {
+    // Opt-in: four more per-host families (README, Bounding series).
+    name: 'traffic',
+    enabled: (context) => full(context) && context.traffic,
+    register: ({ exposition, source }) => exposition.add(trafficCounters(source)),
   },
 ];
 

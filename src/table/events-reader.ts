@@ -3,10 +3,13 @@ import { EventsMode } from '../events/start';
 import { Logger } from '../log';
 import { countLongterm, LongtermOptions } from '../model/longterm';
 import { EventsFigures, Snapshot, TableReader, timedRead } from './reader';
+import { Traffic } from './traffic';
 
 export interface EventsReaderOptions {
   /** The long-term count; not counted when undefined. */
   longterm?: LongtermOptions;
+  /** The traffic counters, counted in the background; off when undefined. */
+  traffic?: Traffic;
   log: Logger;
 }
 
@@ -35,7 +38,7 @@ export class EventsReader implements TableReader {
             return { groups, table: usage, longterm: counts };
           })
         : await this.fallback.read();
-    const counters = { lifecycle: live.table.lifecycle };
+    const counters = { lifecycle: live.table.lifecycle, traffic: this.options.traffic?.counters };
     return { ...snapshot, counters, events: this.figures() };
   }
 
