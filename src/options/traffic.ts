@@ -21,12 +21,13 @@ export const DEFAULT_TRAFFIC_INTERVAL_S = 60;
 
 export function trafficOptions<T>(y: Argv<T>) {
   return y
+    // No default: yargs would also set it as collector: { traffic } where
+    // dots are not turned off (a strict parse then refuses "collector").
     .option('collector.traffic', {
       type: 'boolean',
-      default: false,
       describe:
         'export conntrack_{sent,received}_{bytes,packets}_total per remote host, port and direction, ' +
-        "from the kernel's accounting (net.netfilter.nf_conntrack_acct=1)",
+        "from the kernel's accounting (net.netfilter.nf_conntrack_acct=1) [default: false]",
     })
     .option('traffic-interval', {
       requiresArg: true,
