@@ -2,6 +2,7 @@ import type { ConntrackEvent } from '../conntrack/events';
 import { Logger } from '../log';
 import { TrafficCounts } from '../model/traffic';
 import { EventSource, TableRead } from './live-sync';
+import { withoutYoungGenerationGrowth } from './young-generation';
 
 export interface TrafficReadsOptions {
   counts: TrafficCounts;
@@ -58,7 +59,8 @@ export class TrafficReads {
       .read()
       .then((entries) => {
         try {
-          if (!this.closed) counts.applyRead(entries);
+          // The first read's last counts all live on (see withoutYoungGenerationGrowth).
+          if (!this.closed) withoutYoungGenerationGrowth(() => counts.applyRead(entries));
         } finally {
           entries.release?.();
         }

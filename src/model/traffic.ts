@@ -26,6 +26,8 @@ interface LastCounts {
   origBytes: number;
   replPackets: number;
   replBytes: number;
+  /** The read that last found it. */
+  seen: number;
 }
 
 /**
@@ -47,8 +49,9 @@ interface LastCounts {
  * accounting was off carry no counts for their whole life.
  */
 export class TrafficCounts {
-  private last = new Map<string, LastCounts>();
+  private readonly last = new Map<string, LastCounts>();
   private baselined = false;
+  private reads = 0;
   // Connections ended (DESTROY) while a read ran: that read still holds
   // them, with older counts, and must not count them again.
   private endedDuringRead: Set<string> | undefined;
@@ -74,27 +77,34 @@ export class TrafficCounts {
    * are gone (their DESTROY was lost: what they moved since their last
    * reading is lost with it). Classified by `classification`, asked once
    * per read otherwise.
+   *
+   * Most entries of a large table are idle between two reads: for them this
+   * is a lookup and four comparisons, with nothing allocated but the key.
    */
   applyRead(
     entries: Iterable<ConntrackEntry>,
     classification: AggregateOptions = this.classification(),
   ): void {
-    const ended = this.endedDuringRead ?? new Set<string>();
+    const ended = this.endedDuringRead;
     this.endedDuringRead = undefined;
-    const next = new Map<string, LastCounts>();
+    const read = ++this.reads;
     for (const entry of entries) {
       const { counters } = entry;
       if (counters === undefined) continue;
       const key = entryKey(entry);
-      if (ended.has(endedKey(key, entry.id))) continue;
+      if (ended !== undefined && ended.size > 0 && ended.has(endedKey(key, entry.id))) continue;
       const known = this.last.get(key);
-      const before = known !== undefined && known.id === entry.id ? known : undefined;
-      const now = lastCounts(entry.id, counters);
+      if (known !== undefined && known.id === entry.id) {
+        known.seen = read;
+        this.advance(entry, known, counters, classification);
+        continue;
+      }
+      const now = lastCounts(entry.id, counters, read);
       // Not baselined yet: this is the first read, whose past is not counted.
-      if (this.baselined || before !== undefined) this.count(entry, before, now, classification);
-      next.set(key, before === undefined ? now : highest(before, now));
+      if (this.baselined) this.count(entry, now, classification);
+      this.last.set(key, now);
     }
-    this.last = next;
+    for (const [key, last] of this.last) if (last.seen !== read) this.last.delete(key);
     this.baselined = true;
   }
 
@@ -103,35 +113,60 @@ export class TrafficCounts {
     const key = entryKey(entry);
     this.endedDuringRead?.add(endedKey(key, entry.id));
     const known = this.last.get(key);
-    if (known !== undefined && known.id === entry.id) this.last.delete(key);
+    const same = known !== undefined && known.id === entry.id;
+    if (same) this.last.delete(key);
     // Before the baseline, a connection not yet known may be older than it.
     if (!this.baselined || entry.counters === undefined) return;
-    const before = known !== undefined && known.id === entry.id ? known : undefined;
-    this.count(entry, before, lastCounts(entry.id, entry.counters), this.classification());
+    if (same) this.advance(entry, known, entry.counters, this.classification());
+    else this.count(entry, lastCounts(entry.id, entry.counters, 0), this.classification());
   }
 
-  private count(
+  /**
+   * Counts what moved since `last` and makes `now` the last reading. Counts
+   * only grow while an entry lives; a smaller one (a read older than what is
+   * known) adds nothing rather than going back.
+   */
+  private advance(
     entry: ConntrackEntry,
-    before: LastCounts | undefined,
-    now: LastCounts,
+    last: LastCounts,
+    now: { original: Counters; reply: Counters },
     classification: AggregateOptions,
   ): void {
-    // Counts only grow while an entry lives; a smaller one (a read older
-    // than what is known) adds nothing rather than going back.
-    const origPackets = Math.max(0, now.origPackets - (before?.origPackets ?? 0));
-    const origBytes = Math.max(0, now.origBytes - (before?.origBytes ?? 0));
-    const replPackets = Math.max(0, now.replPackets - (before?.replPackets ?? 0));
-    const replBytes = Math.max(0, now.replBytes - (before?.replBytes ?? 0));
-    if (origPackets + origBytes + replPackets + replBytes === 0) return;
+    const origPackets = Number(now.original.packets);
+    const origBytes = Number(now.original.bytes);
+    const replPackets = Number(now.reply.packets);
+    const replBytes = Number(now.reply.bytes);
+    if (
+      origPackets <= last.origPackets &&
+      origBytes <= last.origBytes &&
+      replPackets <= last.replPackets &&
+      replBytes <= last.replBytes
+    ) {
+      return;
+    }
+    const moved: Moved = {
+      origPackets: Math.max(0, origPackets - last.origPackets),
+      origBytes: Math.max(0, origBytes - last.origBytes),
+      replPackets: Math.max(0, replPackets - last.replPackets),
+      replBytes: Math.max(0, replBytes - last.replBytes),
+    };
+    last.origPackets += moved.origPackets;
+    last.origBytes += moved.origBytes;
+    last.replPackets += moved.replPackets;
+    last.replBytes += moved.replBytes;
+    this.count(entry, moved, classification);
+  }
+
+  private count(entry: ConntrackEntry, moved: Moved, classification: AggregateOptions): void {
     // Classified only when something moved: most entries of a large table are idle.
     const flow = countedFlow(entry, classification);
     if (flow === undefined) return;
     const labels = labelsOfFlow(flow);
     const sentOriginal = sendsOriginal(flow);
-    this.add(labels, 'sent_bytes', sentOriginal ? origBytes : replBytes);
-    this.add(labels, 'sent_packets', sentOriginal ? origPackets : replPackets);
-    this.add(labels, 'received_bytes', sentOriginal ? replBytes : origBytes);
-    this.add(labels, 'received_packets', sentOriginal ? replPackets : origPackets);
+    this.add(labels, 'sent_bytes', sentOriginal ? moved.origBytes : moved.replBytes);
+    this.add(labels, 'sent_packets', sentOriginal ? moved.origPackets : moved.replPackets);
+    this.add(labels, 'received_bytes', sentOriginal ? moved.replBytes : moved.origBytes);
+    this.add(labels, 'received_packets', sentOriginal ? moved.replPackets : moved.origPackets);
   }
 
   private add(labels: GroupLabels, kind: TrafficKind, amount: number): void {
@@ -149,23 +184,20 @@ export function sendsOriginal(flow: FlowView): boolean {
   return flow.direction !== 'inbound';
 }
 
-function lastCounts(id: number, counters: { original: Counters; reply: Counters }): LastCounts {
+type Moved = Omit<LastCounts, 'id' | 'seen'>;
+
+function lastCounts(
+  id: number,
+  counters: { original: Counters; reply: Counters },
+  seen: number,
+): LastCounts {
   return {
     id,
     origPackets: Number(counters.original.packets),
     origBytes: Number(counters.original.bytes),
     replPackets: Number(counters.reply.packets),
     replBytes: Number(counters.reply.bytes),
-  };
-}
-
-function highest(a: LastCounts, b: LastCounts): LastCounts {
-  return {
-    id: a.id,
-    origPackets: Math.max(a.origPackets, b.origPackets),
-    origBytes: Math.max(a.origBytes, b.origBytes),
-    replPackets: Math.max(a.replPackets, b.replPackets),
-    replBytes: Math.max(a.replBytes, b.replBytes),
+    seen,
   };
 }
 
