@@ -128,6 +128,7 @@ export async function startExporter(
 
   const registry = new Registry();
   const exposition = new Exposition(registry);
+  const kernelTimestamps = await kernelTimestampsOn();
   registerCollectors({
     registry,
     exposition,
@@ -140,10 +141,12 @@ export async function startExporter(
     build: { version: VERSION, libnetfilterConntrack: libraryVersion() },
     longterm: config.longterm && {
       config: config.longterm,
-      ageSource: (await kernelTimestampsOn()) ? 'kernel-timestamp' : 'first-seen',
+      ageSource: kernelTimestamps ? 'kernel-timestamp' : 'first-seen',
     },
     longtermOnly: config.longtermOnly ?? false,
     traffic: traffic !== undefined,
+    linkHealth: events?.linkHealth !== undefined,
+    kernelTimestamps,
   });
 
   const server = createMetricsServer({

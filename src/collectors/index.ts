@@ -7,6 +7,7 @@ import { registerEventMetrics } from './events';
 import { Exposition } from './exposition';
 import { registerHostMetrics } from './hosts';
 import { lifecycleCounters } from './lifecycle';
+import { linkHealthCollector } from './link-health';
 import { LongtermConfig, registerLongterm } from './longterm';
 import { registerNodejsMetrics } from './nodejs';
 import { registerProcessMetrics } from './process';
@@ -36,6 +37,10 @@ export interface CollectorContext {
   longtermOnly: boolean;
   /** --collector.traffic: the traffic counters per remote host. */
   traffic: boolean;
+  /** Link health was asked for (--collector.link-health) and events mode counts it. */
+  linkHealth?: boolean;
+  /** nf_conntrack_timestamp was on at start. */
+  kernelTimestamps?: boolean;
 }
 
 /** One collector: its name, when it is on, and what it registers. */
@@ -96,6 +101,13 @@ export const COLLECTORS: readonly Collector[] = [
     name: 'lifecycle',
     enabled: (context) => full(context) && context.mode === 'events',
     register: ({ exposition, source }) => exposition.add(lifecycleCounters(source)),
+  },
+  {
+    // Off by default: it adds per-host families (see the README's series budget).
+    name: 'link-health',
+    enabled: (context) => full(context) && context.mode === 'events' && context.linkHealth === true,
+    register: ({ exposition, source, kernelTimestamps }) =>
+      exposition.add(linkHealthCollector(source, kernelTimestamps ?? false)),
   },
   {
     // Opt-in: four more per-host families (README, Bounding series).

@@ -97,8 +97,8 @@ function rowsOf(families: CounterFamilies, mapping?: SeriesMapping): Partial<Cou
   const rows: Partial<Record<keyof CounterFamilies, unknown>> = {};
   for (const name of Object.keys(families) as (keyof CounterFamilies)[]) {
     const family = families[name];
-    if (family === undefined) continue;
-    rows[name] = mapping === undefined ? family.rows() : family.fold(mapping);
+    if (family !== undefined)
+      rows[name] = mapping === undefined ? family.rows() : family.fold(mapping);
   }
   return rows as Partial<CounterRows>;
 }

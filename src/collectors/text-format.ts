@@ -31,7 +31,7 @@ export interface TextPart {
   write(out: TextWriter): void;
 }
 
-export type MetricType = 'gauge' | 'counter';
+export type MetricType = 'gauge' | 'counter' | 'summary' | 'histogram';
 
 /** The HELP and TYPE lines of a family. */
 export function familyHeader(name: string, help: string, type: MetricType): string {

@@ -13,6 +13,12 @@ export enum TcpState {
   SynSent2 = 9,
 }
 
+// Status bits (IPS_*, linux/netfilter/nf_conntrack_common.h).
+/** A packet was seen in the reply direction. */
+export const SEEN_REPLY = 1 << 1;
+/** The connection is established for conntrack (TCP: the handshake completed). */
+export const ASSURED = 1 << 2;
+
 /** One direction of a flow as conntrack saw it. */
 export interface Tuple {
   src: string;

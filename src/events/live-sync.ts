@@ -9,7 +9,7 @@ import type {
 import { ConntrackEntry, EntryIdentity } from '../conntrack/types';
 import { Logger } from '../log';
 import { HostGroup } from '../model/group';
-import { LiveTable, LiveTableOptions } from '../model/live-table';
+import { KnownConnection, LiveTable, LiveTableOptions } from '../model/live-table';
 import { withoutYoungGenerationGrowth } from './young-generation';
 
 /**
@@ -56,12 +56,11 @@ export interface LiveSyncOptions {
   /** Whether entries that predate the subscription may never send events (nf_conntrack_events=2). */
   trackSilent: boolean;
   log: Logger;
-  /** Sees each event before the table applies it, with the state the table knew. */
-  onEvent?: (
-    event: ConntrackEvent,
-    knownState: ConntrackEntry['tcpState'],
-    batch: EventBatch,
-  ) => void;
+  /**
+   * Sees each event as it arrives (not when replayed onto a read), before
+   * the table applies it, with what the table knew of the connection.
+   */
+  onEvent?: (event: ConntrackEvent, known: KnownConnection | undefined, batch: EventBatch) => void;
 }
 
 interface Waiter {
@@ -259,7 +258,7 @@ export class LiveSync {
     const during = this.running?.during;
     for (const event of events) {
       this.stats.events[event.type]++;
-      onEvent?.(event, this.table.stateOf(event.entry), batch);
+      onEvent?.(event, this.table.knownOf(event.entry), batch);
       this.table.apply(event);
       during?.push(event);
     }

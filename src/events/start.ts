@@ -5,11 +5,12 @@ import { ConntrackEventStream, openEvents } from '../conntrack/events';
 import { Logger } from '../log';
 import { countedFlow } from '../model/classify';
 import { formatEvent } from '../model/event-format';
+import { LinkHealth } from '../model/link-health';
 import { LiveTableOptions } from '../model/live-table';
 import { localAddresses } from '../model/local-addresses';
 import { EventLog } from './event-log';
 import { EVENTS_SYSCTL, EventsSwitch } from './events-switch';
-import { LiveSync } from './live-sync';
+import { LiveSync, LiveSyncOptions } from './live-sync';
 import { EventsConfig } from '../options/table-reading-config';
 
 const FALLBACK = 'reading the whole table at every scrape instead (--mode dump)';
@@ -19,6 +20,8 @@ export interface EventsMode {
   /** The kernel's events, for whoever follows them besides the live table. */
   stream: ConntrackEventStream;
   eventLog?: EventLog;
+  /** Failures, connect times and lifetimes; undefined unless --collector.link-health. */
+  linkHealth?: LinkHealth;
   /** The live table when it can answer a scrape; undefined: read the whole table. */
   usableLive(): Promise<LiveSync | undefined>;
   close(): void;
@@ -75,6 +78,19 @@ export async function startEventsMode(
 
   const eventLog = config.logEvents ? new EventLog(process.stdout, log) : undefined;
   const format = config.logEvents;
+  const linkHealth = config.linkHealth
+    ? new LinkHealth({ classification: () => live.table.classification })
+    : undefined;
+  const logEvent: LiveSyncOptions['onEvent'] =
+    eventLog && format
+      ? (event, known, batch) => {
+          // Left out of the log like out of the metrics: the own port, ignored hosts.
+          const flow = countedFlow(event.entry, live.table.classification);
+          if (!flow) return;
+          const state = event.entry.tcpState ?? known?.state;
+          eventLog.add(formatEvent({ event, flow, state, atMs: batch.receivedAtMs }, format));
+        }
+      : undefined;
   const live: LiveSync = new LiveSync({
     stream,
     dump: readTable,
@@ -85,15 +101,12 @@ export async function startEventsMode(
     trackSilent,
     log,
     onEvent:
-      eventLog && format
-        ? (event, knownState, batch) => {
-            // Left out of the log like out of the metrics: the own port, ignored hosts.
-            const flow = countedFlow(event.entry, live.table.classification);
-            if (!flow) return;
-            const state = event.entry.tcpState ?? knownState;
-            eventLog.add(formatEvent({ event, flow, state, atMs: batch.receivedAtMs }, format));
-          }
-        : undefined,
+      linkHealth === undefined
+        ? logEvent
+        : (event, known, batch) => {
+            linkHealth.onEvent(event, known, batch.receivedAtMs);
+            logEvent?.(event, known, batch);
+          },
   });
   try {
     await live.start();
@@ -109,6 +122,7 @@ export async function startEventsMode(
     live,
     stream,
     eventLog,
+    linkHealth,
     usableLive: async () =>
       live.failed === undefined && (await events.liveUsable()) ? live : undefined,
     close: () => live.close(),

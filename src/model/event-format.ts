@@ -1,5 +1,5 @@
 import type { ConntrackEvent, ConntrackEventType } from '../conntrack/events';
-import { Counters, TcpState, Tuple } from '../conntrack/types';
+import { ASSURED, Counters, SEEN_REPLY, TcpState, Tuple } from '../conntrack/types';
 import { FlowView } from './flow';
 import { ConnectionPhase, phaseOf, stateName } from './tcp-state';
 
@@ -14,10 +14,6 @@ export interface LoggedEvent {
   state: TcpState | undefined;
   atMs: number;
 }
-
-// IPS_SEEN_REPLY and IPS_ASSURED (linux/netfilter/nf_conntrack_common.h).
-const SEEN_REPLY = 1 << 1;
-const ASSURED = 1 << 2;
 
 // As conntrack -E prints the event type: right-aligned in 9 columns.
 const NETFILTER_TYPE: Record<ConntrackEventType, string> = {

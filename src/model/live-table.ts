@@ -41,11 +41,32 @@ interface Connection {
   /** Undefined when the metrics leave the flow out (own port, ignored host). */
   group: LiveGroup | undefined;
   /**
-   * When the flow started (kernel timestamp) or was first seen, in seconds
-   * since the epoch: a small integer, stored in the object itself, where
-   * milliseconds would need a boxed number per entry.
+   * When the flow started (kernel timestamp) or was first seen, in
+   * hundredths of a second since TIME_ORIGIN_MS: a small integer, stored in
+   * the object itself for 248 days of uptime, where milliseconds since the
+   * epoch would need a boxed number per entry.
    */
-  sinceSeconds: number;
+  sinceCs: number;
+  /**
+   * Whether sinceCs is when it started (a kernel timestamp, or its NEW
+   * event), not when a read first found it.
+   */
+  startKnown: boolean;
+}
+
+/** The origin of Connection.sinceCs. */
+const TIME_ORIGIN_MS = Date.now();
+
+/** What the table knew of a connection when an event about it came. */
+export type KnownConnection = Readonly<
+  Pick<Connection, 'id' | 'state' | 'sinceCs' | 'startKnown'>
+> & {
+  readonly group: Readonly<GroupLabels> | undefined;
+};
+
+/** When a known connection started, or was first seen, in ms since the epoch. */
+export function startedAtMs(known: KnownConnection): number {
+  return TIME_ORIGIN_MS + known.sinceCs * 10;
 }
 
 export interface LiveTableOptions extends AggregateOptions {
@@ -239,8 +260,13 @@ export class LiveTable {
 
   /** The TCP state last known for the entry's connection (same kernel id). */
   stateOf(entry: ConntrackEntry): TcpState | undefined {
+    return this.knownOf(entry)?.state;
+  }
+
+  /** What the table holds of the entry's connection (same kernel id), if anything. */
+  knownOf(entry: ConntrackEntry): KnownConnection | undefined {
     const known = this.entries.get(entryKey(entry));
-    return known?.id === entry.id ? known.state : undefined;
+    return known?.id === entry.id ? known : undefined;
   }
 
   get localAddresses(): ReadonlySet<string> {
@@ -278,7 +304,7 @@ export class LiveTable {
     const entries = new Map<string, Connection>();
     const groups = new Groups();
     for (const entry of read) {
-      insert(entries, groups, options, this.now, entryKey(entry), entry);
+      insert(entries, groups, options, this.now, entryKey(entry), entry, false);
     }
     for (const event of during) applyEvent(entries, groups, options, this.now, event);
     groups.compact(entries.values());
@@ -290,7 +316,8 @@ export class LiveTable {
       const old = this.entries.get(key);
       if (old !== undefined && old.id === fresh.id) {
         kept++;
-        fresh.sinceSeconds = old.sinceSeconds;
+        fresh.sinceCs = old.sinceCs;
+        fresh.startKnown = old.startKnown;
         if (this.silent.has(key)) silent.add(key);
         continue;
       }
@@ -346,7 +373,7 @@ export class LiveTable {
         localResponder:
           group.direction === 'inbound' || this.options.localAddresses.has(group.host),
         port: group.port,
-        ageSeconds: nowSeconds - connection.sinceSeconds,
+        ageSeconds: nowSeconds - startedAtMs(connection) / 1000,
       };
     }
   }
@@ -412,7 +439,7 @@ function applyEvent(
     // The tuple was reused by a new connection; the old one's DESTROY was lost.
     remove(entries, groups, key, known);
   }
-  const added = insert(entries, groups, options, now, key, entry);
+  const added = insert(entries, groups, options, now, key, entry, type === 'new');
   if (tallies) tallyChange(tallies, known, added);
 }
 
@@ -423,6 +450,8 @@ function insert(
   now: () => number,
   key: string,
   entry: ConntrackEntry,
+  /** Whether the entry comes from its NEW event (or from a read, or a later event). */
+  fromNew: boolean,
 ): Connection {
   const flow = countedFlow(entry, options);
   const group = flow && groups.of(flow);
@@ -431,9 +460,12 @@ function insert(
     id: entry.id,
     state: undefined,
     group,
-    sinceSeconds: Math.floor(
-      entry.startNs === undefined ? now() / 1000 : Number(entry.startNs / 1_000_000_000n),
+    sinceCs: Math.floor(
+      ((entry.startNs === undefined ? now() : Number(entry.startNs / 1_000_000n)) -
+        TIME_ORIGIN_MS) /
+        10,
     ),
+    startKnown: fromNew || entry.startNs !== undefined,
   };
   setState(connection, entry.tcpState);
   entries.set(key, connection);

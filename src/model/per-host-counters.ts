@@ -1,5 +1,5 @@
 import { GroupIndex, GroupLabels } from './group';
-import { SeriesLabels, SeriesMapping } from './series-mapping';
+import { FoldTarget, SeriesLabels, SeriesMapping } from './series-mapping';
 
 /** One exported series of a counter family: its labels and a value per kind. */
 export interface CounterSeries<K extends string> extends SeriesLabels {
@@ -47,10 +47,12 @@ export class PerHostCounters<K extends string> {
   private count = 0;
   private folds = 0;
 
+  /** `byPort`: a family labelled by port and direction alone (host ""), see SeriesMapping.byPort. */
   constructor(
     readonly kinds: readonly K[],
     private readonly retentionMs = DEFAULT_COUNTER_RETENTION_MS,
     private readonly now: () => number = Date.now,
+    readonly byPort = false,
   ) {}
 
   /** Adds `amount` to the `kind` counter of the raw group `labels`. */
@@ -65,21 +67,22 @@ export class PerHostCounters<K extends string> {
 
   /** Moves what was added into this scrape's series, and returns every series to export. */
   fold(mapping: SeriesMapping): CounterSeries<K>[] {
+    const target = this.byPort ? mapping.byPort : mapping;
     const now = this.now();
     this.folds++;
     const pending = this.pending;
     this.pending = new GroupIndex();
     for (const [, ports] of pending.hosts()) {
       for (const { labels, values } of ports.values()) {
-        const target = mapping.labelsOf(labels);
-        if (target === undefined) continue;
-        const exported = this.series(target);
+        const to = target.labelsOf(labels);
+        if (to === undefined) continue;
+        const exported = this.series(to);
         for (const kind of this.kinds) exported.series.values[kind] += values[kind];
         exported.changedMs = now;
         exported.changedIn = this.folds;
       }
     }
-    this.forget(now, mapping);
+    this.forget(now, target);
     return this.rows();
   }
 
@@ -108,7 +111,7 @@ export class PerHostCounters<K extends string> {
     return exported;
   }
 
-  private forget(now: number, mapping: SeriesMapping): void {
+  private forget(now: number, mapping: FoldTarget): void {
     const oldest = now - this.retentionMs;
     const idle: Exported<K>[] = [];
     this.exported.retain((exported) => {

@@ -1,4 +1,5 @@
-import { GroupIndex, GroupLabels } from './group';
+import { Direction } from './flow';
+import { GroupIndex, GroupLabels, PhaseCounts, totalOf } from './group';
 
 /** The host label of the hosts beyond --max-hosts, and the port label of the ports beyond --max-ports-per-host. */
 export const OTHER = 'other';
@@ -6,6 +7,19 @@ export const OTHER = 'other';
 /** The labels of one exported per-host series: port "other" included. */
 export interface SeriesLabels extends Omit<GroupLabels, 'port'> {
   port: number | typeof OTHER;
+}
+
+/** A series of the gauges: its labels and its connections. */
+export type CountedSeries = SeriesLabels & { counts: PhaseCounts };
+
+/** Where a family of counters folds its counts at one scrape (see PerHostCounters). */
+export interface FoldTarget {
+  /** The series `group` is counted in now; undefined when it is left out. */
+  labelsOf(group: GroupLabels): SeriesLabels | undefined;
+  /** Whether this scrape has the label set (the gauges, or a counter that took room for it). */
+  has(labels: SeriesLabels): boolean;
+  /** How many series a family may hold. */
+  maxSeries: number;
 }
 
 /** How one scrape's ranking labels hosts; made by toSeries. */
@@ -40,7 +54,7 @@ export interface HostRanking {
  * every family of counters folds a group into the same series; and no more
  * series receive counts than the gauges may have: (N + 1) × (K + 3).
  */
-export class SeriesMapping {
+export class SeriesMapping implements FoldTarget {
   /** What a counter family may hold at most: the gauges' bound. */
   readonly maxSeries: number;
   // Made at the first question: a scrape without counters (dump mode) never asks.
@@ -51,16 +65,27 @@ export class SeriesMapping {
   /** Hosts not in the table, and the label each was given this scrape. */
   private readonly admitted = new Map<string, string>();
   private freeHosts: number;
+  private portRanking: PortRanking | undefined;
 
   constructor(
-    private readonly series: readonly SeriesLabels[],
+    private readonly series: readonly CountedSeries[],
     private readonly ranking: HostRanking,
   ) {
     this.maxSeries = (ranking.maxHosts + 1) * (ranking.maxPortsPerHost + 3);
     this.freeHosts = Math.max(0, ranking.maxHosts - ranking.labelledHosts);
   }
 
-  /** The series `group` is counted in now; undefined when it is left out. */
+  /**
+   * The same for families labelled by port and direction alone (no host):
+   * see PortRanking.
+   */
+  get byPort(): FoldTarget {
+    this.portRanking ??= new PortRanking(this.series, this.ranking.maxPortsPerHost, (group) =>
+      this.ranking.ignored(group),
+    );
+    return this.portRanking;
+  }
+
   labelsOf(group: GroupLabels): SeriesLabels | undefined {
     if (this.ranking.ignored(group)) return undefined;
     this.index();
@@ -76,7 +101,6 @@ export class SeriesMapping {
     return { host, port: OTHER, direction };
   }
 
-  /** Whether the gauges have this label set in this scrape (or a counter took room for it). */
   has(labels: SeriesLabels): boolean {
     this.index();
     return this.current.get(labels.host, labels.port, labels.direction) !== undefined;
@@ -105,5 +129,56 @@ export class SeriesMapping {
     if (this.current.get(host, port, direction) !== undefined) return;
     this.current.set(host, port, direction, true);
     if (typeof port === 'number') this.ports.set(host, (this.ports.get(host) ?? 0) + 1);
+  }
+}
+
+/** The host label of the series of a family labelled by port alone. */
+const NO_HOST = '';
+
+/**
+ * Ports of one scrape for the families labelled by (port, direction) only:
+ * per direction, the K ports (--max-ports-per-host) with the most
+ * connections in the table's series keep their number, ties to the lower
+ * port; a port not in the table keeps it while there is room under K
+ * (first come, first served); the rest are "other". So such a family has
+ * at most 3 × (K + 1) series.
+ */
+class PortRanking implements FoldTarget {
+  readonly maxSeries: number;
+  private readonly kept = new Map<Direction, Set<number>>();
+
+  constructor(
+    series: readonly CountedSeries[],
+    private readonly maxPorts: number,
+    private readonly ignored: (group: GroupLabels) => boolean,
+  ) {
+    this.maxSeries = 3 * (maxPorts + 1);
+    const totals = new Map<Direction, Map<number, number>>();
+    for (const one of series) {
+      if (typeof one.port !== 'number') continue;
+      let ports = totals.get(one.direction);
+      if (ports === undefined) totals.set(one.direction, (ports = new Map()));
+      ports.set(one.port, (ports.get(one.port) ?? 0) + totalOf(one.counts));
+    }
+    for (const [direction, ports] of totals) {
+      const ranked = [...ports].sort(([a, totalA], [b, totalB]) => totalB - totalA || a - b);
+      this.kept.set(direction, new Set(ranked.slice(0, maxPorts).map(([port]) => port)));
+    }
+  }
+
+  labelsOf(group: GroupLabels): SeriesLabels | undefined {
+    if (this.ignored(group)) return undefined;
+    const { direction, port } = group;
+    let kept = this.kept.get(direction);
+    if (kept === undefined) this.kept.set(direction, (kept = new Set()));
+    if (!kept.has(port) && kept.size < this.maxPorts) kept.add(port);
+    return { host: NO_HOST, port: kept.has(port) ? port : OTHER, direction };
+  }
+
+  has(labels: SeriesLabels): boolean {
+    return (
+      typeof labels.port === 'number' &&
+      (this.kept.get(labels.direction)?.has(labels.port) ?? false)
+    );
   }
 }

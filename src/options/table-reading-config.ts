@@ -16,6 +16,8 @@ export interface EventsConfig {
   netlinkBufferBytes: number;
   /** The event log's format; undefined when events are not logged. */
   logEvents?: EventLogFormat;
+  /** Count failures, connect times and lifetimes (--collector.link-health). */
+  linkHealth?: boolean;
 }
 
 /**

@@ -52,6 +52,13 @@ export function tableReadingOptions<T>(y: Argv<T>) {
       coerce: (value: unknown) =>
         checkChoice(String(value), '--log-events-format', EVENT_LOG_FORMATS),
       describe: 'netfilter: like conntrack -E; json: one JSON object per line',
+    })
+    .option('collector.link-health', {
+      type: 'boolean',
+      default: false,
+      describe:
+        'events mode: count failed connections (refused, timeout, reset), connect times and ' +
+        'lifetimes per remote host and port',
     });
 }
 
@@ -64,6 +71,7 @@ export function describeEvents(config: EventsConfig): Record<string, string> {
     'resync interval': interval,
     'netlink buffer': `${config.netlinkBufferBytes} bytes`,
     'event log': config.logEvents ?? 'off',
+    'link health': config.linkHealth ? 'on' : 'off (--collector.link-health)',
   };
 }
 
@@ -71,11 +79,17 @@ export function eventsConfig(args: TableReadingArgs): EventsConfig {
   if (args.logEvents && args.mode === 'dump') {
     throw new UsageError('--log-events needs --mode events: dump mode sees no events');
   }
+  if (args['collector.linkHealth'] && args.mode === 'dump') {
+    throw new UsageError(
+      '--collector.link-health needs --mode events: dump mode sees no failures, connect times or lifetimes',
+    );
+  }
   return {
     mode: args.mode,
     resyncIntervalMs: args.resyncInterval,
     netlinkBufferBytes: args.netlinkBufferSize,
     logEvents: args.logEvents ? args.logEventsFormat : undefined,
+    linkHealth: args['collector.linkHealth'],
   };
 }
 

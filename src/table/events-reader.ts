@@ -2,7 +2,7 @@ import { readTableUsage } from '../conntrack/table-usage';
 import { EventsMode } from '../events/start';
 import { Logger } from '../log';
 import { countLongterm, LongtermOptions } from '../model/longterm';
-import { EventsFigures, Snapshot, TableReader, timedRead } from './reader';
+import { CounterFamilies, EventsFigures, Snapshot, TableReader, timedRead } from './reader';
 import { Traffic } from './traffic';
 
 export interface EventsReaderOptions {
@@ -38,8 +38,23 @@ export class EventsReader implements TableReader {
             return { groups, table: usage, longterm: counts };
           })
         : await this.fallback.read();
-    const counters = { lifecycle: live.table.lifecycle, traffic: this.options.traffic?.counters };
-    return { ...snapshot, counters, events: this.figures() };
+    return { ...snapshot, counters: this.counters(), events: this.figures() };
+  }
+
+  private counters(): CounterFamilies {
+    const { live, linkHealth } = this.events;
+    const lifecycle = live.table.lifecycle;
+    const traffic = this.options.traffic?.counters;
+    if (linkHealth === undefined) return { lifecycle, traffic };
+    linkHealth.prune(Date.now());
+    return {
+      lifecycle,
+      traffic,
+      failures: linkHealth.failures,
+      lifetimes: linkHealth.lifetimes,
+      connectTimes: linkHealth.connectTimes.counters,
+      lifetimesByPort: linkHealth.lifetimesByPort.counters,
+    };
   }
 
   private figures(): EventsFigures {

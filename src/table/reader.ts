@@ -4,6 +4,8 @@ import { TableUsage } from '../conntrack/table-usage';
 import type { EventStats } from '../events/live-sync';
 import { Logger } from '../log';
 import { HostGroup } from '../model/group';
+import { HistogramKind } from '../model/histogram';
+import { FailureReason, LifetimeKind } from '../model/link-health';
 import { LifecycleKind } from '../model/live-table';
 import { LongtermCounts } from '../model/longterm';
 import { CounterSeries, PerHostCounters } from '../model/per-host-counters';
@@ -32,6 +34,11 @@ export interface CounterFamilies {
   lifecycle?: PerHostCounters<LifecycleKind>;
   /** conntrack_{sent,received}_{bytes,packets}_total, with --collector.traffic. */
   traffic?: PerHostCounters<TrafficKind>;
+  /** The link health families (--collector.link-health); see LinkHealth. */
+  failures?: PerHostCounters<FailureReason>;
+  lifetimes?: PerHostCounters<LifetimeKind>;
+  connectTimes?: PerHostCounters<HistogramKind>;
+  lifetimesByPort?: PerHostCounters<HistogramKind>;
 }
 
 /** Each family's series to export at one scrape. */

@@ -26,6 +26,13 @@ const METRICS = new Set([
   'conntrack_connections_closed_total',
   'conntrack_sent_bytes_total',
   'conntrack_received_bytes_total',
+  'conntrack_connection_failures_total',
+  'conntrack_connect_duration_seconds_bucket',
+  'conntrack_connect_duration_seconds_count',
+  'conntrack_connection_lifetime_seconds_sum',
+  'conntrack_connection_lifetime_seconds_count',
+  'conntrack_connection_lifetime_by_port_seconds_bucket',
+  'conntrack_connection_lifetime_by_port_seconds_count',
   'conntrack_longterm_connections',
   'conntrack_table_entries',
   'conntrack_table_entries_limit',
@@ -60,7 +67,7 @@ test('promtool accepts the alerting rules, and their unit tests pass', (t) => {
   promtool('test', 'rules', 'alerts.test.yml');
 });
 
-test('the alerts cover down, failing reads, a full table and a watched link', () => {
+test('the alerts cover down, failing reads, a full table, a watched link and a failing link', () => {
   const rules = parse(readFileSync(path.join(PROMETHEUS, 'alerts.yml'), 'utf8')) as {
     groups: { rules: { alert: string; expr: string; labels: { severity: string } }[] }[];
   };
@@ -68,6 +75,7 @@ test('the alerts cover down, failing reads, a full table and a watched link', ()
   assert.deepEqual(alerts.map((rule) => rule.alert).sort(), [
     'ConntrackExporterAbsent',
     'ConntrackExporterDown',
+    'ConntrackLinkFailing',
     'ConntrackReadFailing',
     'ConntrackTableNearlyFull',
     'ConntrackWatchedLinkDown',
@@ -155,8 +163,8 @@ test('the Grafana dashboard: every section, known metrics, defined variables', (
       }
     }
   }
-  // Connections by host and state, opened/closed rates, top peers by traffic, long-term
-  // connections, table usage and exporter health.
+  // Connections by host and state, opened/closed rates, link health, top
+  // peers by traffic, long-term connections, table usage and exporter health.
   for (const name of [
     'conntrack_opening_connections',
     'conntrack_open_connections',
@@ -166,6 +174,10 @@ test('the Grafana dashboard: every section, known metrics, defined variables', (
     'conntrack_connections_closed_total',
     'conntrack_sent_bytes_total',
     'conntrack_received_bytes_total',
+    'conntrack_connection_failures_total',
+    'conntrack_connect_duration_seconds_bucket',
+    'conntrack_connection_lifetime_seconds_sum',
+    'conntrack_connection_lifetime_by_port_seconds_bucket',
     'conntrack_longterm_connections',
     'conntrack_table_entries_limit',
     'conntrack_exporter_scrape_collector_success',

@@ -45,6 +45,7 @@ test('--log-events needs events mode', () => {
     netlinkBufferSize: 4096,
     logEvents: true,
     logEventsFormat: 'json',
+    'collector.linkHealth': false,
   } as const;
   assert.throws(() => eventsConfig(args), /--log-events needs --mode events/);
   assert.deepEqual(eventsConfig({ ...args, mode: 'events' }), {
@@ -52,7 +53,21 @@ test('--log-events needs events mode', () => {
     resyncIntervalMs: 0,
     netlinkBufferBytes: 4096,
     logEvents: 'json',
+    linkHealth: false,
   });
+});
+
+test('--collector.link-health needs events mode', () => {
+  const args = {
+    mode: 'dump',
+    resyncInterval: 0,
+    netlinkBufferSize: 4096,
+    logEvents: false,
+    logEventsFormat: 'netfilter',
+    'collector.linkHealth': true,
+  } as const;
+  assert.throws(() => eventsConfig(args), /--collector.link-health needs --mode events/);
+  assert.equal(eventsConfig({ ...args, mode: 'events' }).linkHealth, true);
 });
 
 test('the CLI refuses bad events options in one line with exit code 2', () => {
@@ -62,6 +77,7 @@ test('the CLI refuses bad events options in one line with exit code 2', () => {
     [['--resync-interval', 'often'], /--resync-interval: 'often' is not an interval/],
     [['--log-events-format', 'xml'], /--log-events-format.*xml/],
     [['--mode', 'dump', '--log-events'], /--log-events needs --mode events/],
+    [['--mode', 'dump', '--collector.link-health'], /--collector.link-health needs --mode events/],
   ] as const) {
     const result = spawnSync(process.execPath, [CLI, ...args], {
       encoding: 'utf8',
