@@ -47,6 +47,8 @@ const extremeSize = fc.oneof(
 /** The default command's options parsed as the CLI parses them. */
 function parseExporter(args: string[]): Record<string, unknown> {
   return exporterCommandOptions(yargs(args))
+    // As the CLI parses: --collector.* and --web.config.file are single options.
+    .parserConfiguration({ 'dot-notation': false })
     .strict()
     .fail((message, error) => {
       throw error ?? new Error(message);
