@@ -4,7 +4,7 @@
  * (accounting on), one with the traffic counters read every
  * TRAFFIC_INTERVAL_S and one without, idle and scraped every 15 s over the
  * same window: the difference of their CPU time is the reads', per read
- * and per minute at the default interval (60 s).
+ * and per minute at the default interval (120 s).
  *
  * The synthetic entries carry counters (made with accounting on) that never
  * move, so a read costs the reading and decoding of every entry and the
@@ -17,7 +17,7 @@ import { idleCpuPerMinute, rssMB } from './measure';
 import { BenchTable } from './table';
 
 const TRAFFIC_INTERVAL_S = 2;
-const DEFAULT_INTERVAL_S = 60;
+const DEFAULT_INTERVAL_S = 120;
 const SCRAPE_INTERVAL_MS = 15_000;
 
 export interface TrafficCost {

@@ -81,9 +81,9 @@ function parse(args: string[]) {
     .parseSync();
 }
 
-test('--collector.traffic is off by default; --traffic-interval reads live connections every minute by default', () => {
+test('--collector.traffic is off by default; --traffic-interval reads live connections every 2 minutes by default', () => {
   assert.equal(trafficConfig(parse([])), undefined);
-  assert.deepEqual(trafficConfig(parse(['--collector.traffic'])), { readIntervalMs: 60_000 });
+  assert.deepEqual(trafficConfig(parse(['--collector.traffic'])), { readIntervalMs: 120_000 });
   assert.deepEqual(trafficConfig(parse(['--collector.traffic', '--traffic-interval', '5m'])), {
     readIntervalMs: 300_000,
   });
