@@ -46,14 +46,16 @@ const extremeSize = fc.oneof(
 
 /** The default command's options parsed as the CLI parses them. */
 function parseExporter(args: string[]): Record<string, unknown> {
-  return exporterCommandOptions(yargs(args))
-    // As the CLI parses: --collector.* and --web.config.file are single options.
-    .parserConfiguration({ 'dot-notation': false })
-    .strict()
-    .fail((message, error) => {
-      throw error ?? new Error(message);
-    })
-    .parseSync() as Record<string, unknown>;
+  return (
+    exporterCommandOptions(yargs(args))
+      // As the CLI parses: --collector.* and --web.config.file are single options.
+      .parserConfiguration({ 'dot-notation': false })
+      .strict()
+      .fail((message, error) => {
+        throw error ?? new Error(message);
+      })
+      .parseSync() as Record<string, unknown>
+  );
 }
 
 /** yargs reports coerce()'s UsageError as a YError; the CLI prints it as one line, exit 2. */
