@@ -19,6 +19,9 @@
  *   BENCH_ONLY=traffic         only the cost of --collector.traffic's reads
  *                              of the table per size (traffic.ts; prints,
  *                              never writes)
+ *   BENCH_ONLY=link-health     events mode without and with
+ *                              --collector.link-health: queued bursts (events
+ *                              per CPU-second) then scrape latency (prints)
  *
  * The one change outside the namespaces: nf_conntrack_max and
  * nf_conntrack_buckets are raised for the run and restored (sysctls.ts).
@@ -59,8 +62,9 @@ const SIZES = (process.env.BENCH_SIZES || DEFAULT_SIZES.join(','))
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS || 60);
 const SKIP_DUMP = process.env.BENCH_SKIP_DUMP === '1';
 const ONLY = process.env.BENCH_ONLY || undefined;
-if (ONLY !== undefined && ONLY !== 'events-scrape' && ONLY !== 'traffic') {
-  throw new Error(`BENCH_ONLY=${ONLY}: the parts that run alone are events-scrape and traffic`);
+const ALONE = ['events-scrape', 'link-health', 'traffic'];
+if (ONLY !== undefined && !ALONE.includes(ONLY)) {
+  throw new Error(`BENCH_ONLY=${ONLY}: the parts that run alone are ${ALONE.join(', ')}`);
 }
 const HOSTS = 1000;
 const BURST = 100_000;
@@ -405,6 +409,45 @@ async function measureEventsScrape(entries: number): Promise<void> {
   }
 }
 
+/**
+ * What --collector.link-health costs: on one table, an events-mode exporter
+ * without it, then one with it, each given a queued burst of inserts and
+ * one of deletes (events per CPU-second: the hook runs for every event),
+ * then timed scrapes, which then include the failures and lifetimes the
+ * bursts left (the synthetic entries end in every state).
+ */
+async function measureLinkHealth(entries: number): Promise<void> {
+  log(`${sizeLabel(entries)} entries`);
+  const bench = await BenchTable.create();
+  try {
+    await bench.change('create', entries, { offset: 0, hosts: HOSTS });
+    for (const [name, extra] of [
+      ['events', []],
+      ['events, --collector.link-health', ['--collector.link-health']],
+    ] as const) {
+      const exporter = await startExporter(
+        bench.ns,
+        [...COMMON_ARGS, '--mode', 'events', '--netlink-buffer-size', LARGE_BUFFER, ...extra],
+        { port: EVENTS_PORT, startTimeoutMs: START_TIMEOUT_MS },
+      );
+      try {
+        const inserts = await burst(bench, exporter, 'create', entries, entries + BURST, true);
+        const deletes = await burst(bench, exporter, 'destroy', entries, entries, true);
+        const scrape = await measureMode(bench, exporter, entries, 'events');
+        const perCpu = (b: Burst) => (b.events / b.cpuSeconds).toFixed(0);
+        log(
+          `  ${name}: queued inserts ${perCpu(inserts)} events per CPU-second, deletes ${perCpu(deletes)}; ` +
+            `scrape ${scrape.scrapeMs.toFixed(2)} ms`,
+        );
+      } finally {
+        await exporter.stop();
+      }
+    }
+  } finally {
+    await bench.destroy();
+  }
+}
+
 /** Other benchmarks on the same two cores would make every figure meaningless. */
 function warnAboutOtherBenchmarks(): void {
   let found = '';
@@ -439,6 +482,7 @@ async function main(): Promise<void> {
   try {
     for (const entries of SIZES) {
       if (ONLY === 'events-scrape') await measureEventsScrape(entries);
+      else if (ONLY === 'link-health') await measureLinkHealth(entries);
       else if (ONLY === 'traffic') {
         log(`${sizeLabel(entries)} entries`);
         await measureTraffic(entries, HOSTS, COMMON_ARGS, IDLE_SECONDS, log);

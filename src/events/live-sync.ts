@@ -9,7 +9,7 @@ import type {
 import { ConntrackEntry, EntryIdentity } from '../conntrack/types';
 import { Logger } from '../log';
 import { HostGroup } from '../model/group';
-import { KnownConnection, LiveTable, LiveTableOptions } from '../model/live-table';
+import { EventWatcher, LiveTable, LiveTableOptions } from '../model/live-table';
 import { withoutYoungGenerationGrowth } from './young-generation';
 
 /**
@@ -60,7 +60,7 @@ export interface LiveSyncOptions {
    * Sees each event as it arrives (not when replayed onto a read), before
    * the table applies it, with what the table knew of the connection.
    */
-  onEvent?: (event: ConntrackEvent, known: KnownConnection | undefined, batch: EventBatch) => void;
+  onEvent?: EventWatcher;
 }
 
 interface Waiter {
@@ -258,8 +258,7 @@ export class LiveSync {
     const during = this.running?.during;
     for (const event of events) {
       this.stats.events[event.type]++;
-      onEvent?.(event, this.table.knownOf(event.entry), batch);
-      this.table.apply(event);
+      this.table.apply(event, onEvent, batch);
       during?.push(event);
     }
     if (batch.drained && this.awaitingDrain) {

@@ -9,6 +9,13 @@ export function bucketKinds(buckets: readonly number[]): HistogramKind[] {
   return [...buckets.map((bound) => `${bound}`), '+Inf'];
 }
 
+/** The bucket of `value`: the first bound it does not exceed, or buckets.length for +Inf. */
+export function bucketOf(buckets: readonly number[], value: number): number {
+  let bucket = 0;
+  while (bucket < buckets.length && value > buckets[bucket]!) bucket++;
+  return bucket;
+}
+
 /**
  * A Prometheus histogram per port and direction, kept as per-host counters
  * folded by port (see SeriesMapping.byPort): so it has the bound and the
@@ -33,11 +40,20 @@ export class Histogram {
     );
   }
 
-  observe(labels: GroupLabels, value: number): void {
-    let bucket = 0;
-    while (bucket < this.buckets.length && value > this.buckets[bucket]!) bucket++;
-    this.counters.add(labels, this.bucketKinds[bucket]!);
-    this.counters.add(labels, 'sum', value);
-    this.counters.add(labels, 'count');
+  /**
+   * Adds observations of the raw group `labels`, already counted per bucket
+   * (in the order of `buckets`, then +Inf; see bucketOf), with their sum.
+   */
+  add(labels: GroupLabels, perBucket: readonly number[], sum: number): void {
+    // Every kind is there: PerHostCounters starts each at 0.
+    const values = this.counters.pendingOf(labels);
+    let count = 0;
+    for (let i = 0; i < perBucket.length; i++) {
+      const kind = this.bucketKinds[i]!;
+      values[kind] = values[kind]! + perBucket[i]!;
+      count += perBucket[i]!;
+    }
+    values.sum = values.sum! + sum;
+    values.count = values.count! + count;
   }
 }

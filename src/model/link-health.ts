@@ -1,8 +1,8 @@
 import type { ConntrackEvent } from '../conntrack/events';
 import { ASSURED, TcpState } from '../conntrack/types';
 import { AggregateOptions, countedFlow } from './classify';
-import { GroupLabels, labelsOfFlow } from './group';
-import { Histogram } from './histogram';
+import { GroupIndex, GroupLabels, labelsOfFlow } from './group';
+import { bucketOf, Histogram } from './histogram';
 import { KnownConnection, startedAtMs } from './live-table';
 import { DEFAULT_COUNTER_RETENTION_MS, PerHostCounters } from './per-host-counters';
 
@@ -65,6 +65,18 @@ export function failureOf(
   return undefined;
 }
 
+/** What one raw group counted since the last flush: every family at once, one lookup per event. */
+interface Tally {
+  labels: GroupLabels;
+  failures: Record<FailureReason, number>;
+  lifetimeSum: number;
+  /** Per bucket of LIFETIME_BUCKETS, then +Inf. */
+  lifetimes: number[];
+  connectSum: number;
+  /** Per bucket of CONNECT_BUCKETS, then +Inf. */
+  connects: number[];
+}
+
 export interface LinkHealthOptions {
   /** Which flows count, as the table classifies them now. */
   classification: () => AggregateOptions;
@@ -88,6 +100,7 @@ export class LinkHealth {
   readonly lifetimesByPort: Histogram;
   /** When each connection seen opening sent its first SYN (its NEW event), by kernel id. */
   private readonly opening = new Map<number, number>();
+  private tallies = new GroupIndex<Tally>();
 
   constructor(private readonly options: LinkHealthOptions) {
     const retention = options.retentionMs ?? DEFAULT_COUNTER_RETENTION_MS;
@@ -112,24 +125,53 @@ export class LinkHealth {
       if (since !== undefined) {
         this.opening.delete(entry.id);
         const group = this.groupOf(event, known);
-        if (group) this.connectTimes.observe(group, Math.max(0, atMs - since) / 1000);
+        if (group) {
+          const seconds = Math.max(0, atMs - since) / 1000;
+          const tally = this.tallyOf(group);
+          tally.connects[bucketOf(CONNECT_BUCKETS, seconds)]!++;
+          tally.connectSum += seconds;
+        }
       }
     }
     const failure = failureOf(event, knownState);
     if (failure !== undefined) {
       const group = this.groupOf(event, known);
-      if (group) this.failures.add(group, failure);
+      if (group) this.tallyOf(group).failures[failure]++;
     }
     if (known?.startKnown && endsLife(event, knownState)) {
       const { group } = known;
       if (group) {
         const seconds = Math.max(0, atMs - startedAtMs(known)) / 1000;
-        this.lifetimes.add(group, 'sum', seconds);
-        this.lifetimes.add(group, 'count');
-        this.lifetimesByPort.observe(group, seconds);
+        const tally = this.tallyOf(group);
+        tally.lifetimes[bucketOf(LIFETIME_BUCKETS, seconds)]!++;
+        tally.lifetimeSum += seconds;
       }
     }
     if (type === 'destroy') this.opening.delete(entry.id);
+  }
+
+  /** Hands what was counted since the last flush to the families, before a scrape folds them. */
+  flush(): void {
+    const tallies = this.tallies;
+    this.tallies = new GroupIndex();
+    for (const [, ports] of tallies.hosts()) {
+      for (const tally of ports.values()) {
+        const { labels, failures } = tally;
+        if (failures.refused + failures.timeout + failures.reset > 0) {
+          const pending = this.failures.pendingOf(labels);
+          for (const reason of FAILURE_REASONS) pending[reason] += failures[reason];
+        }
+        const lived = sum(tally.lifetimes);
+        if (lived > 0) {
+          const pending = this.lifetimes.pendingOf(labels);
+          pending.sum += tally.lifetimeSum;
+          pending.count += lived;
+          this.lifetimesByPort.add(labels, tally.lifetimes, tally.lifetimeSum);
+        }
+        if (sum(tally.connects) > 0)
+          this.connectTimes.add(labels, tally.connects, tally.connectSum);
+      }
+    }
   }
 
   /** Forgets connects whose end never came (lost in an overflow) after the retention. */
@@ -140,6 +182,22 @@ export class LinkHealth {
       if (since >= oldest) break;
       this.opening.delete(id);
     }
+  }
+
+  private tallyOf(group: GroupLabels): Tally {
+    let tally = this.tallies.get(group.host, group.port, group.direction);
+    if (tally === undefined) {
+      tally = {
+        labels: group,
+        failures: { refused: 0, timeout: 0, reset: 0 },
+        lifetimeSum: 0,
+        lifetimes: new Array<number>(LIFETIME_BUCKETS.length + 1).fill(0),
+        connectSum: 0,
+        connects: new Array<number>(CONNECT_BUCKETS.length + 1).fill(0),
+      };
+      this.tallies.set(group.host, group.port, group.direction, tally);
+    }
+    return tally;
   }
 
   private groupOf(
@@ -165,4 +223,10 @@ function endsLife(event: ConntrackEvent, knownState: TcpState | undefined): bool
   if (knownState === TcpState.TimeWait || knownState === TcpState.Close) return false;
   const state = event.entry.tcpState;
   return event.type === 'destroy' || state === TcpState.TimeWait || state === TcpState.Close;
+}
+
+function sum(values: readonly number[]): number {
+  let total = 0;
+  for (const value of values) total += value;
+  return total;
 }

@@ -1,4 +1,4 @@
-import type { ConntrackEvent } from '../conntrack/events';
+import type { ConntrackEvent, EventBatch } from '../conntrack/events';
 import { ConntrackEntry, EntryIdentity, TcpState } from '../conntrack/types';
 import { AggregateOptions, countedFlow } from './classify';
 import { FlowView } from './flow';
@@ -63,6 +63,13 @@ export type KnownConnection = Readonly<
 > & {
   readonly group: Readonly<GroupLabels> | undefined;
 };
+
+/** Sees an event as the table applies it, with what the table knew of its connection before. */
+export type EventWatcher = (
+  event: ConntrackEvent,
+  known: KnownConnection | undefined,
+  batch: EventBatch,
+) => void;
 
 /** When a known connection started, or was first seen, in ms since the epoch. */
 export function startedAtMs(known: KnownConnection): number {
@@ -278,10 +285,23 @@ export class LiveTable {
     return this.options;
   }
 
-  /** Applies one event as it arrives, counting the connections that appear and end. */
-  apply(event: ConntrackEvent): void {
+  /**
+   * Applies one event as it arrives, counting the connections that appear
+   * and end; `watcher` sees it first, with what the table knew of its
+   * connection (found by the same lookup).
+   */
+  apply(event: ConntrackEvent, watcher?: EventWatcher, batch?: EventBatch): void {
     if (this.silent.size > 0) this.silent.delete(entryKey(event.entry));
-    applyEvent(this.entries, this.groups, this.options, this.now, event, this.lifecycle);
+    applyEvent(
+      this.entries,
+      this.groups,
+      this.options,
+      this.now,
+      event,
+      this.lifecycle,
+      watcher,
+      batch,
+    );
   }
 
   /**
@@ -408,12 +428,16 @@ function applyEvent(
   groups: Groups,
   options: AggregateOptions,
   now: () => number,
-  { type, entry }: ConntrackEvent,
+  event: ConntrackEvent,
   tallies?: PerHostCounters<LifecycleKind>,
+  watcher?: EventWatcher,
+  batch?: EventBatch,
 ): void {
+  const { type, entry } = event;
   const key = entryKey(entry);
   const known = entries.get(key);
   const same = known !== undefined && known.id === entry.id;
+  if (watcher !== undefined && batch !== undefined) watcher(event, same ? known : undefined, batch);
   if (type === 'destroy') {
     if (same) {
       remove(entries, groups, key, known);

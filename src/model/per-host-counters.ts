@@ -57,12 +57,20 @@ export class PerHostCounters<K extends string> {
 
   /** Adds `amount` to the `kind` counter of the raw group `labels`. */
   add(labels: GroupLabels, kind: K, amount = 1): void {
+    this.pendingOf(labels)[kind] += amount;
+  }
+
+  /**
+   * What was added to the raw group `labels` since the last fold, to add to
+   * in place: one lookup for several kinds (this runs per event).
+   */
+  pendingOf(labels: GroupLabels): Record<K, number> {
     let pending = this.pending.get(labels.host, labels.port, labels.direction);
     if (pending === undefined) {
       pending = { labels, values: this.zeros() };
       this.pending.set(labels.host, labels.port, labels.direction, pending);
     }
-    pending.values[kind] += amount;
+    return pending.values;
   }
 
   /** Moves what was added into this scrape's series, and returns every series to export. */

@@ -47,6 +47,7 @@ export class EventsReader implements TableReader {
     const traffic = this.options.traffic?.counters;
     if (linkHealth === undefined) return { lifecycle, traffic };
     linkHealth.prune(Date.now());
+    linkHealth.flush();
     return {
       lifecycle,
       traffic,

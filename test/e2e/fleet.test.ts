@@ -4,7 +4,7 @@
  * shipped configuration (deploy/prometheus/prometheus.yml, alerts.yml). The
  * answers users get through PromQL, per machine, per state and summed over
  * the fleet, are checked through Prometheus' HTTP API, and so is every query
- * of the shipped Grafana dashboard.
+ * of the shipped Grafana dashboard, and an alert on real failed connections.
  *
  * Four namespaces on one bridge (inside the Prometheus namespace, so nothing
  * is created in the root namespace):
@@ -26,7 +26,7 @@ import { parse, stringify } from 'yaml';
 import { missingComponent, missingProgram } from '../helpers/components';
 import { startExporter } from '../helpers/exporter';
 import { createNamespace, waitFor, type DisposableNamespace } from '../helpers/netns';
-import { startActor } from '../helpers/tcp-actor';
+import { connectRefused, startActor } from '../helpers/tcp-actor';
 
 const ROOT = path.join(__dirname, '..', '..');
 const PROMETHEUS_DIR = path.join(ROOT, 'deploy', 'prometheus');
@@ -88,8 +88,8 @@ test(
     await startActor(web2, { mode: 'connect', host: WEB_1, port: 8080, count: 2 });
     await api.waitForSockets(2);
 
-    await startExporter(web1, ['--no-resolve-hosts']);
-    await startExporter(web2, ['--no-resolve-hosts']);
+    await startExporter(web1, ['--no-resolve-hosts', '--collector.link-health']);
+    await startExporter(web2, ['--no-resolve-hosts', '--collector.link-health']);
 
     const work = mkdtempSync(path.join(os.tmpdir(), 'cte-prometheus-'));
     t.after(() => rmSync(work, { recursive: true, force: true }));
@@ -204,7 +204,14 @@ test(
         30_000,
         'every rule evaluated',
       );
-      assert.equal(rules.length, 5, JSON.stringify(rules));
+      const shipped = parse(readFileSync(path.join(PROMETHEUS_DIR, 'alerts.yml'), 'utf8')) as {
+        groups: { rules: unknown[] }[];
+      };
+      assert.equal(
+        rules.length,
+        shipped.groups.flatMap((group) => group.rules).length,
+        JSON.stringify(rules),
+      );
       // Nothing is wrong in this fleet: no rule's expression holds now (a
       // firing alert could not show yet: each waits minutes), and none is
       // pending from an earlier evaluation.
@@ -214,6 +221,42 @@ test(
         assert.deepEqual(response.data.result, [], rule.name);
       }
       assert.deepEqual((await query('ALERTS')).data.result, []);
+    });
+
+    await t.test('connects refused by the database make ConntrackLinkFailing pending', async () => {
+      // Nothing listens on 5433: every connect from web-1 is refused, one
+      // after another, until the rule holds (its increase needs the
+      // failures to grow across scrapes).
+      const pending = await waitFor(
+        async () => {
+          await connectRefused(web1, DB, 5433);
+          const response = await query('ALERTS{alertname="ConntrackLinkFailing"}');
+          return response.data.result.length > 0 && response.data.result;
+        },
+        120_000,
+        'ConntrackLinkFailing to be pending',
+      );
+      assert.deepEqual(
+        pending.map((sample) => sample.metric),
+        [
+          {
+            __name__: 'ALERTS',
+            alertname: 'ConntrackLinkFailing',
+            alertstate: 'pending',
+            severity: 'warning',
+            job: JOB,
+            instance: WEB_1,
+            host: DB,
+            port: '5433',
+          },
+        ],
+      );
+      const refused = await values(
+        `conntrack_connection_failures_total{host="${DB}", port="5433", reason="refused"}`,
+        'instance',
+      );
+      assert.deepEqual(Object.keys(refused), [WEB_1]);
+      assert.ok((refused[WEB_1] ?? 0) >= 3, `${refused[WEB_1]} refused`);
     });
 
     await t.test('every query of the Grafana dashboard is valid PromQL, and answers', async () => {
@@ -238,6 +281,7 @@ test(
         'Table usage',
         'Table read success',
         'Versions',
+        'Failed connections per second by host and reason',
       ]) {
         assert.ok((answered.get(title) ?? 0) > 0, `panel "${title}" has no data`);
       }

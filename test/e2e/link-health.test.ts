@@ -9,27 +9,11 @@ import test from 'node:test';
 
 import { setSysctls } from '../helpers/events';
 import { pick, seriesKey, startExporter } from '../helpers/exporter';
-import {
-  conntrackList,
-  createTopology,
-  dropTcpPort,
-  type Namespace,
-  waitFor,
-} from '../helpers/netns';
-import { startActor } from '../helpers/tcp-actor';
+import { conntrackList, createTopology, dropTcpPort, waitFor } from '../helpers/netns';
+import { connectRefused, startActor } from '../helpers/tcp-actor';
 
 const ARGS = ['--mode', 'events', '--no-resolve-hosts', '--collector.link-health'];
 const REASONS = ['refused', 'timeout', 'reset'] as const;
-
-/** Connects once from `ns` and expects the connection to be refused. */
-async function connectRefused(ns: Namespace, host: string, port: number): Promise<void> {
-  const script =
-    `require('net').connect({ host: ${JSON.stringify(host)}, port: ${port} })` +
-    `.on('error', (e) => process.exit(e.code === 'ECONNREFUSED' ? 0 : 3))` +
-    ".on('connect', () => process.exit(4));";
-  const result = await ns.exec([process.execPath, '-e', script]);
-  assert.equal(result.code, 0, `connect to ${host}:${port} was not refused: ${result.stderr}`);
-}
 
 /** The failures of one series, by reason; zeros when it has none. */
 function failuresOf(metrics: Map<string, number>, labels: Record<string, string>) {

@@ -81,6 +81,23 @@ export function actorArgv(spec: ActorSpec): string[] {
     : ['connect', spec.host, String(spec.port), String(spec.count ?? 1), spec.outcome ?? 'hold'];
 }
 
+/**
+ * Connects once from `ns` to a port where nothing listens, and resolves once
+ * the connection was refused (a reset answered the SYN); rejects otherwise.
+ */
+export async function connectRefused(ns: Namespace, host: string, port: number): Promise<void> {
+  const script =
+    `require('net').connect({ host: ${JSON.stringify(host)}, port: ${port} })` +
+    ".on('error', (e) => process.exit(e.code === 'ECONNREFUSED' ? 0 : 3))" +
+    ".on('connect', () => process.exit(4));";
+  const result = await ns.exec([process.execPath, '-e', script]);
+  if (result.code !== 0) {
+    throw new Error(
+      `a connect to ${host}:${port} was not refused (exit ${result.code}): ${result.stderr}`,
+    );
+  }
+}
+
 /** Starts an actor inside `ns` and resolves when it printed `ready`. */
 export async function startActor(
   ns: Namespace,

@@ -88,6 +88,7 @@ function setUp() {
     table.apply(event);
   };
   const scrape = () => {
+    health.flush();
     const { mapping } = toSeries(table.snapshot().values(), ROOM);
     return {
       failures: health.failures.fold(mapping),
