@@ -7,6 +7,7 @@
  * with the payload plus the TCP/IP headers of the packets counted.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import test from 'node:test';
 
 import { setSysctls, waitForEqual, watchEvents } from '../helpers/events';
@@ -185,6 +186,12 @@ for (const family of ['ipv4', 'ipv6'] as const) {
       'the held connection counted as conntrack -L counts it',
     );
     await assertWireBytes(family, live!, { original: host, reply: remote });
+    // promtool is the reference for the exposition format and metric names.
+    const check = spawnSync('promtool', ['check', 'metrics'], {
+      input: await exporter.scrape(),
+      encoding: 'utf8',
+    });
+    assert.equal(check.status, 0, `promtool: ${check.stdout}${check.stderr}`);
 
     // Ending: moves its bytes and ends; read or not while it lived, it
     // counts its final counts, once. The held one ends too.
