@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import test from 'node:test';
 
 import { setSysctls, waitForEqual, watchEvents } from '../helpers/events';
@@ -15,6 +16,14 @@ import { type ExporterProcess, seriesKey, startExporter } from '../helpers/expor
 import { conntrackList, createTopology, type Namespace, waitFor } from '../helpers/netns';
 import { type Actor, startActor } from '../helpers/tcp-actor';
 
+const ACCT_FILE = path.join(
+  __dirname,
+  '..',
+  '..',
+  'deploy',
+  'sysctl',
+  '91-conntrack-exporter-acct.conf',
+);
 const MIB = 1024 * 1024;
 const UP = 10 * MIB;
 const DOWN = 1 * MIB;
@@ -232,7 +241,9 @@ test('accounting turned on while connections are open: only those opened after c
 
   const old = await startActor(host, { mode: 'connect', host: peer, port: 8080 });
   await before.waitForSockets(1);
-  await setSysctls(host, { 'net.netfilter.nf_conntrack_acct': 1 });
+  // Turned on as an operator would, with the file the project ships.
+  const applied = await host.exec(['sysctl', '-p', ACCT_FILE]);
+  assert.equal(applied.code, 0, applied.stderr);
   const young = await startActor(host, { mode: 'connect', host: peer, port: 8081 });
   await after.waitForSockets(1);
   await Promise.all([exchange(old, before), exchange(young, after)]);
