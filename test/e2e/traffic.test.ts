@@ -222,41 +222,43 @@ for (const family of ['ipv4', 'ipv6'] as const) {
   });
 }
 
-test('accounting turned on while connections are open: only those opened after count (dump mode)', async (t) => {
-  const { host, remote } = await createTopology(t);
-  const peer = remote.ipv4;
-  await setSysctls(host, { 'net.netfilter.nf_conntrack_acct': 0 });
-  const before = await startActor(remote, { mode: 'listen', address: peer, port: 8080 });
-  const after = await startActor(remote, { mode: 'listen', address: peer, port: 8081 });
-  const exporter = await startExporter(host, [
-    ...['--mode', 'dump', '--no-resolve-hosts', '--collector.traffic'],
-  ]);
-  t.after(() => exporter.stop());
-  assert.match(
-    exporter.stderr(),
-    /connection accounting is off \(net\.netfilter\.nf_conntrack_acct=0\).*sysctl -w net\.netfilter\.nf_conntrack_acct=1: only connections opened after that have counts/,
-  );
-  assert.doesNotMatch(await exporter.scrape(), /conntrack_(sent|received)_/);
-  assert.match(await exporter.scrape('/'), /traffic accounting<\/th><td>off/);
+for (const mode of ['dump', 'events'] as const) {
+  test(`accounting turned on while connections are open: only those opened after count (${mode} mode)`, async (t) => {
+    const { host, remote } = await createTopology(t);
+    const peer = remote.ipv4;
+    await setSysctls(host, { 'net.netfilter.nf_conntrack_acct': 0 });
+    const before = await startActor(remote, { mode: 'listen', address: peer, port: 8080 });
+    const after = await startActor(remote, { mode: 'listen', address: peer, port: 8081 });
+    const exporter = await startExporter(host, [
+      ...['--mode', mode, '--no-resolve-hosts', '--collector.traffic', '--traffic-interval', '1s'],
+    ]);
+    t.after(() => exporter.stop());
+    assert.match(
+      exporter.stderr(),
+      /connection accounting is off \(net\.netfilter\.nf_conntrack_acct=0\).*sysctl -w net\.netfilter\.nf_conntrack_acct=1: only connections opened after that have counts/,
+    );
+    assert.doesNotMatch(await exporter.scrape(), /conntrack_(sent|received)_/);
+    assert.match(await exporter.scrape('/'), /traffic accounting<\/th><td>off/);
 
-  const old = await startActor(host, { mode: 'connect', host: peer, port: 8080 });
-  await before.waitForSockets(1);
-  // Turned on as an operator would, with the file the project ships.
-  const applied = await host.exec(['sysctl', '-p', ACCT_FILE]);
-  assert.equal(applied.code, 0, applied.stderr);
-  const young = await startActor(host, { mode: 'connect', host: peer, port: 8081 });
-  await after.waitForSockets(1);
-  await Promise.all([exchange(old, before), exchange(young, after)]);
+    const old = await startActor(host, { mode: 'connect', host: peer, port: 8080 });
+    await before.waitForSockets(1);
+    // Turned on as an operator would, with the file the project ships.
+    const applied = await host.exec(['sysctl', '-p', ACCT_FILE]);
+    assert.equal(applied.code, 0, applied.stderr);
+    const young = await startActor(host, { mode: 'connect', host: peer, port: 8081 });
+    await after.waitForSockets(1);
+    await Promise.all([exchange(old, before), exchange(young, after)]);
 
-  // The kernel gives an entry its counters when it creates it.
-  assert.equal(await listedCounts(host, 8080), undefined);
-  await waitForTraffic(
-    exporter,
-    8081,
-    async () => expectedTraffic(peer, 8081, (await listedCounts(host, 8081))!),
-    'the connection opened after accounting was turned on counted as conntrack -L counts it',
-  );
-  const metrics = await exporter.metrics();
-  assert.deepEqual([...actualTraffic(metrics, 8080)], []);
-  assert.match(await exporter.scrape('/'), /traffic accounting<\/th><td>on/);
-});
+    // The kernel gives an entry its counters when it creates it.
+    assert.equal(await listedCounts(host, 8080), undefined);
+    await waitForTraffic(
+      exporter,
+      8081,
+      async () => expectedTraffic(peer, 8081, (await listedCounts(host, 8081))!),
+      'the connection opened after accounting was turned on counted as conntrack -L counts it',
+    );
+    const metrics = await exporter.metrics();
+    assert.deepEqual([...actualTraffic(metrics, 8080)], []);
+    assert.match(await exporter.scrape('/'), /traffic accounting<\/th><td>on/);
+  });
+}
