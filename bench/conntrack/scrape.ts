@@ -7,6 +7,9 @@
  *   node --import tsx bench/conntrack/scrape.ts [hosts] [ports-per-host] [scrapes]
  *   node --cpu-prof --import tsx bench/conntrack/scrape.ts   (a profile too)
  *   SCRAPE_HTTP=1 ...   through the metrics server, timed by curl as make bench does
+ *   LINK_HEALTH=1 ...   with --collector.link-health's families, every group
+ *                       with failures, connect times and lifetimes (the most
+ *                       they can add)
  *
  * Defaults mirror `make bench`: 1,000 hosts, one in four IPv6, every one
  * with its own series (--max-hosts 1000, no DNS).
@@ -21,12 +24,14 @@ import { registerEventMetrics } from '../../src/collectors/events';
 import { registerHostMetrics } from '../../src/collectors/hosts';
 import { Exposition } from '../../src/collectors/exposition';
 import { lifecycleCounters } from '../../src/collectors/lifecycle';
+import { linkHealthCollector } from '../../src/collectors/link-health';
 import { registerSelfMetrics } from '../../src/collectors/self';
 import { ScrapeSource } from '../../src/collectors/scrape';
 import { createMetricsServer, listen } from '../../src/http/server';
 import { HostGroup } from '../../src/model/group';
 import { Direction } from '../../src/model/flow';
 import { HostFilter } from '../../src/model/host-filter';
+import { LinkHealth } from '../../src/model/link-health';
 import { LIFECYCLE_KINDS } from '../../src/model/live-table';
 import { PerHostCounters } from '../../src/model/per-host-counters';
 
@@ -34,6 +39,10 @@ const [hosts = 1000, portsPerHost = 1, scrapes = 200] = process.argv
   .slice(2)
   .map((arg) => Number(arg));
 const legacy = process.env.LEGACY === '1';
+const linkHealth =
+  process.env.LINK_HEALTH === '1'
+    ? new LinkHealth({ classification: () => ({ localAddresses: new Set() }) })
+    : undefined;
 
 function syntheticGroups(): Map<string, HostGroup> {
   const groups = new Map<string, HostGroup>();
@@ -57,7 +66,7 @@ function syntheticGroups(): Map<string, HostGroup> {
 
 const groups = syntheticGroups();
 // Every group opens and closes connections between two scrapes, as on a busy
-// server; counted in read(), so the scrape time here includes adding them.
+// server: counted before each timed scrape, as events are between scrapes.
 const lifecycle = new PerHostCounters(LIFECYCLE_KINDS);
 let round = 0;
 const countRound = () => {
@@ -65,21 +74,33 @@ const countRound = () => {
   for (const group of groups.values()) {
     lifecycle.add(group, 'opened', 3 * round);
     lifecycle.add(group, 'closed', 2 * round);
+    if (linkHealth === undefined) continue;
+    linkHealth.failures.add(group, 'reset');
+    linkHealth.lifetimes.add(group, 'sum', 12.5);
+    linkHealth.lifetimes.add(group, 'count');
+    linkHealth.connectTimes.add(group, [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0.002);
+    linkHealth.lifetimesByPort.add(group, [0, 0, 1, 0, 0, 0, 0, 0], 12.5);
   }
 };
 
 // As in src/exporter.ts, events mode; the live table's snapshot() copies its groups.
 const source = new ScrapeSource(
   {
-    read: () => {
-      countRound();
-      return Promise.resolve({
+    read: () =>
+      Promise.resolve({
         groups: new Map([...groups].map(([key, g]) => [key, { ...g, counts: { ...g.counts } }])),
         table: { entries: 100_000, limit: 262_144 },
-        counters: { lifecycle },
+        counters: {
+          lifecycle,
+          ...(linkHealth && {
+            failures: linkHealth.failures,
+            lifetimes: linkHealth.lifetimes,
+            connectTimes: linkHealth.connectTimes.counters,
+            lifetimesByPort: linkHealth.lifetimesByPort.counters,
+          }),
+        },
         durationSeconds: 0.001,
-      });
-    },
+      }),
   },
   { maxHosts: hosts, maxPortsPerHost: 10 },
   HostFilter.parse([]),
@@ -91,6 +112,7 @@ registerHostMetrics(registry, source, false);
 registerSelfMetrics(registry, source, { version: 'bench', libnetfilterConntrack: 'x' }, true);
 registerEventMetrics(registry, source, 'events');
 exposition.add(lifecycleCounters(source));
+if (linkHealth) exposition.add(linkHealthCollector(source, false));
 const render = (): Promise<Buffer> => exposition.metrics();
 
 /** curl's time_total for one GET of the server in this process. */
@@ -105,8 +127,10 @@ function curl(url: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  countRound();
   const body = (await render()).toString();
   let once = async (): Promise<number> => {
+    countRound();
     const start = performance.now();
     await render();
     return performance.now() - start;
@@ -115,7 +139,10 @@ async function main(): Promise<void> {
     const server = createMetricsServer({ registry: exposition, path: '/metrics', title: 'bench' });
     await listen(server, 0, '127.0.0.1');
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
-    once = () => curl(url);
+    once = () => {
+      countRound();
+      return curl(url);
+    };
   }
   const cold: number[] = [];
   for (let i = 0; i < 20; i++) cold.push(await once());
@@ -127,7 +154,7 @@ async function main(): Promise<void> {
   const at = (q: number): string => times[Math.floor(q * (times.length - 1))]!.toFixed(2);
   process.stdout.write(
     `${groups.size} groups, ${body.split('\n').length} lines, ${(body.length / 1024).toFixed(0)} KiB${legacy ? ' (legacy)' : ''}: ` +
-      `${process.env.SCRAPE_HTTP === '1' ? 'curl' : 'render'} median ${at(0.5)} ms, p90 ${at(0.9)} ms, min ${at(0)} ms over ${scrapes}\n`,
+      `${linkHealth ? 'link health on, ' : ''}${process.env.SCRAPE_HTTP === '1' ? 'curl' : 'render'} median ${at(0.5)} ms, p90 ${at(0.9)} ms, min ${at(0)} ms over ${scrapes}\n`,
   );
 }
 

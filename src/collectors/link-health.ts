@@ -1,4 +1,4 @@
-import { bucketKinds } from '../model/histogram';
+import { bucketBounds, bucketKinds } from '../model/histogram';
 import { CONNECT_BUCKETS, FAILURE_REASONS, LIFETIME_BUCKETS } from '../model/link-health';
 import { CounterSeries } from '../model/per-host-counters';
 import { SeriesLabels } from '../model/series-mapping';
@@ -145,8 +145,8 @@ class HistogramWriter {
   private readonly bucketName: Buffer;
   private readonly sumName: Buffer;
   private readonly countName: Buffer;
-  /** Also the `le` of each bucket. */
   private readonly kinds: readonly string[];
+  private readonly bounds: readonly string[];
   // Few: at most 3 × (K + 1) series, with a label set per bucket.
   private readonly labelSets = new Map<string, Buffer>();
 
@@ -155,6 +155,7 @@ class HistogramWriter {
     this.sumName = Buffer.from(`${name}_sum`);
     this.countName = Buffer.from(`${name}_count`);
     this.kinds = bucketKinds(buckets);
+    this.bounds = bucketBounds(buckets);
   }
 
   write(out: TextWriter, rows: readonly CounterSeries<string>[]): void {
@@ -163,7 +164,7 @@ class HistogramWriter {
       let cumulative = 0;
       for (let i = 0; i < this.kinds.length; i++) {
         cumulative += row.values[this.kinds[i]!] ?? 0;
-        out.sample(this.bucketName, this.labels(row, this.kinds[i]), cumulative);
+        out.sample(this.bucketName, this.labels(row, this.bounds[i]), cumulative);
       }
       out.sample(this.sumName, this.labels(row), row.values.sum ?? 0);
       out.sample(this.countName, this.labels(row), row.values.count ?? 0);

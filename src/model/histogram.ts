@@ -4,8 +4,17 @@ import { DEFAULT_COUNTER_RETENTION_MS, PerHostCounters } from './per-host-counte
 /** The kinds of a histogram's counters: one per bucket (not cumulative), then +Inf, sum, count. */
 export type HistogramKind = string;
 
-/** The kind each bucket counts in, in the order of `buckets`, then +Inf: the `le` label values. */
+/**
+ * The kind each bucket counts in, in the order of `buckets`, then +Inf.
+ * Names, not the bounds themselves: "1" or "60" would be array indices,
+ * which make the counters' objects slower to make and read.
+ */
 export function bucketKinds(buckets: readonly number[]): HistogramKind[] {
+  return [...buckets.map((_, index) => `b${index}`), 'inf'];
+}
+
+/** The `le` label of each bucket, in the order of bucketKinds. */
+export function bucketBounds(buckets: readonly number[]): string[] {
   return [...buckets.map((bound) => `${bound}`), '+Inf'];
 }
 

@@ -46,6 +46,7 @@ export class PerHostCounters<K extends string> {
   private readonly exported = new GroupIndex<Exported<K>>();
   private count = 0;
   private folds = 0;
+  private readonly template: Record<K, number>;
 
   /** `byPort`: a family labelled by port and direction alone (host ""), see SeriesMapping.byPort. */
   constructor(
@@ -53,7 +54,11 @@ export class PerHostCounters<K extends string> {
     private readonly retentionMs = DEFAULT_COUNTER_RETENTION_MS,
     private readonly now: () => number = Date.now,
     readonly byPort = false,
-  ) {}
+  ) {
+    const template = {} as Record<K, number>;
+    for (const kind of kinds) template[kind] = 0;
+    this.template = template;
+  }
 
   /** Adds `amount` to the `kind` counter of the raw group `labels`. */
   add(labels: GroupLabels, kind: K, amount = 1): void {
@@ -139,8 +144,7 @@ export class PerHostCounters<K extends string> {
   }
 
   private zeros(): Record<K, number> {
-    const values = {} as Record<K, number>;
-    for (const kind of this.kinds) values[kind] = 0;
-    return values;
+    // A copy of one template: objects of one shape, made without a loop.
+    return { ...this.template };
   }
 }

@@ -53,9 +53,10 @@ export function tableReadingOptions<T>(y: Argv<T>) {
         checkChoice(String(value), '--log-events-format', EVENT_LOG_FORMATS),
       describe: 'netfilter: like conntrack -E; json: one JSON object per line',
     })
+    // No default: with one, a parser that expands dotted names (yargs'
+    // default, not the CLI's) would make it a "collector" object.
     .option('collector.link-health', {
       type: 'boolean',
-      default: false,
       describe:
         'events mode: count failed connections (refused, timeout, reset), connect times and ' +
         'lifetimes per remote host and port',
@@ -89,7 +90,7 @@ export function eventsConfig(args: TableReadingArgs): EventsConfig {
     resyncIntervalMs: args.resyncInterval,
     netlinkBufferBytes: args.netlinkBufferSize,
     logEvents: args.logEvents ? args.logEventsFormat : undefined,
-    linkHealth: args['collector.linkHealth'],
+    linkHealth: args['collector.linkHealth'] === true,
   };
 }
 

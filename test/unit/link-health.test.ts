@@ -4,7 +4,13 @@ import test from 'node:test';
 import type { ConntrackEvent, ConntrackEventType } from '../../src/conntrack/events';
 import { ASSURED, ConntrackEntry, SEEN_REPLY, TcpState } from '../../src/conntrack/types';
 import { AggregateOptions } from '../../src/model/classify';
-import { failureOf, LinkHealth } from '../../src/model/link-health';
+import { bucketKinds } from '../../src/model/histogram';
+import {
+  CONNECT_BUCKETS,
+  failureOf,
+  LIFETIME_BUCKETS,
+  LinkHealth,
+} from '../../src/model/link-health';
 import { LiveTable } from '../../src/model/live-table';
 import { toSeries } from '../../src/model/series';
 import { tcpEntry } from '../helpers/entry';
@@ -121,10 +127,10 @@ test('a connection seen opening: its connect time, then its lifetime up to TIME_
   const times = connect[0]!;
   assert.deepEqual([times.host, times.port, times.direction], ['', 5432, 'outbound']);
   // 1.203 s: one SYN retransmitted; in the bucket up to 1.5 s.
-  assert.equal(times.values['1.5'], 1);
+  assert.equal(times.values[bucketKinds(CONNECT_BUCKETS)[CONNECT_BUCKETS.indexOf(1.5)]!], 1);
   assert.equal(times.values.count, 1);
   assert.equal(times.values.sum, 1.203);
-  assert.equal(byPort[0]?.values['10'], 1);
+  assert.equal(byPort[0]?.values[bucketKinds(LIFETIME_BUCKETS)[LIFETIME_BUCKETS.indexOf(10)]!], 1);
 });
 
 test('no connect time nor lifetime for a connection not seen opening', () => {
