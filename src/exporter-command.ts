@@ -17,6 +17,7 @@ import { hostLabelConfig } from './options/host-labels';
 import { longtermConfig } from './options/longterm';
 import { metricLayoutOf } from './options/metric-layout';
 import { describeEvents, eventsConfig } from './options/table-reading';
+import { trafficConfig } from './options/traffic';
 
 const PROGRAM = 'conntrack-exporter';
 
@@ -41,6 +42,7 @@ export async function runExporter(
     webConfigFile: argv['web.config.file'] || undefined,
     longterm: longtermConfig(argv),
     collectors,
+    traffic: trafficConfig(argv),
   };
   const { dns, groupBy } = config.hosts;
   const log = createLogger(PROGRAM, argv.debug);
@@ -71,8 +73,18 @@ export async function runExporter(
         `${config.longterm.includeIPv6 ? '' : ', IPv4 only'}${config.longterm.simple ? ', one total' : ''}`
       : 'off (--longterm)',
     'opt-in collectors': collectors.size === 0 ? 'none' : [...collectors],
+    'traffic counters': describeTraffic(config),
   });
   started(exporter);
+}
+
+function describeTraffic({ traffic, events }: ExporterConfig): string {
+  if (traffic === undefined) return 'off (--collector.traffic)';
+  if (events?.mode === 'dump') return 'on, read at each scrape';
+  const interval = traffic.readIntervalMs;
+  return interval === 0
+    ? 'on, when connections end'
+    : `on, live connections read every ${formatDuration(interval)}`;
 }
 
 /**

@@ -6,7 +6,7 @@ import { Exposition } from './collectors/exposition';
 import { LongtermConfig } from './collectors/longterm';
 import { ScrapeSource } from './collectors/scrape';
 import { scrapeTiming } from './collectors/scrape-timing';
-import { ConntrackError, dump, libraryVersion } from './conntrack';
+import { ConntrackEntry, ConntrackError, dump, libraryVersion } from './conntrack';
 import { explainReadError } from './conntrack/explain';
 import { watchedNetworkNamespace } from './conntrack/netns';
 import { kernelTimestampsOn, readTableUsage } from './conntrack/table-usage';
@@ -27,6 +27,10 @@ import { ownExcessPrivilegeWarning } from './privilege';
 import { DumpReader } from './table/dump-reader';
 import { EventsReader } from './table/events-reader';
 import { VERSION } from './version';
+import { startTraffic, Traffic } from './table/traffic';
+import { TrafficConfig } from './options/traffic';
+import { accountingOn, describeAccounting } from './conntrack/accounting';
+import { localAddresses } from './model/local-addresses';
 
 export interface ExporterConfig {
   listenPort: number;
@@ -46,6 +50,8 @@ export interface ExporterConfig {
   longtermOnly?: boolean;
   /** Collectors that are off by default, switched on (--collector.<name>). */
   collectors?: ReadonlySet<OptInCollector>;
+  /** The traffic counters (--collector.traffic); off when undefined. */
+  traffic?: TrafficConfig;
 }
 
 export interface RunningExporter {
@@ -71,7 +77,20 @@ export async function startExporter(
   // failing scrape later. Events mode's first read of the table tells that
   // already; only dump mode (chosen, or fallen back to) reads it just to check,
   // so the table is not read, and held, twice at start.
-  const events = await startReading(config.events, { ownPort, ignore: config.ignoreHosts }, log);
+  const { events, startRead } = await startReading(
+    config.events,
+    { ownPort, ignore: config.ignoreHosts },
+    log,
+  );
+  const traffic: Traffic | undefined =
+    config.traffic &&
+    (await startTraffic(
+      config.traffic,
+      events,
+      startRead,
+      () => ({ localAddresses: localAddresses(), ownPort, ignore: config.ignoreHosts }),
+      log,
+    ));
   const excessPrivilege = ownExcessPrivilegeWarning(
     config.listenPort,
     // Entering another namespace, and finding one by /proc/PID, take these.
@@ -96,8 +115,19 @@ export async function startExporter(
     includeIPv6: config.longterm.includeIPv6,
     ownPort: config.listenPort,
   };
-  const dumpReader = new DumpReader({ ownPort, ignore: config.ignoreHosts, longterm, log });
-  const reader = events ? new EventsReader(events, dumpReader, { longterm, log }) : dumpReader;
+  // Traffic in events mode comes from its own reads and DESTROY events, not
+  // from the fallback's reads.
+  const dumpTraffic = events ? undefined : traffic;
+  const dumpReader = new DumpReader({
+    ownPort,
+    ignore: config.ignoreHosts,
+    longterm,
+    traffic: dumpTraffic,
+    log,
+  });
+  const reader = events
+    ? new EventsReader(events, dumpReader, { longterm, traffic, log })
+    : dumpReader;
   const { dns } = config.hosts;
   const names = dns && new DnsCache({ ...dns, lookup: systemReverseLookup(dns.timeoutMs) });
   const source = new ScrapeSource(reader, config.hosts, config.ignoreHosts, names);
@@ -122,6 +152,7 @@ export async function startExporter(
     longtermOnly: config.longtermOnly ?? false,
     log,
     optIn: config.collectors ?? new Set(),
+    traffic: traffic !== undefined,
     linkHealth: events?.linkHealth !== undefined,
     kernelTimestamps,
   });
@@ -130,7 +161,8 @@ export async function startExporter(
     registry: exposition,
     path: config.listenPath,
     title: 'conntrack-exporter',
-    settings,
+    // Whether the kernel counts traffic can change while the exporter runs.
+    settings: { ...settings, 'traffic accounting': () => describeAccounting(accountingOn()) },
     onError: (error) => log.error(`scrape failed: ${error.message}`),
     web,
     compress: timedGzip(),
@@ -151,6 +183,7 @@ export async function startExporter(
     server,
     close: () =>
       new Promise<void>((resolve) => {
+        traffic?.close();
         events?.close();
         server.close(() => resolve());
         server.closeAllConnections();
@@ -159,16 +192,18 @@ export async function startExporter(
   };
 }
 
-/** Events mode started (its first read done), or undefined after dump mode's check read. */
+/** Events mode started (its first read done), or undefined after dump mode's check read, which is `startRead`. */
 async function startReading(
   config: EventsConfig | undefined,
   classify: Parameters<typeof startEventsMode>[1],
   log: Logger,
-): Promise<Awaited<ReturnType<typeof startEventsMode>>> {
+): Promise<{
+  events: Awaited<ReturnType<typeof startEventsMode>>;
+  startRead?: ConntrackEntry[];
+}> {
   try {
     const events = config && (await startEventsMode(config, classify, log));
-    if (events === undefined) await dump();
-    return events;
+    return { events, startRead: events === undefined ? await dump() : undefined };
   } catch (error) {
     throw new EnvironmentError(explainReadError(error as ConntrackError));
   }

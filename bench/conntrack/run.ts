@@ -21,6 +21,9 @@
  *   BENCH_BASELINE=DIR/cli.js  with scrape-cost: another build measured
  *                              beside it on the same table (e.g. a checkout
  *                              of main), for a comparison within one run
+ *   BENCH_ONLY=traffic         only the cost of --collector.traffic's reads
+ *                              of the table per size (traffic.ts; prints,
+ *                              never writes)
  *   BENCH_ONLY=link-health     events mode without and with
  *                              --collector.link-health: queued bursts (events
  *                              per CPU-second) then scrape latency (prints)
@@ -55,6 +58,7 @@ import {
 import { COST_ROWS, costCell, measureScrapeCost, type ScrapeCost } from './scrape-cost';
 import { raiseTableLimits } from './sysctls';
 import { BenchTable, type FillResult } from './table';
+import { measureTraffic } from './traffic';
 
 const DEFAULT_SIZES = [10_000, 100_000, 250_000, 1_000_000];
 // Empty when make passes an unset variable on.
@@ -64,15 +68,9 @@ const SIZES = (process.env.BENCH_SIZES || DEFAULT_SIZES.join(','))
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS || 60);
 const SKIP_DUMP = process.env.BENCH_SKIP_DUMP === '1';
 const ONLY = process.env.BENCH_ONLY || undefined;
-if (
-  ONLY !== undefined &&
-  ONLY !== 'events-scrape' &&
-  ONLY !== 'scrape-cost' &&
-  ONLY !== 'link-health'
-) {
-  throw new Error(
-    `BENCH_ONLY=${ONLY}: the parts that run alone are events-scrape, scrape-cost and link-health`,
-  );
+const ALONE = ['events-scrape', 'scrape-cost', 'link-health', 'traffic'];
+if (ONLY !== undefined && !ALONE.includes(ONLY)) {
+  throw new Error(`BENCH_ONLY=${ONLY}: the parts that run alone are ${ALONE.join(', ')}`);
 }
 const BASELINE = process.env.BENCH_BASELINE || undefined;
 const HOSTS = 1000;
@@ -562,7 +560,10 @@ async function main(): Promise<void> {
       if (ONLY === 'events-scrape') await measureEventsScrape(entries);
       else if (ONLY === 'scrape-cost') await measureScrapeCostOnly(entries);
       else if (ONLY === 'link-health') await measureLinkHealth(entries);
-      else results.push(await measureSize(entries));
+      else if (ONLY === 'traffic') {
+        log(`${sizeLabel(entries)} entries`);
+        await measureTraffic(entries, HOSTS, COMMON_ARGS, IDLE_SECONDS, log);
+      } else results.push(await measureSize(entries));
     }
   } finally {
     limits.restore();

@@ -58,10 +58,11 @@ export class Exposition {
     if (this.registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE) {
       throw new Error(`unsupported content type ${this.registry.contentType}`);
     }
-    const [registered, parts] = await Promise.all([
+    const [registered, collected] = await Promise.all([
       this.registry.getMetricsAsArray().length > 0 ? this.registry.metrics() : Promise.resolve(''),
       Promise.all(this.text.map((collector) => collector.collect())),
     ]);
+    const parts = collected.filter((part): part is TextPart => part !== undefined);
     if (registered === '' && parts.length === 0) return Buffer.from('\n');
     return timed('text', () => this.write(registered, parts));
   }

@@ -19,6 +19,7 @@ import { registerProcessMetrics } from './process';
 import { ScrapeReader } from './scrape';
 import { registerScrapeTiming, scrapeTiming } from './scrape-timing';
 import { BuildInfo, registerSelfMetrics } from './self';
+import { trafficCounters } from './traffic';
 
 /** What the collectors are made from: the scrape they read, and what they are told at start. */
 export interface CollectorContext {
@@ -44,6 +45,8 @@ export interface CollectorContext {
   log: Logger;
   /** The collectors that are off unless switched on (--collector.<name>), switched on. */
   optIn: ReadonlySet<OptInCollector>;
+  /** --collector.traffic: the traffic counters per remote host. */
+  traffic: boolean;
   /** Link health was asked for (--collector.link-health) and events mode counts it. */
   linkHealth?: boolean;
   /** nf_conntrack_timestamp was on at start. */
@@ -132,6 +135,12 @@ export const COLLECTORS: readonly Collector[] = [
     enabled: (context) => full(context) && context.mode === 'events' && context.linkHealth === true,
     register: ({ exposition, source, kernelTimestamps }) =>
       exposition.add(linkHealthCollector(source, kernelTimestamps ?? false)),
+  },
+  {
+    // Opt-in: four more per-host families (README, Bounding series).
+    name: 'traffic',
+    enabled: (context) => full(context) && context.traffic,
+    register: ({ exposition, source }) => exposition.add(trafficCounters(source)),
   },
 ];
 

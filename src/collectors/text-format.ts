@@ -14,8 +14,9 @@ export interface TextCollector {
    * Gathers this scrape's values. Every collector of a scrape gathers at
    * once, so that all share one snapshot of the table; then each writes in
    * turn, in order, into one buffer (no copy of each part into the whole).
+   * Undefined: no family this scrape (absent, not empty).
    */
-  collect(): Promise<TextPart>;
+  collect(): Promise<TextPart | undefined>;
 }
 
 /** What a collector gathered for one scrape, ready to write. */

@@ -48,9 +48,12 @@ export function watchedNetworkNamespace(): string | undefined {
  * noticeable part of an events-mode scrape (BENCHMARKS.md).
  */
 export function readNetFile(file: string): Promise<string> {
-  return Promise.resolve().then(() =>
-    watched === undefined ? readFileSync(file, 'utf8') : loadAddon().readNetnsFile(file),
-  );
+  return Promise.resolve().then(() => readNetFileNow(file));
+}
+
+/** readNetFile, for a caller that cannot wait (the landing page). Throws when unreadable. */
+export function readNetFileNow(file: string): string {
+  return watched === undefined ? readFileSync(file, 'utf8') : loadAddon().readNetnsFile(file);
 }
 
 /** The watched namespace's interface addresses; undefined when it is our own. */

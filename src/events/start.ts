@@ -17,6 +17,8 @@ const FALLBACK = 'reading the whole table at every scrape instead (--mode dump)'
 
 export interface EventsMode {
   live: LiveSync;
+  /** The kernel's events, for whoever follows them besides the live table. */
+  stream: ConntrackEventStream;
   eventLog?: EventLog;
   /** Failures, connect times and lifetimes; undefined unless --collector.link-health. */
   linkHealth?: LinkHealth;
@@ -120,6 +122,7 @@ export async function startEventsMode(
   const events = new EventsSwitch(live, log, sysctlFile);
   return {
     live,
+    stream,
     eventLog,
     linkHealth,
     usableLive: async () =>

@@ -1,4 +1,8 @@
-/** The page at "/": a link to the metrics and the settings in force. */
+/**
+ * The page at "/": a link to the metrics and the settings in force. A
+ * setting given as a function is what it returns now (a kernel setting
+ * that can change while the exporter runs).
+ */
 export function landingPage(
   title: string,
   metricsPath: string,
@@ -20,6 +24,7 @@ ${rows === '' ? '' : `<h2>Settings</h2>\n<table>\n${rows}\n</table>`}
 }
 
 function format(value: unknown): string {
+  if (typeof value === 'function') return format((value as () => unknown)());
   return Array.isArray(value) ? value.join(', ') : String(value);
 }
 

@@ -75,7 +75,7 @@ const TEXT = 'text/plain; charset=utf-8';
 export function createMetricsServer(options: MetricsServerOptions): MetricsServer {
   const { registry, path } = options;
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const landing = landingPage(options.title, path, options.settings ?? {});
+  const landing = () => landingPage(options.title, path, options.settings ?? {});
   const render = new SharedRender(
     () => registry.metrics(),
     registry.recycle?.bind(registry),
@@ -134,7 +134,7 @@ export function createMetricsServer(options: MetricsServerOptions): MetricsServe
     }
     const headOnly = request.method === 'HEAD';
     if (isLanding) {
-      send(response, 200, 'text/html; charset=utf-8', landing, headOnly);
+      send(response, 200, 'text/html; charset=utf-8', landing(), headOnly);
       return;
     }
     let rendered;

@@ -8,6 +8,7 @@ import { hostOptions } from './host-labels';
 import { longtermOptions } from './longterm';
 import { checkMetricLayout, MetricLayout } from './metric-layout';
 import { tableReadingOptions } from './table-reading';
+import { trafficOptions } from './traffic';
 
 /** The defaults that depend on the name the program runs under. */
 export interface CommandDefaults {
@@ -24,9 +25,11 @@ export const OWN_DEFAULTS: CommandDefaults = { metricLayout: 'native', resolveHo
 export const ORIGINAL_DEFAULTS: CommandDefaults = { metricLayout: 'v0.3', resolveHosts: false };
 
 export function exporterCommandOptions(y: Argv, defaults: CommandDefaults = OWN_DEFAULTS) {
-  return collectorOptions(
-    longtermOptions(
-      tableReadingOptions(hostOptions(exporterOptions(y, defaults), defaults.resolveHosts)),
+  return trafficOptions(
+    collectorOptions(
+      longtermOptions(
+        tableReadingOptions(hostOptions(exporterOptions(y, defaults), defaults.resolveHosts)),
+      ),
     ),
   );
 }

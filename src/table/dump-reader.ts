@@ -5,11 +5,14 @@ import { aggregate } from '../model/aggregate';
 import { AggregateOptions } from '../model/classify';
 import { localAddresses } from '../model/local-addresses';
 import { countLongterm, dumpCandidates, FirstSeen, LongtermOptions } from '../model/longterm';
+import { Traffic } from './traffic';
 import { Snapshot, TableReader, timedRead } from './reader';
 
 export interface DumpReaderOptions extends Omit<AggregateOptions, 'localAddresses'> {
   /** The long-term count; not counted when undefined. */
   longterm?: LongtermOptions;
+  /** The traffic counters, counted from each read of the table; not counted when undefined. */
+  traffic?: Traffic;
   log: Logger;
 }
 
@@ -20,12 +23,19 @@ export class DumpReader implements TableReader {
 
   constructor(private readonly options: DumpReaderOptions) {}
 
-  read(): Promise<Snapshot> {
-    const { ownPort, ignore, longterm, log } = this.options;
-    return timedRead(log, async () => {
+  async read(): Promise<Snapshot> {
+    const { ownPort, ignore, longterm, traffic, log } = this.options;
+    // The counters are there even when this read failed: they are not this read's.
+    const counters = traffic && { traffic: traffic.counters };
+    const snapshot = await timedRead(log, async () => {
       const [entries, usage] = await Promise.all([dump(), readTableUsage()]);
       const local = localAddresses();
-      const groups = aggregate(entries, { localAddresses: local, ownPort, ignore });
+      const classification = { localAddresses: local, ownPort, ignore };
+      const groups = aggregate(entries, classification);
+      // Dump mode sees no DESTROY: what a connection moved after the last
+      // read that found it is not counted.
+      traffic?.counts.readStarted();
+      traffic?.counts.applyRead(entries, classification);
       const counts =
         longterm &&
         countLongterm(
@@ -35,5 +45,6 @@ export class DumpReader implements TableReader {
       log.debug(`read ${entries.length} TCP entries into ${groups.size} series groups`);
       return { groups, table: usage, longterm: counts };
     });
+    return counters === undefined ? snapshot : { ...snapshot, counters };
   }
 }

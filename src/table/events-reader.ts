@@ -4,10 +4,13 @@ import { Logger } from '../log';
 import { timed } from '../collectors/scrape-timing';
 import { countLongterm, LongtermOptions } from '../model/longterm';
 import { CounterFamilies, EventsFigures, Snapshot, TableReader, timedRead } from './reader';
+import { Traffic } from './traffic';
 
 export interface EventsReaderOptions {
   /** The long-term count; not counted when undefined. */
   longterm?: LongtermOptions;
+  /** The traffic counters, counted in the background; off when undefined. */
+  traffic?: Traffic;
   log: Logger;
 }
 
@@ -49,11 +52,13 @@ export class EventsReader implements TableReader {
   private counters(): CounterFamilies {
     const { live, linkHealth } = this.events;
     const lifecycle = live.table.lifecycle;
-    if (linkHealth === undefined) return { lifecycle };
+    const traffic = this.options.traffic?.counters;
+    if (linkHealth === undefined) return { lifecycle, traffic };
     linkHealth.prune(Date.now());
     linkHealth.flush();
     return {
       lifecycle,
+      traffic,
       failures: linkHealth.failures,
       lifetimes: linkHealth.lifetimes,
       connectTimes: linkHealth.connectTimes.counters,

@@ -9,6 +9,7 @@ import { FailureReason, LifetimeKind } from '../model/link-health';
 import { LifecycleKind } from '../model/live-table';
 import { LongtermCounts } from '../model/longterm';
 import { CounterSeries, PerHostCounters } from '../model/per-host-counters';
+import { TrafficKind } from '../model/traffic';
 
 /** Events mode's own figures, as they were when the table was read. */
 export interface EventsFigures {
@@ -24,12 +25,15 @@ export interface EventsFigures {
 }
 
 /**
- * Events mode's per-host counters, by family: counted as events come,
- * folded into the scrape's series by the scrape (see PerHostCounters).
+ * The per-host counters, by family: counted as events come (and, for
+ * traffic, as the table is read), folded into the scrape's series by the
+ * scrape (see PerHostCounters).
  */
 export interface CounterFamilies {
-  /** conntrack_connections_{opened,closed}_total. */
-  lifecycle: PerHostCounters<LifecycleKind>;
+  /** conntrack_connections_{opened,closed}_total; events mode only. */
+  lifecycle?: PerHostCounters<LifecycleKind>;
+  /** conntrack_{sent,received}_{bytes,packets}_total, with --collector.traffic. */
+  traffic?: PerHostCounters<TrafficKind>;
   /** The link health families (--collector.link-health); see LinkHealth. */
   failures?: PerHostCounters<FailureReason>;
   lifetimes?: PerHostCounters<LifetimeKind>;
@@ -56,7 +60,7 @@ export interface Snapshot {
   table?: TableUsage;
   /** Long-lived inbound connections, when that metric is on. */
   longterm?: LongtermCounts;
-  /** Events mode only. */
+  /** The per-host counter families that are on. */
   counters?: CounterFamilies;
   /** Events mode only. */
   events?: EventsFigures;

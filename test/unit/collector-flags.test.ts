@@ -33,6 +33,7 @@ function context(optIn: ReadonlySet<OptInCollector>, longtermOnly = false): Coll
     build: { version: 'test', libnetfilterConntrack: 'test' },
     longtermOnly,
     optIn,
+    traffic: false,
     log: { info() {}, warn() {}, error() {}, debug() {} },
   };
 }

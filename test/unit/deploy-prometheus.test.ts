@@ -24,6 +24,8 @@ const METRICS = new Set([
   'conntrack_closed_connections',
   'conntrack_connections_opened_total',
   'conntrack_connections_closed_total',
+  'conntrack_sent_bytes_total',
+  'conntrack_received_bytes_total',
   'conntrack_connection_failures_total',
   'conntrack_connect_duration_seconds_bucket',
   'conntrack_connect_duration_seconds_count',
@@ -166,8 +168,9 @@ test('the Grafana dashboard: every section, known metrics, defined variables', (
       }
     }
   }
-  // Connections by host and state, opened/closed rates, link health,
-  // long-term connections, table usage and drops, and exporter health.
+  // Connections by host and state, opened/closed rates, link health, top
+  // peers by traffic, long-term connections, table usage and drops, and
+  // exporter health.
   for (const name of [
     'conntrack_opening_connections',
     'conntrack_open_connections',
@@ -175,6 +178,8 @@ test('the Grafana dashboard: every section, known metrics, defined variables', (
     'conntrack_closed_connections',
     'conntrack_connections_opened_total',
     'conntrack_connections_closed_total',
+    'conntrack_sent_bytes_total',
+    'conntrack_received_bytes_total',
     'conntrack_connection_failures_total',
     'conntrack_connect_duration_seconds_bucket',
     'conntrack_connection_lifetime_seconds_sum',

@@ -11,12 +11,16 @@ import { createMetricsServer, listen } from '../../src/http/server';
 async function withServer(
   registry: Registry,
   body: (base: string) => Promise<void>,
+  settings: Record<string, unknown> = {
+    'listen port': 1234,
+    'ignored hosts': ['192.0.2.1', '<b>'],
+  },
 ): Promise<void> {
   const server = createMetricsServer({
     registry,
     path: '/metrics',
     title: 'test exporter',
-    settings: { 'listen port': 1234, 'ignored hosts': ['192.0.2.1', '<b>'] },
+    settings,
   });
   await listen(server, 0, '127.0.0.1');
   try {
@@ -62,6 +66,19 @@ test('the landing page links to the metrics and shows the settings, escaped', as
     assert.match(page, /listen port<\/th><td>1234/);
     assert.match(page, /192\.0\.2\.1, &#60;b&#62;/);
   });
+});
+
+test('a setting given as a function shows what it returns at each request', async () => {
+  let accounting = 'off';
+  await withServer(
+    registryWithOneGauge(),
+    async (base) => {
+      assert.match(await (await fetch(`${base}/`)).text(), /accounting<\/th><td>off</);
+      accounting = 'on';
+      assert.match(await (await fetch(`${base}/`)).text(), /accounting<\/th><td>on</);
+    },
+    { accounting: () => accounting },
+  );
 });
 
 test('unknown paths are 404 and other methods 405', async () => {

@@ -48,7 +48,7 @@ const extremeSize = fc.oneof(
 function parseExporter(args: string[]): Record<string, unknown> {
   return (
     exporterCommandOptions(yargs(args))
-      // As src/cli.ts: --collector.nodejs is one option, not collector: { nodejs }.
+      // As the CLI parses: --collector.* and --web.config.file are single options.
       .parserConfiguration({ 'dot-notation': false })
       .strict()
       .fail((message, error) => {

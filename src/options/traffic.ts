@@ -1,0 +1,49 @@
+import { Argv } from 'yargs';
+
+import { ArgsOf } from './args';
+import { checkInterval } from './duration';
+
+export type TrafficArgs = ArgsOf<typeof trafficOptions>;
+
+/** The traffic counters, as the rest of the program takes them; off when undefined. */
+export interface TrafficConfig {
+  /** Events mode: how often the whole table is read for the counts of live connections; 0: never. */
+  readIntervalMs: number;
+}
+
+/**
+ * A read of the table for the counts costs about what a dump-mode scrape's
+ * read costs: 0.08 CPU-s at 10k entries measured (make bench
+ * BENCH_ONLY=traffic), about 0.4 at 100k by dump mode's figures in
+ * BENCHMARKS.md. Every 2 minutes keeps it near 0.2 CPU-s per minute at
+ * 100k entries, well under half a CPU-second on a loaded machine, and
+ * rate() over 5 minutes still sees two readings of a long-lived connection.
+ */
+export const DEFAULT_TRAFFIC_INTERVAL_S = 120;
+
+export function trafficOptions<T>(y: Argv<T>) {
+  return (
+    y
+      // No default: yargs would also set it as collector: { traffic } where
+      // dots are not turned off (a strict parse then refuses "collector").
+      .option('collector.traffic', {
+        type: 'boolean',
+        describe:
+          'export conntrack_{sent,received}_{bytes,packets}_total per remote host, port and direction, ' +
+          "from the kernel's accounting (net.netfilter.nf_conntrack_acct=1) [default: false]",
+      })
+      .option('traffic-interval', {
+        requiresArg: true,
+        default: String(DEFAULT_TRAFFIC_INTERVAL_S),
+        coerce: (value: unknown) => checkInterval(String(value), '--traffic-interval'),
+        describe:
+          'events mode with --collector.traffic: read the counts of live connections this often ' +
+          '(seconds, or e.g. 5m; 0: only when they end)',
+      })
+  );
+}
+
+export function trafficConfig(args: TrafficArgs): TrafficConfig | undefined {
+  if (!args['collector.traffic']) return undefined;
+  return { readIntervalMs: args.trafficInterval };
+}
