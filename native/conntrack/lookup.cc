@@ -1,9 +1,11 @@
 #include "lookup.h"
 
 #include <arpa/inet.h>
+#include <linux/netlink.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -28,10 +30,29 @@ struct Wanted {
   uint16_t zone;
 };
 
+// Requests sent with one sendmsg. The kernel answers each of them while
+// that call runs, into the socket's receive buffer; what does not fit is
+// dropped (ENOBUFS) and asked again in smaller batches.
+constexpr size_t kBatch = 512;
+// Room for a batch's answers: each is one skb of a few hundred bytes of
+// data plus the kernel's overhead, about 1 KiB once trimmed.
+constexpr int kReceiveBytes = 4 << 20;
+// One request: the headers and the original tuple (an IPv6 one is ~120 bytes).
+constexpr size_t kRequestRoom = 256;
+// recvmmsg reads this many answers (one skb each) per call.
+constexpr unsigned int kReadsPerCall = 64;
+// An answer is built in a buffer of NLMSG_DEFAULT_SIZE (under a page).
+constexpr size_t kAnswerRoom = 8192;
+
 bool ParseAddress(int family, const std::string& text, uint8_t* out) {
   return inet_pton(family, text.c_str(), out) == 1;
 }
 
+// Each entry by one IPCTNL_MSG_CT_GET, as `conntrack -G` asks, but many
+// requests per system call on one socket and the answers read many per
+// call, told apart by sequence number: a request costs the kernel one hash
+// lookup and one message, and the process two system calls per batch
+// instead of two per entry.
 class LookupWorker : public RecordsWorker {
  public:
   LookupWorker(Napi::Env env, std::vector<Wanted> wanted)
@@ -39,20 +60,89 @@ class LookupWorker : public RecordsWorker {
 
  protected:
   void Query(nfct_handle* handle) override {
-    nf_conntrack* ct = nfct_new();
-    if (ct == nullptr) {
-      Fail("nfct_new", ENOMEM);
-      return;
+    fd_ = nfct_fd(handle);
+    // Larger than rmem_max needs CAP_NET_ADMIN, which reading the table
+    // needs anyway; without it, the default and smaller batches do.
+    if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &kReceiveBytes, sizeof kReceiveBytes) < 0) {
+      setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &kReceiveBytes, sizeof kReceiveBytes);
     }
-    for (const Wanted& wanted : wanted_) {
-      if (failed()) break;
-      Ask(handle, ct, wanted);
+    request_.resize(kBatch * kRequestRoom);
+    answers_.resize(kReadsPerCall * kAnswerRoom);
+
+    std::vector<uint32_t> queue(wanted_.size());
+    for (uint32_t i = 0; i < queue.size(); i++) queue[i] = i;
+    size_t batch = kBatch;
+    size_t stalled = 0;
+    for (size_t next = 0; next < queue.size() && !failed();) {
+      const size_t count = std::min(batch, queue.size() - next);
+      std::vector<uint32_t> asked(queue.begin() + next, queue.begin() + next + count);
+      next += count;
+      std::vector<bool> answered(count, false);
+      bool overrun = false;
+      if (!Send(asked) || !Receive(answered, &overrun)) break;
+      size_t missing = 0;
+      for (size_t i = 0; i < count; i++) {
+        if (answered[i]) continue;
+        queue.push_back(asked[i]);
+        missing++;
+      }
+      if (missing == 0) {
+        stalled = 0;
+        continue;
+      }
+      // Answers were dropped for want of room: ask again, fewer at a time.
+      batch = std::max<size_t>(1, batch / 2);
+      if (missing == count && ++stalled > 16) {
+        Fail("lookup: no answer from the kernel", overrun ? ENOBUFS : EIO);
+      }
     }
-    nfct_destroy(ct);
   }
 
  private:
-  void Ask(nfct_handle* handle, nf_conntrack* ct, const Wanted& wanted) {
+  bool Send(const std::vector<uint32_t>& asked) {
+    nf_conntrack* ct = nfct_new();
+    if (ct == nullptr) {
+      Fail("nfct_new", ENOMEM);
+      return false;
+    }
+    size_t length = 0;
+    for (size_t i = 0; i < asked.size(); i++) {
+      Describe(ct, wanted_[asked[i]]);
+      auto* nlh = reinterpret_cast<nlmsghdr*>(request_.data() + length);
+      std::memset(nlh, 0, kRequestRoom);
+      nlh->nlmsg_len = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
+      nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
+      // No NLM_F_ACK: an entry found is its own answer, and a missing one
+      // (ENOENT) or a failure is answered with an error message anyway.
+      nlh->nlmsg_flags = NLM_F_REQUEST;
+      nlh->nlmsg_seq = first_seq_ + static_cast<uint32_t>(i);
+      auto* header = static_cast<nfgenmsg*>(NLMSG_DATA(nlh));
+      header->nfgen_family = static_cast<uint8_t>(wanted_[asked[i]].family);
+      header->version = NFNETLINK_V0;
+      header->res_id = 0;
+      if (nfct_nlmsg_build(nlh, ct) < 0) {
+        nfct_destroy(ct);
+        Fail("nfct_nlmsg_build", errno);
+        return false;
+      }
+      length += NLMSG_ALIGN(nlh->nlmsg_len);
+    }
+    nfct_destroy(ct);
+    sockaddr_nl kernel = {};
+    kernel.nl_family = AF_NETLINK;
+    ssize_t sent;
+    do {
+      sent = sendto(fd_, request_.data(), length, 0, reinterpret_cast<sockaddr*>(&kernel),
+                    sizeof kernel);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0) {
+      Fail("sendto(lookup)", errno);
+      return false;
+    }
+    return true;
+  }
+
+  static void Describe(nf_conntrack* ct, const Wanted& wanted) {
     // The same object for every request: each sets the same attributes anew.
     nfct_set_attr_u8(ct, ATTR_L3PROTO, static_cast<uint8_t>(wanted.family));
     if (wanted.family == AF_INET) {
@@ -70,11 +160,86 @@ class LookupWorker : public RecordsWorker {
     nfct_set_attr_u16(ct, ATTR_PORT_SRC, htons(wanted.src_port));
     nfct_set_attr_u16(ct, ATTR_PORT_DST, htons(wanted.dst_port));
     nfct_set_attr_u16(ct, ATTR_ZONE, wanted.zone);
-    // ENOENT: the entry is gone, which is an answer, not a failure.
-    if (nfct_query(handle, NFCT_Q_GET, ct) < 0 && errno != ENOENT) Fail("nfct_query(GET)", errno);
+  }
+
+  // Every answer to the batch is queued by the time sendto returns (the
+  // kernel handles netlink requests in the sender's call), so this reads
+  // until the socket is empty. Marks each request answered, with an entry
+  // or as gone; those left unmarked were dropped for want of room.
+  bool Receive(std::vector<bool>& answered, bool* overrun) {
+    const uint32_t first = first_seq_;
+    first_seq_ += static_cast<uint32_t>(answered.size());
+    mmsghdr messages[kReadsPerCall];
+    iovec vectors[kReadsPerCall];
+    for (;;) {
+      std::memset(messages, 0, sizeof messages);
+      for (unsigned int i = 0; i < kReadsPerCall; i++) {
+        vectors[i] = {answers_.data() + i * kAnswerRoom, kAnswerRoom};
+        messages[i].msg_hdr.msg_iov = &vectors[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+      }
+      const int read = recvmmsg(fd_, messages, kReadsPerCall, MSG_DONTWAIT, nullptr);
+      if (read < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+        // Reported once, for the answers dropped; the queued ones follow.
+        if (errno == ENOBUFS) {
+          *overrun = true;
+          continue;
+        }
+        Fail("recvmmsg(lookup)", errno);
+        return false;
+      }
+      for (int m = 0; m < read; m++) {
+        if (!Answer(static_cast<const uint8_t*>(vectors[m].iov_base), messages[m].msg_len, first,
+                    answered)) {
+          return false;
+        }
+      }
+    }
+  }
+
+  bool Answer(const uint8_t* data, size_t length, uint32_t first, std::vector<bool>& answered) {
+    int left = static_cast<int>(length);
+    for (auto* nlh = reinterpret_cast<const nlmsghdr*>(data); NLMSG_OK(nlh, left);
+         nlh = NLMSG_NEXT(nlh, left)) {
+      const uint32_t index = nlh->nlmsg_seq - first;
+      if (index >= answered.size()) continue;  // not this batch's: cannot happen, ignored
+      if (nlh->nlmsg_type == NLMSG_ERROR) {
+        const auto* error = static_cast<const nlmsgerr*>(NLMSG_DATA(nlh));
+        const int errnum = -error->error;
+        // ENOENT: the entry is gone, which is an answer, not a failure.
+        if (errnum == 0 || errnum == ENOENT) {
+          answered[index] = true;
+        } else if (errnum != EAGAIN && errnum != ENOBUFS) {
+          Fail("lookup (IPCTNL_MSG_CT_GET)", errnum);
+          return false;
+        }
+        continue;
+      }
+      nf_conntrack* ct = nfct_new();
+      if (ct == nullptr) {
+        Fail("nfct_new", ENOMEM);
+        return false;
+      }
+      const bool parsed = nfct_nlmsg_parse(nlh, ct) >= 0;
+      const bool kept = parsed && Keep(ct);
+      nfct_destroy(ct);
+      if (!parsed) {
+        Fail("nfct_nlmsg_parse(lookup)", EBADMSG);
+        return false;
+      }
+      if (!kept) return false;
+      answered[index] = true;
+    }
+    return true;
   }
 
   std::vector<Wanted> wanted_;
+  int fd_ = -1;
+  uint32_t first_seq_ = 1;
+  std::vector<uint8_t> request_;
+  std::vector<uint8_t> answers_;
 };
 
 }  // namespace

@@ -53,15 +53,18 @@ void RecordsWorker::OnOK() {
 
 void RecordsWorker::OnError(const Napi::Error& error) { deferred_.Reject(error.Value()); }
 
-int RecordsWorker::OnEntry(enum nf_conntrack_msg_type /*type*/, nf_conntrack* ct, void* data) {
-  auto* self = static_cast<RecordsWorker*>(data);
-  uint8_t* record = self->records_.Append();
+bool RecordsWorker::Keep(const nf_conntrack* ct) {
+  uint8_t* record = records_.Append();
   if (record == nullptr) {
-    self->Fail("mmap(" + self->name_ + " records)", ENOMEM);
-    return NFCT_CB_FAILURE;
+    Fail("mmap(" + name_ + " records)", ENOMEM);
+    return false;
   }
-  if (!PackEntry(ct, 0, record)) self->records_.DropLast();
-  return NFCT_CB_CONTINUE;
+  if (!PackEntry(ct, 0, record)) records_.DropLast();
+  return true;
+}
+
+int RecordsWorker::OnEntry(enum nf_conntrack_msg_type /*type*/, nf_conntrack* ct, void* data) {
+  return static_cast<RecordsWorker*>(data)->Keep(ct) ? NFCT_CB_CONTINUE : NFCT_CB_FAILURE;
 }
 
 }  // namespace conntrack

@@ -36,6 +36,9 @@ class RecordsWorker : public Napi::AsyncWorker {
 
   // Keeps the first failure: the later ones follow from it.
   void Fail(const std::string& context, int errnum);
+  // Packs an entry the worker read itself (not through the handle's
+  // callback); false when memory ran out (then failed()).
+  bool Keep(const nf_conntrack* ct);
   bool failed() const { return error_.failed(); }
 
  private:
