@@ -196,9 +196,13 @@ export class LiveTable {
     return this.silent.size;
   }
 
-  /** The silent entries (see silentEntries), as a lookup asks the kernel for them. */
-  silentIdentities(): EntryIdentity[] {
-    return [...this.silent].map(identityOfKey);
+  /** The keys (entryKey) of the silent entries (see silentEntries), in the table's order. */
+  silentKeys(): string[] {
+    return [...this.silent];
+  }
+
+  isSilent(key: string): boolean {
+    return this.silent.has(key);
   }
 
   /**
