@@ -38,6 +38,23 @@ export interface SizeResult {
   largeBuffer: { inserts: Burst; deletes: Burst };
   /** With LARGE_BUFFER, made while the exporter was stopped, absorbed once it went on. */
   queued: { inserts: Burst; deletes: Burst };
+  /** Every entry made before the exporter started (nf_conntrack_events=2). */
+  old: OldEntries;
+}
+
+export interface OldEntries {
+  entries: number;
+  scrapeMs: number;
+  /** The exporter's CPU per minute with a scrape every 15 s, its background checks included. */
+  cpuPerMinute: number;
+  /** From the end of one old entry until the gauges no longer count it. */
+  endedDelayS: number;
+  /** How the exporter learned of that end: the kernel's DESTROY event, or a lookup. */
+  endedVia: 'event' | 'lookup';
+  /** Entries per lookup call (a tick's share at the default interval). */
+  slice: number;
+  dumpMicrosPerEntry: number;
+  lookupMicrosPerEntry: number;
 }
 
 export interface ModeResult {
@@ -197,6 +214,34 @@ const ROWS: readonly Row[] = [
     value: (r) => r.silentCpuSeconds,
     digits: 2,
   },
+  {
+    label: 'Every entry predates the exporter (`nf_conntrack_events=2`): scrape, events mode (ms)',
+    value: (r) => r.old.scrapeMs,
+    digits: 2,
+    target: '< 5 at 100k and 1M',
+  },
+  {
+    label: '… CPU per minute with 15 s scrapes, each entry checked every 60 s (s)',
+    value: (r) => r.old.cpuPerMinute,
+    digits: 3,
+    target: '≤ 0.5 at 100k',
+  },
+  {
+    label: '… an ended old entry leaves the gauges after (s; told by)',
+    value: (r) => `${cell(r.old.endedDelayS, 2)} (${r.old.endedVia})`,
+    digits: 2,
+    target: '≤ 60',
+  },
+  {
+    label: 'CPU per entry, read of the whole table (µs)',
+    value: (r) => r.old.dumpMicrosPerEntry,
+    digits: 2,
+  },
+  {
+    label: 'CPU per entry, lookup in slices of a sixtieth of the table (µs)',
+    value: (r) => r.old.lookupMicrosPerEntry,
+    digits: 2,
+  },
   ...burstRows('Burst of 100k inserts', (r) => r.inserts, {
     cpu: '< 1',
     cpuOriginal: '244',
@@ -300,6 +345,27 @@ export function verdicts(results: readonly SizeResult[]): string {
   );
   judge('Events mode at 100k, scrape < 5 ms', k100?.events.scrapeMs, 5, ' ms', true);
   judge('Events mode at 1M, scrape < 5 ms', m1?.events.scrapeMs, 5, ' ms', true);
+  judge(
+    'Every entry older than the exporter, at 100k, scrape < 5 ms',
+    k100?.old.scrapeMs,
+    5,
+    ' ms',
+    true,
+  );
+  judge(
+    'Every entry older than the exporter, at 1M, scrape < 5 ms',
+    m1?.old.scrapeMs,
+    5,
+    ' ms',
+    true,
+  );
+  judge(
+    'Every entry older than the exporter, at 100k, ≤ 0.5 CPU-s per minute (15 s scrapes)',
+    k100?.old.cpuPerMinute,
+    0.5,
+    ' s',
+    true,
+  );
   const large = k100?.largeBuffer.inserts;
   judge(
     'Burst of 100k inserts at 100k, < 1 CPU-second',

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -44,8 +45,55 @@ constexpr unsigned int kReadsPerCall = 64;
 // An answer is built in a buffer of NLMSG_DEFAULT_SIZE (under a page).
 constexpr size_t kAnswerRoom = 8192;
 
-bool ParseAddress(int family, const std::string& text, uint8_t* out) {
-  return inet_pton(family, text.c_str(), out) == 1;
+// One field of a key: an address (into `out`) or a number up to `max`.
+bool ParseAddress(int family, const char* begin, const char* end, uint8_t* out) {
+  char text[64];
+  const size_t length = static_cast<size_t>(end - begin);
+  if (length == 0 || length >= sizeof text) return false;
+  std::memcpy(text, begin, length);
+  text[length] = '\0';
+  return inet_pton(family, text, out) == 1;
+}
+
+bool ParseNumber(const char* begin, const char* end, uint32_t max, uint16_t* out) {
+  if (begin == end || end - begin > 5) return false;
+  uint32_t value = 0;
+  for (const char* c = begin; c < end; c++) {
+    if (*c < '0' || *c > '9') return false;
+    value = value * 10 + static_cast<uint32_t>(*c - '0');
+  }
+  if (value > max) return false;
+  *out = static_cast<uint16_t>(value);
+  return true;
+}
+
+// "family|src|srcPort|dst|dstPort|zone", as identityKey (src/conntrack) writes it.
+bool ParseKey(const char* begin, const char* end, Wanted* w) {
+  const char* fields[6];
+  const char* ends[6];
+  int count = 0;
+  const char* field = begin;
+  for (const char* c = begin; c <= end; c++) {
+    if (c != end && *c != '|') continue;
+    if (count == 6) return false;
+    fields[count] = field;
+    ends[count] = c;
+    count++;
+    field = c + 1;
+  }
+  if (count != 6 || ends[0] - fields[0] != 1) return false;
+  if (*fields[0] == '4') {
+    w->family = AF_INET;
+  } else if (*fields[0] == '6') {
+    w->family = AF_INET6;
+  } else {
+    return false;
+  }
+  return ParseAddress(w->family, fields[1], ends[1], w->src) &&
+         ParseNumber(fields[2], ends[2], 0xffff, &w->src_port) &&
+         ParseAddress(w->family, fields[3], ends[3], w->dst) &&
+         ParseNumber(fields[4], ends[4], 0xffff, &w->dst_port) &&
+         ParseNumber(fields[5], ends[5], 0xffff, &w->zone);
 }
 
 // Each entry by one IPCTNL_MSG_CT_GET, as `conntrack -G` asks, but many
@@ -66,8 +114,8 @@ class LookupWorker : public RecordsWorker {
     if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &kReceiveBytes, sizeof kReceiveBytes) < 0) {
       setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &kReceiveBytes, sizeof kReceiveBytes);
     }
-    request_.resize(kBatch * kRequestRoom);
-    answers_.resize(kReadsPerCall * kAnswerRoom);
+    request_.reset(new uint8_t[kBatch * kRequestRoom]);
+    answers_.reset(new uint8_t[kReadsPerCall * kAnswerRoom]);
 
     std::vector<uint32_t> queue(wanted_.size());
     for (uint32_t i = 0; i < queue.size(); i++) queue[i] = i;
@@ -108,7 +156,7 @@ class LookupWorker : public RecordsWorker {
     size_t length = 0;
     for (size_t i = 0; i < asked.size(); i++) {
       Describe(ct, wanted_[asked[i]]);
-      auto* nlh = reinterpret_cast<nlmsghdr*>(request_.data() + length);
+      auto* nlh = reinterpret_cast<nlmsghdr*>(request_.get() + length);
       std::memset(nlh, 0, kRequestRoom);
       nlh->nlmsg_len = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
       nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
@@ -132,7 +180,7 @@ class LookupWorker : public RecordsWorker {
     kernel.nl_family = AF_NETLINK;
     ssize_t sent;
     do {
-      sent = sendto(fd_, request_.data(), length, 0, reinterpret_cast<sockaddr*>(&kernel),
+      sent = sendto(fd_, request_.get(), length, 0, reinterpret_cast<sockaddr*>(&kernel),
                     sizeof kernel);
     } while (sent < 0 && errno == EINTR);
     if (sent < 0) {
@@ -174,7 +222,7 @@ class LookupWorker : public RecordsWorker {
     for (;;) {
       std::memset(messages, 0, sizeof messages);
       for (unsigned int i = 0; i < kReadsPerCall; i++) {
-        vectors[i] = {answers_.data() + i * kAnswerRoom, kAnswerRoom};
+        vectors[i] = {answers_.get() + i * kAnswerRoom, kAnswerRoom};
         messages[i].msg_hdr.msg_iov = &vectors[i];
         messages[i].msg_hdr.msg_iovlen = 1;
       }
@@ -238,28 +286,31 @@ class LookupWorker : public RecordsWorker {
   std::vector<Wanted> wanted_;
   int fd_ = -1;
   uint32_t first_seq_ = 1;
-  std::vector<uint8_t> request_;
-  std::vector<uint8_t> answers_;
+  // Not std::vector: it would zero them at every lookup.
+  std::unique_ptr<uint8_t[]> request_;
+  std::unique_ptr<uint8_t[]> answers_;
 };
 
 }  // namespace
 
 Napi::Value Lookup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Array tuples = info[0].As<Napi::Array>();
-  std::vector<Wanted> wanted(tuples.Length());
-  for (uint32_t i = 0; i < tuples.Length(); i++) {
-    Napi::Array tuple = tuples.Get(i).As<Napi::Array>();
-    Wanted& w = wanted[i];
-    w = {};
-    w.family = tuple.Get(0u).As<Napi::Number>().Uint32Value() == 6 ? AF_INET6 : AF_INET;
-    w.src_port = static_cast<uint16_t>(tuple.Get(2u).As<Napi::Number>().Uint32Value());
-    w.dst_port = static_cast<uint16_t>(tuple.Get(4u).As<Napi::Number>().Uint32Value());
-    w.zone = static_cast<uint16_t>(tuple.Get(5u).As<Napi::Number>().Uint32Value());
-    if (!ParseAddress(w.family, tuple.Get(1u).As<Napi::String>().Utf8Value(), w.src) ||
-        !ParseAddress(w.family, tuple.Get(3u).As<Napi::String>().Utf8Value(), w.dst)) {
-      throw Napi::TypeError::New(env, "lookup: tuple " + std::to_string(i) + " has a bad address");
+  // One string for every key: one crossing of the N-API boundary per
+  // lookup, not six per entry.
+  const std::string text = info[0].As<Napi::String>().Utf8Value();
+  std::vector<Wanted> wanted;
+  const char* line = text.data();
+  const char* const end = line + text.size();
+  while (line < end) {
+    const char* stop = static_cast<const char*>(std::memchr(line, '\n', end - line));
+    if (stop == nullptr) stop = end;
+    Wanted w = {};
+    if (!ParseKey(line, stop, &w)) {
+      throw Napi::TypeError::New(env, "lookup: key " + std::to_string(wanted.size()) + " '" +
+                                          std::string(line, stop) + "' is malformed");
     }
+    wanted.push_back(w);
+    line = stop + 1;
   }
   return (new LookupWorker(env, std::move(wanted)))->Run();
 }

@@ -8,21 +8,11 @@ export interface NativeEventStream {
   readonly receiveBufferBytes: number;
 }
 
-/** An original tuple to look up, as the addon takes it (native/conntrack/lookup.h). */
-export type LookupTuple = readonly [
-  family: 4 | 6,
-  src: string,
-  srcPort: number,
-  dst: string,
-  dstPort: number,
-  zone: number,
-];
-
 /** The addon's conntrack part (native/conntrack/init.cc). */
 export interface NativeAddon {
   dump(): Promise<ArrayBuffer>;
-  /** Packed records of those of the tuples that are in the table now. */
-  lookup(tuples: readonly LookupTuple[]): Promise<ArrayBuffer>;
+  /** Packed records of those of the keys (identityKey, one per line) that are in the table now. */
+  lookup(keys: string): Promise<ArrayBuffer>;
   /** Frees a dump's records at once; the buffer is detached (empty) afterwards. */
   releaseRecords(records: ArrayBuffer): void;
   EventStream: new (

@@ -4,9 +4,9 @@
  */
 import { isIP } from 'node:net';
 
-import { loadAddon, LookupTuple } from './addon';
+import { loadAddon } from './addon';
 import { decodeRecords, RECORD_SIZE, RecordList } from './record';
-import { ConntrackEntry, EntryIdentity } from './types';
+import { ConntrackEntry, EntryIdentity, identityKey } from './types';
 
 export * from './types';
 
@@ -53,21 +53,22 @@ export async function readTable(): Promise<RecordList> {
 /**
  * The entries now in the table with these original tuples (and zones), in
  * no particular order; one that is gone is left out. One request to the
- * kernel per tuple, off the JS thread: cheaper than dump() when the tuples
- * are a small part of the table. Rejects like dump().
+ * kernel per tuple, many per system call, off the JS thread. Rejects like
+ * dump().
  */
 export async function lookup(wanted: readonly EntryIdentity[]): Promise<ConntrackEntry[]> {
-  if (wanted.length === 0) return [];
   wanted.forEach(checkIdentity);
-  const tuples = wanted.map(({ family, original, zone }): LookupTuple => [
-    family,
-    original.src,
-    original.srcPort,
-    original.dst,
-    original.dstPort,
-    zone,
-  ]);
-  return decodeRecords(await addon().lookup(tuples));
+  return lookupKeys(wanted.map(identityKey));
+}
+
+/**
+ * lookup() by keys made with identityKey, unchecked: for keys that came
+ * from the kernel's own entries, as the live table's do. A malformed one
+ * throws a TypeError.
+ */
+export async function lookupKeys(keys: readonly string[]): Promise<ConntrackEntry[]> {
+  if (keys.length === 0) return [];
+  return decodeRecords(await addon().lookup(keys.join('\n')));
 }
 
 function checkIdentity({ family, original, zone }: EntryIdentity, index: number): void {

@@ -6,10 +6,10 @@ import type {
   ConntrackEventType,
   EventBatch,
 } from '../conntrack/events';
-import { ConntrackEntry, EntryIdentity } from '../conntrack/types';
+import { ConntrackEntry } from '../conntrack/types';
 import { Logger } from '../log';
 import { HostGroup } from '../model/group';
-import { identityOfKey, LiveTable, LiveTableOptions } from '../model/live-table';
+import { LiveTable, LiveTableOptions } from '../model/live-table';
 import { SilentWatch, SilentWatchOptions } from './silent-watch';
 import { withoutYoungGenerationGrowth } from './young-generation';
 
@@ -47,8 +47,8 @@ export interface LiveSyncOptions {
   stream: EventSource;
   /** Reads the whole table; it may decode entries only as they are iterated. */
   dump: () => Promise<TableRead>;
-  /** Asks for some entries only: how silent entries are checked. */
-  lookup: (wanted: readonly EntryIdentity[]) => Promise<ConntrackEntry[]>;
+  /** Asks for some entries only, by their keys (identityKey): how silent entries are checked. */
+  lookup: (keys: readonly string[]) => Promise<ConntrackEntry[]>;
   /** This host's addresses, read at each resync and each scrape. */
   localAddresses: () => ReadonlySet<string>;
   classify: Omit<LiveTableOptions, 'localAddresses'>;
@@ -237,15 +237,14 @@ export class LiveSync {
   }
 
   private async checkSilent(keys: readonly string[]): Promise<void> {
-    const asked = keys.map(identityOfKey);
-    const found = await this.options.lookup(asked);
+    const found = await this.options.lookup(keys);
     if (this.closed) return;
-    const ended = this.table.applyLookup(asked, found);
-    this.stats.silentLookups.entries += asked.length;
+    const ended = this.table.applyLookup(keys, found);
+    this.stats.silentLookups.entries += keys.length;
     this.stats.silentLookups.ended += ended;
     if (ended > 0) {
       this.options.log.debug(
-        `looked up ${asked.length} entries that send no events: ${ended} ended, ${this.table.silentEntries} remain`,
+        `looked up ${keys.length} entries that send no events: ${ended} ended, ${this.table.silentEntries} remain`,
       );
     }
   }

@@ -1,6 +1,6 @@
 import { readNetFile } from '../conntrack/netns';
 
-import { ConntrackError, lookup, readTable } from '../conntrack';
+import { ConntrackError, lookupKeys, readTable } from '../conntrack';
 import { ConntrackEventStream, openEvents } from '../conntrack/events';
 import { Logger } from '../log';
 import { countedFlow } from '../model/classify';
@@ -81,7 +81,7 @@ export async function startEventsMode(
   const live: LiveSync = new LiveSync({
     stream,
     dump: readTable,
-    lookup,
+    lookup: lookupKeys,
     localAddresses,
     classify,
     resyncIntervalMs: config.resyncIntervalMs,

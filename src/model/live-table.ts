@@ -1,5 +1,5 @@
 import type { ConntrackEvent } from '../conntrack/events';
-import { ConntrackEntry, EntryIdentity, TcpState } from '../conntrack/types';
+import { ConntrackEntry, EntryIdentity, identityKey, TcpState } from '../conntrack/types';
 import { AggregateOptions, countedFlow } from './classify';
 import { FlowView } from './flow';
 import {
@@ -135,20 +135,8 @@ function liveGroup(
   };
 }
 
-/** The original tuple and zone: what the kernel itself tells entries apart by. */
-export function entryKey(entry: EntryIdentity): string {
-  const { original } = entry;
-  // join() makes one flat string; a template literal would keep a tree of
-  // its pieces alive as the map key, several times the size.
-  return [
-    entry.family,
-    original.src,
-    original.srcPort,
-    original.dst,
-    original.dstPort,
-    entry.zone,
-  ].join('|');
-}
+/** The original tuple and zone: what the kernel itself tells entries apart by (identityKey). */
+export const entryKey: (entry: EntryIdentity) => string = identityKey;
 
 /** The inverse of entryKey. */
 export function identityOfKey(key: string): EntryIdentity {
@@ -213,12 +201,11 @@ export class LiveTable {
    * event of its own, so this is all that can be known of it. Returns how
    * many ended.
    */
-  applyLookup(asked: readonly EntryIdentity[], found: readonly ConntrackEntry[]): number {
+  applyLookup(asked: readonly string[], found: readonly ConntrackEntry[]): number {
     const current = new Map<string, ConntrackEntry>();
     for (const entry of found) current.set(entryKey(entry), entry);
     let ended = 0;
-    for (const identity of asked) {
-      const key = entryKey(identity);
+    for (const key of asked) {
       // An event mentioned it meanwhile: the table follows it from events now.
       if (!this.silent.has(key)) continue;
       const known = this.entries.get(key);

@@ -7,10 +7,11 @@ import type {
   ConntrackEventStreamEvents,
   ConntrackEventType,
 } from '../../src/conntrack/events';
-import { ConntrackEntry, EntryIdentity, TcpState } from '../../src/conntrack/types';
+import { ConntrackEntry, TcpState } from '../../src/conntrack/types';
 import { LiveSync, LiveSyncOptions } from '../../src/events/live-sync';
 import { Logger } from '../../src/log';
 import { HostGroup } from '../../src/model/group';
+import { entryKey } from '../../src/model/live-table';
 import { tcpEntry } from '../helpers/entry';
 import { FakeClock } from '../helpers/fake-clock';
 import { waitFor } from '../helpers/netns';
@@ -42,8 +43,8 @@ class FakeStream extends EventEmitter<ConntrackEventStreamEvents> {
  */
 class FakeRead {
   calls = 0;
-  /** The entries each lookup asked for. */
-  asked: EntryIdentity[][] = [];
+  /** The keys each lookup asked for. */
+  asked: string[][] = [];
   private answer: ((entries: ConntrackEntry[]) => void) | undefined;
   private failure: ((error: Error) => void) | undefined;
 
@@ -55,7 +56,7 @@ class FakeRead {
     });
   };
 
-  readonly lookup = (wanted: readonly EntryIdentity[]): Promise<ConntrackEntry[]> => {
+  readonly lookup = (wanted: readonly string[]): Promise<ConntrackEntry[]> => {
     this.asked.push([...wanted]);
     return this.dump();
   };
@@ -278,7 +279,7 @@ test('a scrape never waits for silent entries: they are looked up in the backgro
   assert.deepEqual(lookup.asked, []);
 
   await clock.advance(SILENT_CHECK_MS);
-  assert.deepEqual(lookup.asked, [[{ family: 4, original: conn(1, 40000).original, zone: 0 }]]);
+  assert.deepEqual(lookup.asked, [[entryKey(conn(1, 40000))]]);
   // A scrape while the lookup runs does not wait for it either.
   assert.equal(openIn(await sync.snapshot()), 4);
   lookup.resolve([conn(1, 40000, TcpState.TimeWait)]);
