@@ -16,6 +16,7 @@ extern "C" {
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 }
 
+#include "record.h"
 #include "records-worker.h"
 
 namespace conntrack {
@@ -29,7 +30,12 @@ struct Wanted {
   uint16_t src_port;
   uint16_t dst_port;
   uint16_t zone;
+  uint32_t id;  // check(): the kernel id of the connection known under the tuple
 };
+
+// check()'s answer for a connection that is gone, or whose tuple now
+// belongs to another connection (another kernel id).
+constexpr uint8_t kGone = 0xfe;
 
 // Requests sent with one sendmsg. The kernel answers each of them while
 // that call runs, into the socket's receive buffer; what does not fit is
@@ -55,33 +61,80 @@ bool ParseAddress(int family, const char* begin, const char* end, uint8_t* out) 
   return inet_pton(family, text, out) == 1;
 }
 
-bool ParseNumber(const char* begin, const char* end, uint32_t max, uint16_t* out) {
-  if (begin == end || end - begin > 5) return false;
-  uint32_t value = 0;
+template <typename T>
+bool ParseNumber(const char* begin, const char* end, uint64_t max, T* out) {
+  if (begin == end || end - begin > 10) return false;
+  uint64_t value = 0;
   for (const char* c = begin; c < end; c++) {
     if (*c < '0' || *c > '9') return false;
-    value = value * 10 + static_cast<uint32_t>(*c - '0');
+    value = value * 10 + static_cast<uint64_t>(*c - '0');
   }
   if (value > max) return false;
-  *out = static_cast<uint16_t>(value);
+  *out = static_cast<T>(value);
   return true;
 }
 
-// "family|src|srcPort|dst|dstPort|zone", as identityKey (src/conntrack) writes it.
-bool ParseKey(const char* begin, const char* end, Wanted* w) {
-  const char* fields[6];
-  const char* ends[6];
+// Calls visit(type, payload, length) for each netlink attribute in `data`;
+// stops at the first malformed one.
+template <typename Visit>
+void ForEachAttribute(const uint8_t* data, size_t length, Visit&& visit) {
+  while (length >= NLA_HDRLEN) {
+    nlattr attr;
+    std::memcpy(&attr, data, sizeof attr);
+    if (attr.nla_len < NLA_HDRLEN || attr.nla_len > length) return;
+    visit(attr.nla_type & NLA_TYPE_MASK, data + NLA_HDRLEN, attr.nla_len - NLA_HDRLEN);
+    const size_t step = NLA_ALIGN(attr.nla_len);
+    if (step >= length) return;
+    data += step;
+    length -= step;
+  }
+}
+
+// The kernel id (CTA_ID) and TCP state (CTA_PROTOINFO > CTA_PROTOINFO_TCP >
+// CTA_PROTOINFO_TCP_STATE) of an answer, read in place: all check() needs,
+// without parsing the whole entry. False without an id.
+bool ReadIdAndState(const nlmsghdr* nlh, uint32_t* id, uint8_t* state) {
+  const size_t header = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
+  if (nlh->nlmsg_len < header) return false;
+  bool has_id = false;
+  *state = kNoTcpState;
+  const auto* payload = reinterpret_cast<const uint8_t*>(nlh) + header;
+  ForEachAttribute(payload, nlh->nlmsg_len - header, [&](int type, const uint8_t* data, size_t n) {
+    if (type == CTA_ID && n >= sizeof(uint32_t)) {
+      uint32_t value;
+      std::memcpy(&value, data, sizeof value);
+      *id = ntohl(value);
+      has_id = true;
+    } else if (type == CTA_PROTOINFO) {
+      ForEachAttribute(data, n, [&](int inner, const uint8_t* tcp, size_t tcp_length) {
+        if (inner != CTA_PROTOINFO_TCP) return;
+        ForEachAttribute(tcp, tcp_length, [&](int field, const uint8_t* value, size_t size) {
+          if (field == CTA_PROTOINFO_TCP_STATE && size >= 1) *state = *value;
+        });
+      });
+    }
+  });
+  return has_id;
+}
+
+// "family|src|srcPort|dst|dstPort|zone", as identityKey (src/conntrack)
+// writes it, and for check() "|id" after it.
+bool ParseKey(const char* begin, const char* end, bool with_id, Wanted* w) {
+  const int expected = with_id ? 7 : 6;
+  const char* fields[7];
+  const char* ends[7];
   int count = 0;
   const char* field = begin;
   for (const char* c = begin; c <= end; c++) {
     if (c != end && *c != '|') continue;
-    if (count == 6) return false;
+    if (count == expected) return false;
     fields[count] = field;
     ends[count] = c;
     count++;
     field = c + 1;
   }
-  if (count != 6 || ends[0] - fields[0] != 1) return false;
+  if (count != expected || ends[0] - fields[0] != 1) return false;
+  if (with_id && !ParseNumber(fields[6], ends[6], 0xffffffffu, &w->id)) return false;
   if (*fields[0] == '4') {
     w->family = AF_INET;
   } else if (*fields[0] == '6') {
@@ -101,10 +154,18 @@ bool ParseKey(const char* begin, const char* end, Wanted* w) {
 // call, told apart by sequence number: a request costs the kernel one hash
 // lookup and one message, and the process two system calls per batch
 // instead of two per entry.
+//
+// lookup() packs each entry found as a record. check() answers one byte per
+// request instead, in request order: the entry's TCP state if it is still
+// the connection with the id asked about, else kGone; no record, no
+// address to turn into text.
 class LookupWorker : public RecordsWorker {
  public:
-  LookupWorker(Napi::Env env, std::vector<Wanted> wanted)
-      : RecordsWorker(env, "lookup"), wanted_(std::move(wanted)) {}
+  LookupWorker(Napi::Env env, std::vector<Wanted> wanted, bool check)
+      : RecordsWorker(env, check ? "check" : "lookup"),
+        wanted_(std::move(wanted)),
+        check_(check),
+        states_(check ? wanted_.size() : 0, kGone) {}
 
  protected:
   void Query(nfct_handle* handle) override {
@@ -127,7 +188,7 @@ class LookupWorker : public RecordsWorker {
       next += count;
       std::vector<bool> answered(count, false);
       bool overrun = false;
-      if (!Send(asked) || !Receive(answered, &overrun)) break;
+      if (!Send(asked) || !Receive(asked, answered, &overrun)) break;
       size_t missing = 0;
       for (size_t i = 0; i < count; i++) {
         if (answered[i]) continue;
@@ -214,7 +275,7 @@ class LookupWorker : public RecordsWorker {
   // kernel handles netlink requests in the sender's call), so this reads
   // until the socket is empty. Marks each request answered, with an entry
   // or as gone; those left unmarked were dropped for want of room.
-  bool Receive(std::vector<bool>& answered, bool* overrun) {
+  bool Receive(const std::vector<uint32_t>& asked, std::vector<bool>& answered, bool* overrun) {
     const uint32_t first = first_seq_;
     first_seq_ += static_cast<uint32_t>(answered.size());
     mmsghdr messages[kReadsPerCall];
@@ -240,14 +301,15 @@ class LookupWorker : public RecordsWorker {
       }
       for (int m = 0; m < read; m++) {
         if (!Answer(static_cast<const uint8_t*>(vectors[m].iov_base), messages[m].msg_len, first,
-                    answered)) {
+                    asked, answered)) {
           return false;
         }
       }
     }
   }
 
-  bool Answer(const uint8_t* data, size_t length, uint32_t first, std::vector<bool>& answered) {
+  bool Answer(const uint8_t* data, size_t length, uint32_t first,
+              const std::vector<uint32_t>& asked, std::vector<bool>& answered) {
     int left = static_cast<int>(length);
     for (auto* nlh = reinterpret_cast<const nlmsghdr*>(data); NLMSG_OK(nlh, left);
          nlh = NLMSG_NEXT(nlh, left)) {
@@ -263,6 +325,17 @@ class LookupWorker : public RecordsWorker {
           Fail("lookup (IPCTNL_MSG_CT_GET)", errnum);
           return false;
         }
+        continue;
+      }
+      if (check_) {
+        uint32_t id = 0;
+        uint8_t state = kNoTcpState;
+        if (!ReadIdAndState(nlh, &id, &state)) {
+          Fail("check: an answer without CTA_ID", EBADMSG);
+          return false;
+        }
+        states_[asked[index]] = id == wanted_[asked[index]].id ? state : kGone;
+        answered[index] = true;
         continue;
       }
       nf_conntrack* ct = nfct_new();
@@ -283,7 +356,17 @@ class LookupWorker : public RecordsWorker {
     return true;
   }
 
+  Napi::Value Result(Napi::Env env) override {
+    if (!check_) return RecordsWorker::Result(env);
+    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, states_.size());
+    if (!states_.empty()) std::memcpy(buffer.Data(), states_.data(), states_.size());
+    return buffer;
+  }
+
   std::vector<Wanted> wanted_;
+  const bool check_;
+  // check(): one answer per request, kGone until the kernel says otherwise.
+  std::vector<uint8_t> states_;
   int fd_ = -1;
   uint32_t first_seq_ = 1;
   // Not std::vector: it would zero them at every lookup.
@@ -293,10 +376,12 @@ class LookupWorker : public RecordsWorker {
 
 }  // namespace
 
-Napi::Value Lookup(const Napi::CallbackInfo& info) {
+namespace {
+
+Napi::Value Ask(const Napi::CallbackInfo& info, bool check) {
   Napi::Env env = info.Env();
-  // One string for every key: one crossing of the N-API boundary per
-  // lookup, not six per entry.
+  // One string for every key: one crossing of the N-API boundary per call,
+  // not six per entry.
   const std::string text = info[0].As<Napi::String>().Utf8Value();
   std::vector<Wanted> wanted;
   const char* line = text.data();
@@ -305,14 +390,21 @@ Napi::Value Lookup(const Napi::CallbackInfo& info) {
     const char* stop = static_cast<const char*>(std::memchr(line, '\n', end - line));
     if (stop == nullptr) stop = end;
     Wanted w = {};
-    if (!ParseKey(line, stop, &w)) {
-      throw Napi::TypeError::New(env, "lookup: key " + std::to_string(wanted.size()) + " '" +
+    if (!ParseKey(line, stop, check, &w)) {
+      throw Napi::TypeError::New(env, std::string(check ? "check" : "lookup") + ": key " +
+                                          std::to_string(wanted.size()) + " '" +
                                           std::string(line, stop) + "' is malformed");
     }
     wanted.push_back(w);
     line = stop + 1;
   }
-  return (new LookupWorker(env, std::move(wanted)))->Run();
+  return (new LookupWorker(env, std::move(wanted), check))->Run();
 }
+
+}  // namespace
+
+Napi::Value Lookup(const Napi::CallbackInfo& info) { return Ask(info, false); }
+
+Napi::Value Check(const Napi::CallbackInfo& info) { return Ask(info, true); }
 
 }  // namespace conntrack

@@ -12,4 +12,12 @@ namespace conntrack {
 // A malformed key throws here.
 Napi::Value Lookup(const Napi::CallbackInfo& info);
 
+// check(keys: string): keys as lookup() takes them, each followed by
+// "|id", the kernel id of the connection known under that tuple.
+// Promise<ArrayBuffer> of one byte per key, in order: the entry's TCP state
+// (TCP_CONNTRACK_*, or 0xff for none) if it is still that connection, or
+// 0xfe when it is gone or its tuple now belongs to another connection. The
+// same requests as lookup(), without packing or decoding any entry.
+Napi::Value Check(const Napi::CallbackInfo& info);
+
 }  // namespace conntrack

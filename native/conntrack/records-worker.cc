@@ -43,12 +43,13 @@ void RecordsWorker::OnOK() {
     deferred_.Reject(error_.ToJs(env).Value());
     return;
   }
+  deferred_.Resolve(Result(env));
+}
+
+Napi::Value RecordsWorker::Result(Napi::Env env) {
   // An external buffer with no data would arrive detached in JS.
-  if (records_.size() == 0) {
-    deferred_.Resolve(Napi::ArrayBuffer::New(env, 0));
-    return;
-  }
-  deferred_.Resolve(records_.ToJs(env));
+  if (records_.size() == 0) return Napi::ArrayBuffer::New(env, 0);
+  return records_.ToJs(env);
 }
 
 void RecordsWorker::OnError(const Napi::Error& error) { deferred_.Reject(error.Value()); }

@@ -13,6 +13,8 @@ export interface NativeAddon {
   dump(): Promise<ArrayBuffer>;
   /** Packed records of those of the keys (identityKey, one per line) that are in the table now. */
   lookup(keys: string): Promise<ArrayBuffer>;
+  /** One byte per line "key|id", in order: the TCP state if still that connection, else 0xfe. */
+  check(keys: string): Promise<ArrayBuffer>;
   /** Frees a dump's records at once; the buffer is detached (empty) afterwards. */
   releaseRecords(records: ArrayBuffer): void;
   EventStream: new (

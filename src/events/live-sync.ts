@@ -6,6 +6,7 @@ import type {
   ConntrackEventType,
   EventBatch,
 } from '../conntrack/events';
+import type { Checked } from '../conntrack';
 import { ConntrackEntry } from '../conntrack/types';
 import { Logger } from '../log';
 import { HostGroup } from '../model/group';
@@ -47,8 +48,8 @@ export interface LiveSyncOptions {
   stream: EventSource;
   /** Reads the whole table; it may decode entries only as they are iterated. */
   dump: () => Promise<TableRead>;
-  /** Asks for some entries only, by their keys (identityKey): how silent entries are checked. */
-  lookup: (keys: readonly string[]) => Promise<ConntrackEntry[]>;
+  /** Whether connections (by key and kernel id) are still there, and their states: how silent entries are checked. */
+  check: (keys: readonly string[], ids: readonly number[]) => Promise<Checked[]>;
   /** This host's addresses, read at each resync and each scrape. */
   localAddresses: () => ReadonlySet<string>;
   classify: Omit<LiveTableOptions, 'localAddresses'>;
@@ -237,9 +238,10 @@ export class LiveSync {
   }
 
   private async checkSilent(keys: readonly string[]): Promise<void> {
-    const found = await this.options.lookup(keys);
+    const ids = this.table.idsOf(keys);
+    const found = await this.options.check(keys, ids);
     if (this.closed) return;
-    const ended = this.table.applyLookup(keys, found);
+    const ended = this.table.applyChecks(keys, ids, found);
     this.stats.silentLookups.entries += keys.length;
     this.stats.silentLookups.ended += ended;
     if (ended > 0) {

@@ -1,6 +1,6 @@
 import { readNetFile } from '../conntrack/netns';
 
-import { ConntrackError, lookupKeys, readTable } from '../conntrack';
+import { checkConnections, ConntrackError, readTable } from '../conntrack';
 import { ConntrackEventStream, openEvents } from '../conntrack/events';
 import { Logger } from '../log';
 import { countedFlow } from '../model/classify';
@@ -81,7 +81,7 @@ export async function startEventsMode(
   const live: LiveSync = new LiveSync({
     stream,
     dump: readTable,
-    lookup: lookupKeys,
+    check: checkConnections,
     localAddresses,
     classify,
     resyncIntervalMs: config.resyncIntervalMs,

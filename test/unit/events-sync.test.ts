@@ -7,12 +7,13 @@ import type {
   ConntrackEventStreamEvents,
   ConntrackEventType,
 } from '../../src/conntrack/events';
+import type { Checked } from '../../src/conntrack';
 import { ConntrackEntry, TcpState } from '../../src/conntrack/types';
 import { LiveSync, LiveSyncOptions } from '../../src/events/live-sync';
 import { Logger } from '../../src/log';
 import { HostGroup } from '../../src/model/group';
 import { entryKey } from '../../src/model/live-table';
-import { tcpEntry } from '../helpers/entry';
+import { checkedIn, tcpEntry } from '../helpers/entry';
 import { FakeClock } from '../helpers/fake-clock';
 import { waitFor } from '../helpers/netns';
 
@@ -56,9 +57,10 @@ class FakeRead {
     });
   };
 
-  readonly lookup = (wanted: readonly string[]): Promise<ConntrackEntry[]> => {
-    this.asked.push([...wanted]);
-    return this.dump();
+  /** A check of connections: the test resolves it with the entries the kernel holds. */
+  readonly check = (keys: readonly string[], ids: readonly number[]): Promise<Checked[]> => {
+    this.asked.push([...keys]);
+    return this.dump().then((found) => checkedIn([...found], keys, ids));
   };
 
   get running(): boolean {
@@ -87,7 +89,7 @@ function setUp(overrides: Partial<LiveSyncOptions> = {}) {
   const sync = new LiveSync({
     stream,
     dump: fake.dump,
-    lookup: lookup.lookup,
+    check: lookup.check,
     localAddresses: () => addresses,
     classify: {},
     resyncIntervalMs: 0,

@@ -7,7 +7,7 @@ import { aggregate } from '../../src/model/aggregate';
 import { AggregateOptions } from '../../src/model/classify';
 import { HostFilter } from '../../src/model/host-filter';
 import { entryKey, identityOfKey, LiveTable } from '../../src/model/live-table';
-import { tcpEntry } from '../helpers/entry';
+import { checkedIn, tcpEntry } from '../helpers/entry';
 
 const HERE = '192.0.2.1';
 const OPTIONS: AggregateOptions = { localAddresses: new Set([HERE, '127.0.0.1']), ownPort: 9318 };
@@ -256,7 +256,7 @@ test('a key reads back as the identity it was made from', () => {
   }
 });
 
-test('a lookup of silent entries brings each up to date, or ends it', () => {
+test('a check of silent entries brings each up to date, or ends it', () => {
   const table = new LiveTable(OPTIONS);
   const changed = db(1, 40000);
   const same = db(2, 40001);
@@ -273,14 +273,16 @@ test('a lookup of silent entries brings each up to date, or ends it', () => {
   // While the lookup ran, an event came for one of them: it is no longer silent.
   table.apply(ev('update', withState(mentioned, TcpState.FinWait)));
 
-  const ended = table.applyLookup(asked, [
+  const ids = table.idsOf(asked);
+  const kernel = [
     withState(changed, TcpState.TimeWait),
     same,
     // Same tuple, another connection: the one held has ended.
     { ...reused, id: 40 },
-    // What the lookup says of it is older than the event.
+    // What the check says of it is older than the event.
     withState(mentioned, TcpState.Established),
-  ]);
+  ];
+  const ended = table.applyChecks(asked, ids, checkedIn(kernel, asked, ids));
   assert.equal(ended, 2);
   assert.equal(table.silentEntries, 2);
   assert.equal(table.size, 4);
