@@ -144,6 +144,15 @@ async function full(): Promise<void> {
   ]) {
     assert.throws(() => addon.lookup(bad), TypeError);
   }
+  // The same through check(): one answer byte per key, more than one batch.
+  const checks = held4.flatMap(({ id, original: { src, srcPort, dst, dstPort } }) => [
+    `4|${src}|${srcPort}|${dst}|${dstPort}|0|${id}`,
+    `4|${src}|1|${dst}|${dstPort}|0|${id}`,
+  ]);
+  const many = Array.from({ length: 6 }, () => checks).flat();
+  const answers = await Promise.all(Array.from({ length: 2 }, () => addon.check(many.join('\n'))));
+  for (const answer of answers) assert.equal(answer.byteLength, many.length);
+  assert.throws(() => addon.check('4|127.0.0.1|1|127.0.0.1|2|0'), TypeError);
 
   const roomy = counts();
   const tiny = counts();
@@ -181,6 +190,10 @@ async function denied(): Promise<void> {
     await assert.rejects(addon.dump(), (error: NodeJS.ErrnoException) => error.code === 'EPERM');
     await assert.rejects(
       addon.lookup('4|127.0.0.1|1|127.0.0.1|2|0'),
+      (error: NodeJS.ErrnoException) => error.code === 'EPERM',
+    );
+    await assert.rejects(
+      addon.check('4|127.0.0.1|1|127.0.0.1|2|0|1'),
       (error: NodeJS.ErrnoException) => error.code === 'EPERM',
     );
   }
