@@ -1,14 +1,16 @@
 /**
- * CPU per entry of the two ways the exporter learns what the kernel holds
- * now: a read of the whole table (dump), and a lookup of given entries (how
- * entries that send no events are checked, a slice at a time). Run by the
+ * CPU per entry of the ways to learn what the kernel holds now: a read of
+ * the whole table (dump), a lookup of given entries (each answered with the
+ * whole entry), and a check of given connections (each answered with its
+ * state or its end: how the exporter checks entries that send no events, a
+ * slice at a time). Run by the
  * conntrack benchmark inside its namespace, on the table it filled; counts
  * the kernel's work too (system time of every thread of this process).
  * Prints one JSON line.
  *
  *   node --import tsx bench/conntrack/check-cost.ts SLICE
  */
-import { lookupKeys, readTable } from '../../src/conntrack';
+import { checkConnections, lookupKeys, readTable } from '../../src/conntrack';
 import { entryKey } from '../../src/model/live-table';
 
 const slice = Number(process.argv[2] ?? 1000);
@@ -50,26 +52,55 @@ async function lookupOnce(wanted: string[]): Promise<{ found: number; micros: nu
   return { found, micros: cpuMicros() - start };
 }
 
+/** Every connection checked, `slice` per call, as the exporter's background check does. */
+async function checkOnce(
+  keys: string[],
+  ids: number[],
+): Promise<{ alive: number; micros: number }> {
+  const start = cpuMicros();
+  let alive = 0;
+  for (let i = 0; i < keys.length; i += slice) {
+    for (const checked of await checkConnections(
+      keys.slice(i, i + slice),
+      ids.slice(i, i + slice),
+    )) {
+      if (!checked.gone) alive++;
+    }
+  }
+  return { alive, micros: cpuMicros() - start };
+}
+
 async function main(): Promise<void> {
   const wanted: string[] = [];
-  for (const entry of await readTable()) wanted.push(entryKey(entry));
+  const ids: number[] = [];
+  for (const entry of await readTable()) {
+    wanted.push(entryKey(entry));
+    ids.push(entry.id);
+  }
   const dumps: number[] = [];
   const lookups: number[] = [];
+  const checks: number[] = [];
   let found = 0;
+  let alive = 0;
   for (let round = 0; round < ROUNDS; round++) {
     const dumped = await dumpOnce();
     dumps.push(dumped.micros / dumped.entries);
     const looked = await lookupOnce(wanted);
     lookups.push(looked.micros / wanted.length);
     found = looked.found;
+    const checked = await checkOnce(wanted, ids);
+    checks.push(checked.micros / wanted.length);
+    alive = checked.alive;
   }
   process.stdout.write(
     `${JSON.stringify({
       entries: wanted.length,
       found,
+      alive,
       slice,
       dumpMicrosPerEntry: median(dumps),
       lookupMicrosPerEntry: median(lookups),
+      checkMicrosPerEntry: median(checks),
     })}\n`,
   );
 }

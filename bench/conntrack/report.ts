@@ -55,6 +55,7 @@ export interface OldEntries {
   slice: number;
   dumpMicrosPerEntry: number;
   lookupMicrosPerEntry: number;
+  checkMicrosPerEntry: number;
 }
 
 export interface ModeResult {
@@ -238,8 +239,13 @@ const ROWS: readonly Row[] = [
     digits: 2,
   },
   {
-    label: 'CPU per entry, lookup in slices of a sixtieth of the table (µs)',
+    label: 'CPU per entry, lookup (whole entries) in slices of a sixtieth of the table (µs)',
     value: (r) => r.old.lookupMicrosPerEntry,
+    digits: 2,
+  },
+  {
+    label: 'CPU per entry, check (state or end, what the exporter uses) in such slices (µs)',
+    value: (r) => r.old.checkMicrosPerEntry,
     digits: 2,
   },
   ...burstRows('Burst of 100k inserts', (r) => r.inserts, {

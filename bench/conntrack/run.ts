@@ -293,7 +293,11 @@ async function burst(
 async function measureCheckCost(
   bench: BenchTable,
   slice: number,
-): Promise<{ dumpMicrosPerEntry: number; lookupMicrosPerEntry: number }> {
+): Promise<{
+  dumpMicrosPerEntry: number;
+  lookupMicrosPerEntry: number;
+  checkMicrosPerEntry: number;
+}> {
   const script = path.join(__dirname, 'check-cost.ts');
   const { stdout } = await bench.ns
     .exec([process.execPath, '--import', 'tsx', script, String(slice)])
@@ -301,7 +305,11 @@ async function measureCheckCost(
       if (result.code !== 0) throw new Error(`check-cost: ${result.stderr.trim()}`);
       return result;
     });
-  return JSON.parse(stdout) as { dumpMicrosPerEntry: number; lookupMicrosPerEntry: number };
+  return JSON.parse(stdout) as {
+    dumpMicrosPerEntry: number;
+    lookupMicrosPerEntry: number;
+    checkMicrosPerEntry: number;
+  };
 }
 
 /**
@@ -368,8 +376,8 @@ async function measureOldEntries(entries: number): Promise<OldEntries> {
       `  scrape ${scrapeMs.toFixed(2)} ms (median of ${EVENTS_SCRAPES_TIMED}), ` +
         `${cpuPerMinute.toFixed(3)} CPU-s per minute with 15 s scrapes, an ended entry left the ` +
         `gauges after ${endedDelayS.toFixed(2)} s (by ${endedVia}); per entry: read of the table ` +
-        `${cost.dumpMicrosPerEntry.toFixed(2)} µs, lookup in slices of ${slice} ` +
-        `${cost.lookupMicrosPerEntry.toFixed(2)} µs`,
+        `${cost.dumpMicrosPerEntry.toFixed(2)} µs, in slices of ${slice}: lookup ` +
+        `${cost.lookupMicrosPerEntry.toFixed(2)} µs, check ${cost.checkMicrosPerEntry.toFixed(2)} µs`,
     );
     return result;
   } finally {
