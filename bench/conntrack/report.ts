@@ -41,6 +41,26 @@ export interface SizeResult {
   queued: { inserts: Burst; deletes: Burst };
   /** An events-mode scrape's CPU and its parts, without and with --collector.nodejs. */
   scrapeCost: { plain: ScrapeCost; nodejs: ScrapeCost };
+  /** Every entry made before the exporter started (nf_conntrack_events=2). */
+  old: OldEntries;
+}
+
+export interface OldEntries {
+  entries: number;
+  scrapeMs: number;
+  /** The exporter's CPU per minute with a scrape every 15 s, its background checks included. */
+  cpuPerMinute: number;
+  /** cpuPerMinute minus the same with --silent-check-interval 1h: the background checks' share. */
+  checksCpuPerMinute: number;
+  /** From the end of one old entry until the gauges no longer count it. */
+  endedDelayS: number;
+  /** How the exporter learned of that end: the kernel's DESTROY event, or a lookup. */
+  endedVia: 'event' | 'lookup';
+  /** Entries per lookup call (a tick's share at the default interval). */
+  slice: number;
+  dumpMicrosPerEntry: number;
+  lookupMicrosPerEntry: number;
+  checkMicrosPerEntry: number;
 }
 
 export interface ModeResult {
@@ -220,6 +240,45 @@ const ROWS: readonly Row[] = [
     value: (r) => r.silentCpuSeconds,
     digits: 2,
   },
+  {
+    label: 'Every entry predates the exporter (`nf_conntrack_events=2`): scrape, events mode (ms)',
+    value: (r) => r.old.scrapeMs,
+    digits: 2,
+    target: '< 5 at 100k and 1M',
+  },
+  {
+    label: '… CPU per minute with 15 s scrapes, each entry checked every 60 s (s)',
+    value: (r) => r.old.cpuPerMinute,
+    digits: 3,
+  },
+  {
+    label:
+      '… of which the background checks (minus the same with `--silent-check-interval 1h`) (s)',
+    value: (r) => r.old.checksCpuPerMinute,
+    digits: 3,
+    target: '≤ 0.5 at 100k',
+  },
+  {
+    label: '… an ended old entry leaves the gauges after (s; told by)',
+    value: (r) => `${cell(r.old.endedDelayS, 2)} (${r.old.endedVia})`,
+    digits: 2,
+    target: '≤ 60',
+  },
+  {
+    label: 'CPU per entry, read of the whole table (µs)',
+    value: (r) => r.old.dumpMicrosPerEntry,
+    digits: 2,
+  },
+  {
+    label: 'CPU per entry, lookup (whole entries) in slices of a sixtieth of the table (µs)',
+    value: (r) => r.old.lookupMicrosPerEntry,
+    digits: 2,
+  },
+  {
+    label: 'CPU per entry, check (state or end, what the exporter uses) in such slices (µs)',
+    value: (r) => r.old.checkMicrosPerEntry,
+    digits: 2,
+  },
   ...burstRows('Burst of 100k inserts', (r) => r.inserts, {
     cpu: '< 1',
     cpuOriginal: '244',
@@ -333,6 +392,27 @@ export function verdicts(results: readonly SizeResult[]): string {
     cost &&
       ` (a request rendering nothing costs ${cell(cost.floorCpuMs, 2)} ms; kept alive ` +
         `${cell(cost.keptAliveCpuMs, 2)} ms, with gzip ${cell(cost.gzipCpuMs, 2)} ms)`,
+  );
+  judge(
+    'Every entry older than the exporter, at 100k, scrape < 5 ms',
+    k100?.old.scrapeMs,
+    5,
+    ' ms',
+    true,
+  );
+  judge(
+    'Every entry older than the exporter, at 1M, scrape < 5 ms',
+    m1?.old.scrapeMs,
+    5,
+    ' ms',
+    true,
+  );
+  judge(
+    'Every entry older than the exporter, at 100k, their checks ≤ 0.5 CPU-s per minute',
+    k100?.old.checksCpuPerMinute,
+    0.5,
+    ' s',
+    true,
   );
   const large = k100?.largeBuffer.inserts;
   judge(

@@ -27,15 +27,19 @@
  *   BENCH_ONLY=link-health     events mode without and with
  *                              --collector.link-health: queued bursts (events
  *                              per CPU-second) then scrape latency (prints)
+ *   BENCH_ONLY=old-entries     only the rows where every entry predates the
+ *                              exporter (prints, never writes)
  *
  * The one change outside the namespaces: nf_conntrack_max and
  * nf_conntrack_buckets are raised for the run and restored (sysctls.ts).
  */
 import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import os from 'node:os';
 
 import { parseExposition, startExporter, type ExporterProcess } from '../../test/helpers/exporter';
 import { waitFor } from '../../test/helpers/netns';
+import { DEFAULT_SILENT_CHECK_INTERVAL_S } from '../../src/options/table-reading-config';
 import {
   cpuSeconds,
   idleCpuPerMinute,
@@ -53,6 +57,7 @@ import {
   writeSection,
   type Burst,
   type ModeResult,
+  type OldEntries,
   type SizeResult,
 } from './report';
 import { COST_ROWS, costCell, measureScrapeCost, type ScrapeCost } from './scrape-cost';
@@ -68,7 +73,7 @@ const SIZES = (process.env.BENCH_SIZES || DEFAULT_SIZES.join(','))
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS || 60);
 const SKIP_DUMP = process.env.BENCH_SKIP_DUMP === '1';
 const ONLY = process.env.BENCH_ONLY || undefined;
-const ALONE = ['events-scrape', 'scrape-cost', 'link-health', 'traffic'];
+const ALONE = ['events-scrape', 'scrape-cost', 'link-health', 'traffic', 'old-entries'];
 if (ONLY !== undefined && !ALONE.includes(ONLY)) {
   throw new Error(`BENCH_ONLY=${ONLY}: the parts that run alone are ${ALONE.join(', ')}`);
 }
@@ -193,10 +198,10 @@ async function measureResync(
 
 /**
  * Scrapes while SILENT entries older than the exporter remain under
- * nf_conntrack_events=2 (the kernel's default), which send no events: in a
- * namespace of its own, the exporter started after those and before the
- * rest of the table. It looks them up at each scrape instead of re-reading
- * the table (measureResync's cost).
+ * nf_conntrack_events=2 (the kernel's default), which may send no events: in
+ * a namespace of its own, the exporter started after those and before the
+ * rest of the table. They are looked up in the background; a scrape waits
+ * for neither a lookup nor a re-read (measureResync's cost).
  */
 async function measureSilent(entries: number): Promise<{ ms: number; cpu: number }> {
   const bench = await BenchTable.create();
@@ -236,7 +241,7 @@ async function measureSilent(entries: number): Promise<{ ms: number; cpu: number
     const result = { ms: median(samples.map((s) => s.ms)), cpu: median(samples.map((s) => s.cpu)) };
     log(
       `  ${SILENT} silent entries: scrape ${result.ms.toFixed(1)} ms, ${result.cpu.toFixed(2)} CPU-s ` +
-        `(median of ${SILENT_SCRAPES}), looked up, not re-read`,
+        `(median of ${SILENT_SCRAPES}), not re-read`,
     );
     return result;
   } finally {
@@ -299,10 +304,145 @@ async function burst(
   return result;
 }
 
-/** Everything but measureSilent, on one table of `entries`. */
+/** What a check of entries costs per entry, by a read of the whole table and by lookups. */
+async function measureCheckCost(
+  bench: BenchTable,
+  slice: number,
+): Promise<{
+  dumpMicrosPerEntry: number;
+  lookupMicrosPerEntry: number;
+  checkMicrosPerEntry: number;
+}> {
+  const script = path.join(__dirname, 'check-cost.ts');
+  const { stdout } = await bench.ns
+    .exec([process.execPath, '--import', 'tsx', script, String(slice)])
+    .then((result) => {
+      if (result.code !== 0) throw new Error(`check-cost: ${result.stderr.trim()}`);
+      return result;
+    });
+  return JSON.parse(stdout) as {
+    dumpMicrosPerEntry: number;
+    lookupMicrosPerEntry: number;
+    checkMicrosPerEntry: number;
+  };
+}
+
+/**
+ * The table as after a restart: every entry made before the exporter
+ * starts, under nf_conntrack_events=2 (the kernel's default), so all of
+ * them may send no events and are checked in the background, each once per
+ * --silent-check-interval (the default). The scrape, the exporter's CPU
+ * with a scrape every 15 s, and how long an old entry that ends takes to
+ * leave the gauges (the kernel may tell it by an event, else a lookup does).
+ */
+async function measureOldEntries(entries: number): Promise<OldEntries> {
+  log(`${sizeLabel(entries)} entries, every one older than the exporter (nf_conntrack_events=2)`);
+  const bench = await BenchTable.create();
+  let exporter: ExporterProcess | undefined;
+  try {
+    await bench.run(['sysctl', '-q', '-w', 'net.netfilter.nf_conntrack_events=2']);
+    await bench.change('create', entries, { offset: 0, hosts: HOSTS });
+    // As the background check asks: a tick's share of the interval.
+    const slice = Math.ceil(entries / DEFAULT_SILENT_CHECK_INTERVAL_S);
+    const cost = await measureCheckCost(bench, slice);
+    exporter = await startExporter(bench.ns, [...COMMON_ARGS, '--mode', 'events'], {
+      port: EVENTS_PORT,
+      startTimeoutMs: START_TIMEOUT_MS,
+    });
+    const live = exporter;
+    const { metrics, counted } = await scrapeCounted(live);
+    const silent = metrics.get('conntrack_exporter_silent_entries');
+    if (counted !== entries || silent !== entries) {
+      throw new Error(`expected ${entries} counted and silent, got ${counted} and ${silent}`);
+    }
+    const url = `${live.url}/metrics`;
+    await timeScrapes(bench.ns, url, EVENTS_SCRAPES_WARMUP);
+    const scrapeMs = median(await timeScrapes(bench.ns, url, EVENTS_SCRAPES_TIMED));
+    const pid = live.process.pid!;
+    const [cpuPerMinute = NaN] =
+      IDLE_SECONDS > 0
+        ? await idleCpuPerMinute(
+            bench.ns,
+            [{ pid, url, offsetMs: 0 }],
+            IDLE_SECONDS,
+            SCRAPE_INTERVAL_MS,
+          )
+        : [];
+
+    const destroys = async () =>
+      (await scrapeCounted(live)).metrics.get('conntrack_exporter_events_total{type="destroy"}') ??
+      0;
+    const destroysBefore = await destroys();
+    const ended = performance.now();
+    await bench.change('destroy', 1, { offset: 0, hosts: HOSTS });
+    await waitFor(
+      async () => (await scrapeCounted(live)).counted === entries - 1,
+      START_TIMEOUT_MS + DEFAULT_SILENT_CHECK_INTERVAL_S * 1000,
+      'the ended entry to leave the gauges',
+    );
+    const endedDelayS = (performance.now() - ended) / 1000;
+    const endedVia: OldEntries['endedVia'] =
+      (await destroys()) > destroysBefore ? 'event' : 'lookup';
+    const { metrics: after } = await scrapeCounted(live);
+    const rereads = after.get('conntrack_exporter_resyncs_total{reason="silent_entries"}');
+    if (rereads !== 0) throw new Error(`expected no re-read for silent entries, got ${rereads}`);
+    await live.stop();
+
+    // The same exporter checking each entry once an hour instead: what is
+    // left is what it costs without the checks (a sixtieth of them remains).
+    exporter = await startExporter(
+      bench.ns,
+      [...COMMON_ARGS, '--mode', 'events', '--silent-check-interval', '1h'],
+      { port: EVENTS_PORT, startTimeoutMs: START_TIMEOUT_MS },
+    );
+    const slow = exporter;
+    await expectCounted(slow, entries - 1, 'events');
+    // As the first one was before its idle window: the same scrapes, so
+    // that both windows start as long after a read of the whole table.
+    await timeScrapes(
+      bench.ns,
+      `${slow.url}/metrics`,
+      EVENTS_SCRAPES_WARMUP + EVENTS_SCRAPES_TIMED,
+    );
+    const [slowCpuPerMinute = NaN] =
+      IDLE_SECONDS > 0
+        ? await idleCpuPerMinute(
+            bench.ns,
+            [{ pid: slow.process.pid!, url: `${slow.url}/metrics`, offsetMs: 0 }],
+            IDLE_SECONDS,
+            SCRAPE_INTERVAL_MS,
+          )
+        : [];
+    const checksCpuPerMinute = cpuPerMinute - slowCpuPerMinute;
+    const result = {
+      entries,
+      scrapeMs,
+      cpuPerMinute,
+      checksCpuPerMinute,
+      endedDelayS,
+      endedVia,
+      slice,
+      ...cost,
+    };
+    log(
+      `  scrape ${scrapeMs.toFixed(2)} ms (median of ${EVENTS_SCRAPES_TIMED}), ` +
+        `${cpuPerMinute.toFixed(3)} CPU-s per minute with 15 s scrapes (${checksCpuPerMinute.toFixed(3)} ` +
+        `of it the checks), an ended entry left the ` +
+        `gauges after ${endedDelayS.toFixed(2)} s (by ${endedVia}); per entry: read of the table ` +
+        `${cost.dumpMicrosPerEntry.toFixed(2)} µs, in slices of ${slice}: lookup ` +
+        `${cost.lookupMicrosPerEntry.toFixed(2)} µs, check ${cost.checkMicrosPerEntry.toFixed(2)} µs`,
+    );
+    return result;
+  } finally {
+    await exporter?.stop();
+    await bench.destroy();
+  }
+}
+
+/** Everything but measureSilent and measureOldEntries, on one table of `entries`. */
 async function measureTable(
   entries: number,
-): Promise<Omit<SizeResult, 'silentScrapeMs' | 'silentCpuSeconds'>> {
+): Promise<Omit<SizeResult, 'silentScrapeMs' | 'silentCpuSeconds' | 'old'>> {
   log(`${sizeLabel(entries)} entries`);
   const bench = await BenchTable.create();
   const exporters: ExporterProcess[] = [];
@@ -393,7 +533,8 @@ async function measureTable(
 async function measureSize(entries: number): Promise<SizeResult> {
   const result = await measureTable(entries);
   const silent = await measureSilent(entries);
-  return { ...result, silentScrapeMs: silent.ms, silentCpuSeconds: silent.cpu };
+  const old = await measureOldEntries(entries);
+  return { ...result, silentScrapeMs: silent.ms, silentCpuSeconds: silent.cpu, old };
 }
 
 /**
@@ -563,7 +704,8 @@ async function main(): Promise<void> {
       else if (ONLY === 'traffic') {
         log(`${sizeLabel(entries)} entries`);
         await measureTraffic(entries, HOSTS, COMMON_ARGS, IDLE_SECONDS, log);
-      } else results.push(await measureSize(entries));
+      } else if (ONLY === 'old-entries') await measureOldEntries(entries);
+      else results.push(await measureSize(entries));
     }
   } finally {
     limits.restore();
@@ -589,7 +731,11 @@ async function main(): Promise<void> {
       "socket, and its rate, from SIGCONT to the last event handled, is the exporter's own. The target of " +
       '200,000 events/s is judged on it. The rows on entries older than the exporter use a namespace of ' +
       `their own with \`nf_conntrack_events=2\`: ${SILENT} entries made before the exporter starts, which ` +
-      'send no events, and the rest of the table after.',
+      'may send no events, and the rest of the table after; those where every entry predates the ' +
+      'exporter, a namespace with the whole table made before it starts, checked every ' +
+      `${DEFAULT_SILENT_CHECK_INTERVAL_S} s (the default); the cost per entry of a read of the ` +
+      'table and of a lookup is CPU (user + system, kernel included) of bench/conntrack/check-cost.ts ' +
+      'over every entry of that table.',
     'The machine is shared and noisy: compare the columns of one run, not runs.',
     '',
     table(results),

@@ -27,6 +27,7 @@ Napi::Object Init(Napi::Env env) {
   exports.Set("dump", Napi::Function::New(env, Dump, "dump"));
   exports.Set("lookup", Napi::Function::New(env, Lookup, "lookup"));
   exports.Set("kernelStats", Napi::Function::New(env, KernelStats, "kernelStats"));
+  exports.Set("check", Napi::Function::New(env, Check, "check"));
   exports.Set("EventStream", EventStream::Define(env));
   exports.Set("releaseRecords", Napi::Function::New(env, ReleaseRecords, "releaseRecords"));
   exports.Set("useNetns", Napi::Function::New(env, UseNetns, "useNetns"));

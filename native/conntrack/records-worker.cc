@@ -43,25 +43,29 @@ void RecordsWorker::OnOK() {
     deferred_.Reject(error_.ToJs(env).Value());
     return;
   }
+  deferred_.Resolve(Result(env));
+}
+
+Napi::Value RecordsWorker::Result(Napi::Env env) {
   // An external buffer with no data would arrive detached in JS.
-  if (records_.size() == 0) {
-    deferred_.Resolve(Napi::ArrayBuffer::New(env, 0));
-    return;
-  }
-  deferred_.Resolve(records_.ToJs(env));
+  if (records_.size() == 0) return Napi::ArrayBuffer::New(env, 0);
+  return records_.ToJs(env);
 }
 
 void RecordsWorker::OnError(const Napi::Error& error) { deferred_.Reject(error.Value()); }
 
-int RecordsWorker::OnEntry(enum nf_conntrack_msg_type /*type*/, nf_conntrack* ct, void* data) {
-  auto* self = static_cast<RecordsWorker*>(data);
-  uint8_t* record = self->records_.Append();
+bool RecordsWorker::Keep(const nf_conntrack* ct) {
+  uint8_t* record = records_.Append();
   if (record == nullptr) {
-    self->Fail("mmap(" + self->name_ + " records)", ENOMEM);
-    return NFCT_CB_FAILURE;
+    Fail("mmap(" + name_ + " records)", ENOMEM);
+    return false;
   }
-  if (!PackEntry(ct, 0, record)) self->records_.DropLast();
-  return NFCT_CB_CONTINUE;
+  if (!PackEntry(ct, 0, record)) records_.DropLast();
+  return true;
+}
+
+int RecordsWorker::OnEntry(enum nf_conntrack_msg_type /*type*/, nf_conntrack* ct, void* data) {
+  return static_cast<RecordsWorker*>(data)->Keep(ct) ? NFCT_CB_CONTINUE : NFCT_CB_FAILURE;
 }
 
 }  // namespace conntrack

@@ -34,8 +34,15 @@ class RecordsWorker : public Napi::AsyncWorker {
   // every entry it receives packed as a record. Reports failures with Fail().
   virtual void Query(nfct_handle* handle) = 0;
 
+  // What the promise resolves to when nothing failed: the records, unless
+  // the worker answers with something else.
+  virtual Napi::Value Result(Napi::Env env);
+
   // Keeps the first failure: the later ones follow from it.
   void Fail(const std::string& context, int errnum);
+  // Packs an entry the worker read itself (not through the handle's
+  // callback); false when memory ran out (then failed()).
+  bool Keep(const nf_conntrack* ct);
   bool failed() const { return error_.failed(); }
 
  private:

@@ -54,7 +54,7 @@ export function registerEventMetrics(
     registry,
     {
       name: 'conntrack_exporter_resyncs_total',
-      help: 'Full re-reads of the conntrack table in events mode, by reason: start, overflow, interval, addresses (local addresses changed), silent_entries (entries that send no events), events_on (net.netfilter.nf_conntrack_events set back from 0).',
+      help: 'Full re-reads of the conntrack table in events mode, by reason: start, overflow, interval, addresses (local addresses changed), silent_entries (looking up entries that send no events failed), events_on (net.netfilter.nf_conntrack_events set back from 0).',
       labelNames: ['reason'],
     },
     async () => {
@@ -66,7 +66,7 @@ export function registerEventMetrics(
     registry,
     {
       name: 'conntrack_exporter_silent_entry_lookups_total',
-      help: 'Entries that send no events (nf_conntrack_events=2, opened before the exporter) looked up one by one at scrapes instead of a re-read of the table.',
+      help: 'Lookups of entries that send no events (nf_conntrack_events=2, opened before the exporter), made in the background, each entry at least once per --silent-check-interval.',
     },
     async () => (await figures())?.stats.silentLookups.entries ?? 0,
   );
@@ -74,7 +74,7 @@ export function registerEventMetrics(
     registry,
     {
       name: 'conntrack_exporter_silent_entries',
-      help: 'Entries in the live table that send no events (nf_conntrack_events=2, opened before the exporter), checked at each scrape until they end.',
+      help: 'Entries in the live table that send no events (nf_conntrack_events=2, opened before the exporter), looked up in the background until they end or send events.',
     },
     async () => (await figures())?.silentEntries,
   );

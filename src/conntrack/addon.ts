@@ -8,21 +8,13 @@ export interface NativeEventStream {
   readonly receiveBufferBytes: number;
 }
 
-/** An original tuple to look up, as the addon takes it (native/conntrack/lookup.h). */
-export type LookupTuple = readonly [
-  family: 4 | 6,
-  src: string,
-  srcPort: number,
-  dst: string,
-  dstPort: number,
-  zone: number,
-];
-
 /** The addon's conntrack part (native/conntrack/init.cc). */
 export interface NativeAddon {
   dump(): Promise<ArrayBuffer>;
-  /** Packed records of those of the tuples that are in the table now. */
-  lookup(tuples: readonly LookupTuple[]): Promise<ArrayBuffer>;
+  /** Packed records of those of the keys (identityKey, one per line) that are in the table now. */
+  lookup(keys: string): Promise<ArrayBuffer>;
+  /** One byte per line "key|id", in order: the TCP state if still that connection, else 0xfe. */
+  check(keys: string): Promise<ArrayBuffer>;
   /**
    * The kernel's answer to a per-CPU conntrack statistics dump, its netlink
    * messages as they arrived (decoded by src/conntrack/kernel-stats.ts).

@@ -4,9 +4,9 @@
  */
 import { isIP } from 'node:net';
 
-import { loadAddon, LookupTuple } from './addon';
+import { loadAddon } from './addon';
 import { decodeRecords, RECORD_SIZE, RecordList } from './record';
-import { ConntrackEntry, EntryIdentity } from './types';
+import { ConntrackEntry, EntryIdentity, identityKey, TcpState } from './types';
 
 export * from './types';
 
@@ -53,21 +53,48 @@ export async function readTable(): Promise<RecordList> {
 /**
  * The entries now in the table with these original tuples (and zones), in
  * no particular order; one that is gone is left out. One request to the
- * kernel per tuple, off the JS thread: cheaper than dump() when the tuples
- * are a small part of the table. Rejects like dump().
+ * kernel per tuple, many per system call, off the JS thread. Rejects like
+ * dump().
  */
 export async function lookup(wanted: readonly EntryIdentity[]): Promise<ConntrackEntry[]> {
-  if (wanted.length === 0) return [];
   wanted.forEach(checkIdentity);
-  const tuples = wanted.map(({ family, original, zone }): LookupTuple => [
-    family,
-    original.src,
-    original.srcPort,
-    original.dst,
-    original.dstPort,
-    zone,
-  ]);
-  return decodeRecords(await addon().lookup(tuples));
+  return lookupKeys(wanted.map(identityKey));
+}
+
+/**
+ * lookup() by keys made with identityKey, unchecked: for keys that came
+ * from the kernel's own entries, as the live table's do. A malformed one
+ * throws a TypeError.
+ */
+export async function lookupKeys(keys: readonly string[]): Promise<ConntrackEntry[]> {
+  if (keys.length === 0) return [];
+  return decodeRecords(await addon().lookup(keys.join('\n')));
+}
+
+/** What check() found of one connection. */
+export type Checked = { gone: true } | { gone: false; state: TcpState | undefined };
+
+// The addon's answer bytes besides a TCP state (native/conntrack/lookup.h).
+const CHECK_GONE = 0xfe;
+const CHECK_NO_STATE = 0xff;
+
+/**
+ * Whether each connection, known by its key (identityKey) and kernel id, is
+ * still in the table, and in which TCP state; in the order asked. A tuple
+ * that now belongs to another connection (another id) counts as gone. The
+ * same requests as lookupKeys(), but nothing decoded: cheaper per entry.
+ */
+export async function checkConnections(
+  keys: readonly string[],
+  ids: readonly number[],
+): Promise<Checked[]> {
+  if (keys.length === 0) return [];
+  const lines = keys.map((key, i) => `${key}|${ids[i]}`);
+  const answers = new Uint8Array(await addon().check(lines.join('\n')));
+  return Array.from(answers, (answer): Checked => {
+    if (answer === CHECK_GONE) return { gone: true };
+    return { gone: false, state: answer === CHECK_NO_STATE ? undefined : (answer as TcpState) };
+  });
 }
 
 function checkIdentity({ family, original, zone }: EntryIdentity, index: number): void {

@@ -62,3 +62,21 @@ export interface EntryIdentity {
   original: Tuple;
   zone: number;
 }
+
+/**
+ * An identity as one string, "family|src|srcPort|dst|dstPort|zone": how
+ * the live table keys its entries and how lookups take them.
+ */
+export function identityKey(entry: EntryIdentity): string {
+  const { original } = entry;
+  // join() makes one flat string; a template literal would keep a tree of
+  // its pieces alive as a map key, several times the size.
+  return [
+    entry.family,
+    original.src,
+    original.srcPort,
+    original.dst,
+    original.dstPort,
+    entry.zone,
+  ].join('|');
+}

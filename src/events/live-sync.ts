@@ -6,10 +6,12 @@ import type {
   ConntrackEventType,
   EventBatch,
 } from '../conntrack/events';
-import { ConntrackEntry, EntryIdentity } from '../conntrack/types';
+import type { Checked } from '../conntrack';
+import { ConntrackEntry } from '../conntrack/types';
 import { Logger } from '../log';
 import { HostGroup } from '../model/group';
 import { EventWatcher, LiveTable, LiveTableOptions } from '../model/live-table';
+import { SilentWatch, SilentWatchOptions } from './silent-watch';
 import { withoutYoungGenerationGrowth } from './young-generation';
 
 /**
@@ -35,7 +37,7 @@ export interface EventStats {
   events: Record<ConntrackEventType, number>;
   overflows: number;
   resyncs: Record<ResyncReason, number>;
-  /** Silent entries looked up one by one instead of a re-read, and how many of them had ended. */
+  /** Silent entries looked up in the background, and how many of them had ended. */
   silentLookups: { entries: number; ended: number };
 }
 
@@ -46,8 +48,8 @@ export interface LiveSyncOptions {
   stream: EventSource;
   /** Reads the whole table; it may decode entries only as they are iterated. */
   dump: () => Promise<TableRead>;
-  /** Asks for some entries only; without it, silent entries are followed by re-reads. */
-  lookup?: (wanted: readonly EntryIdentity[]) => Promise<ConntrackEntry[]>;
+  /** Whether connections (by key and kernel id) are still there, and their states: how silent entries are checked. */
+  check: (keys: readonly string[], ids: readonly number[]) => Promise<Checked[]>;
   /** This host's addresses, read at each resync and each scrape. */
   localAddresses: () => ReadonlySet<string>;
   classify: Omit<LiveTableOptions, 'localAddresses'>;
@@ -55,6 +57,10 @@ export interface LiveSyncOptions {
   resyncIntervalMs: number;
   /** Whether entries that predate the subscription may never send events (nf_conntrack_events=2). */
   trackSilent: boolean;
+  /** Each silent entry is looked up at least this often, in the background. */
+  silentCheckIntervalMs: number;
+  /** The silent entries' watch's clock and timer; real ones by default. */
+  silentTimers?: Pick<SilentWatchOptions, 'now' | 'schedule'>;
   log: Logger;
   /**
    * Sees each event as it arrives (not when replayed onto a read), before
@@ -83,18 +89,17 @@ interface Job {
 // table that cannot be read does not turn into a busy loop.
 const RETRY_MS = 5_000;
 
-// Silent entries are looked up one by one while they are at most this share
-// of the table, and the whole table is read otherwise. In make bench's
-// table a lookup took about twice as long per entry as a re-read per entry
-// of the table (BENCHMARKS.md has both): half the table is where they cost
-// the same, and a quarter leaves room for a slower machine.
-const LOOKUP_SHARE = 1 / 4;
+// Silent entries are checked a slice per tick: often enough that a slice
+// is small, seldom enough that a tick's fixed cost stays negligible.
+const SILENT_TICK_MS = 1_000;
 
 /**
  * Keeps a LiveTable in step with the kernel: events as they come, and a
- * full read of the table at start, after an overflow, every interval, when
- * local addresses change, and at scrapes while silent entries remain (or,
- * when they are few, a lookup of just those, never during a read).
+ * full read of the table at start, after an overflow, every interval and
+ * when local addresses change. Silent entries are looked up in the
+ * background by a SilentWatch, never while a read runs or waits, and no
+ * read starts while a lookup runs; when a lookup fails, the table is read
+ * instead, in the background too. No scrape waits for them.
  *
  * Ordering, so that no event is lost or counted twice:
  * - The stream is subscribed before the first read, so every change after
@@ -122,8 +127,8 @@ export class LiveSync {
 
   private pending: Omit<Job, 'during' | 'spoiled'> | undefined;
   private running: Job | undefined;
-  // A lookup of silent entries; no read of the whole table starts meanwhile.
-  private looking: Promise<void> | undefined;
+  // Its lookups hold back reads of the whole table (see startPending).
+  private readonly silentWatch: SilentWatch;
   private awaitingDrain = false;
   private closed = false;
   private synced = false;
@@ -132,6 +137,7 @@ export class LiveSync {
 
   constructor(private readonly options: LiveSyncOptions) {
     this.table = new LiveTable({ ...options.classify, localAddresses: options.localAddresses() });
+    this.silentWatch = this.watchSilent();
     const { stream } = options;
     stream.on('events', (events, batch) => this.onEvents(events, batch));
     stream.on('overflow', () => this.onOverflow());
@@ -144,6 +150,7 @@ export class LiveSync {
       for (const waiter of this.pending?.waiters ?? []) waiter.reject(error);
       this.pending = undefined;
       if (this.timer) clearInterval(this.timer);
+      this.silentWatch.stop();
     });
     if (options.resyncIntervalMs > 0) {
       this.timer = setInterval(() => {
@@ -160,16 +167,13 @@ export class LiveSync {
   }
 
   /**
-   * The groups to report now. Reads the table first when the table cannot
-   * be trusted otherwise: local addresses changed since it was classified,
-   * or it holds entries that may never send an event (those are looked up
-   * one by one when they are few).
+   * The groups to report now. Reads the table first when local addresses
+   * changed since it was classified; silent entries are the background
+   * watch's business.
    */
   async snapshot(): Promise<Map<string, HostGroup>> {
     if (!sameSet(this.options.localAddresses(), this.table.localAddresses)) {
       await this.resync('addresses');
-    } else if (this.table.silentEntries > 0) {
-      await this.refreshSilent();
     }
     return this.table.snapshot();
   }
@@ -177,6 +181,7 @@ export class LiveSync {
   close(): void {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    this.silentWatch.stop();
     this.options.stream.close();
     const error = new Error('the live table was closed');
     for (const waiter of [...(this.pending?.waiters ?? []), ...(this.running?.waiters ?? [])]) {
@@ -205,52 +210,44 @@ export class LiveSync {
     });
   }
 
-  /**
-   * Brings the silent entries up to date: a lookup of each when they are a
-   * small share of the table and no read is under way, else a read of the
-   * whole table. A lookup that fails falls back to the read.
-   */
-  private async refreshSilent(): Promise<void> {
-    const { lookup } = this.options;
-    const few = this.table.silentEntries <= this.table.size * LOOKUP_SHARE;
-    const reading = this.running !== undefined || this.pending !== undefined || this.awaitingDrain;
-    if (lookup === undefined || !few || reading || this.closed || this.failed) {
-      return this.resync('silent_entries');
-    }
-    if (this.looking === undefined) {
-      const looking = this.lookUpSilent(lookup);
-      this.looking = looking;
-      // Runs before the scrapes waiting on it go on, so a fallback read they
-      // ask for is not held up by this lookup.
-      looking
-        .finally(() => {
-          this.looking = undefined;
-          this.startPending();
-        })
-        .catch(() => undefined);
-    }
-    try {
-      await this.looking;
-    } catch (error) {
-      this.options.log.warn(
-        `looking up entries that send no events failed: ${(error as Error).message}; re-reading the table`,
-      );
-      await this.resync('silent_entries');
-    }
+  private watchSilent(): SilentWatch {
+    const { options } = this;
+    return new SilentWatch({
+      intervalMs: options.silentCheckIntervalMs,
+      tickMs: Math.min(SILENT_TICK_MS, options.silentCheckIntervalMs),
+      silentKeys: () => this.table.silentKeys(),
+      isSilent: (key) => this.table.isSilent(key),
+      check: (keys) => this.checkSilent(keys),
+      mayCheck: () =>
+        !this.closed &&
+        this.failed === undefined &&
+        this.running === undefined &&
+        this.pending === undefined &&
+        !this.awaitingDrain,
+      checked: () => this.startPending(),
+      fallback: (error) => {
+        if (this.closed || this.failed) return;
+        this.options.log.warn(
+          `looking up entries that send no events failed: ${error.message}; re-reading the table instead`,
+        );
+        this.resync('silent_entries').catch(() => undefined);
+      },
+      ...options.silentTimers,
+    });
   }
 
-  private async lookUpSilent(
-    lookup: (wanted: readonly EntryIdentity[]) => Promise<ConntrackEntry[]>,
-  ): Promise<void> {
-    const asked = this.table.silentIdentities();
-    const found = await lookup(asked);
+  private async checkSilent(keys: readonly string[]): Promise<void> {
+    const ids = this.table.idsOf(keys);
+    const found = await this.options.check(keys, ids);
     if (this.closed) return;
-    const ended = this.table.applyLookup(asked, found);
-    this.stats.silentLookups.entries += asked.length;
+    const ended = this.table.applyChecks(keys, ids, found);
+    this.stats.silentLookups.entries += keys.length;
     this.stats.silentLookups.ended += ended;
-    this.options.log.debug(
-      `looked up ${asked.length} entries that send no events: ${ended} ended, ${this.table.silentEntries} remain`,
-    );
+    if (ended > 0) {
+      this.options.log.debug(
+        `looked up ${keys.length} entries that send no events: ${ended} ended, ${this.table.silentEntries} remain`,
+      );
+    }
   }
 
   private onEvents(events: ConntrackEvent[], batch: EventBatch): void {
@@ -284,7 +281,13 @@ export class LiveSync {
 
   private startPending(): void {
     const next = this.pending;
-    if (this.closed || this.running || this.looking || next === undefined || this.awaitingDrain) {
+    if (
+      this.closed ||
+      this.running ||
+      this.silentWatch.busy ||
+      next === undefined ||
+      this.awaitingDrain
+    ) {
       return;
     }
     this.pending = undefined;
@@ -317,16 +320,21 @@ export class LiveSync {
       this.startPending();
       return;
     }
+    // Only the first read can find entries from before the subscription.
+    const findSilent = (this.options.trackSilent && !this.synced) || job.findSilent === true;
     const { appeared, vanished } = withoutYoungGenerationGrowth(() =>
       this.table.replace(
         entries,
         job.during,
         { ...this.options.classify, localAddresses: addresses },
-        // Only the first read can find entries from before the subscription.
-        (this.options.trackSilent && !this.synced) || job.findSilent === true,
+        findSilent,
       ),
     );
     this.synced = true;
+    if (findSilent && this.table.silentEntries > 0) {
+      this.silentWatch.start();
+      this.silentWatch.restart();
+    }
     this.stats.resyncs[job.reason]++;
     if (job.reason === 'overflow') this.warned = false;
     this.options.log.debug(

@@ -1,6 +1,6 @@
 import { readNetFile } from '../conntrack/netns';
 
-import { ConntrackError, lookup, readTable } from '../conntrack';
+import { checkConnections, ConntrackError, readTable } from '../conntrack';
 import { ConntrackEventStream, openEvents } from '../conntrack/events';
 import { Logger } from '../log';
 import { countedFlow } from '../model/classify';
@@ -11,7 +11,8 @@ import { localAddresses } from '../model/local-addresses';
 import { EventLog } from './event-log';
 import { EVENTS_SYSCTL, EventsSwitch } from './events-switch';
 import { LiveSync, LiveSyncOptions } from './live-sync';
-import { EventsConfig } from '../options/table-reading-config';
+import { formatDuration } from '../options/duration';
+import { DEFAULT_SILENT_CHECK_INTERVAL_S, EventsConfig } from '../options/table-reading-config';
 
 const FALLBACK = 'reading the whole table at every scrape instead (--mode dump)';
 
@@ -68,11 +69,14 @@ export async function startEventsMode(
   // With "2" the kernel gives events only to entries created while someone
   // listens, so those from before the subscription stay silent.
   const trackSilent = setting === '2';
+  const silentCheckIntervalMs =
+    config.silentCheckIntervalMs ?? DEFAULT_SILENT_CHECK_INTERVAL_S * 1000;
   if (trackSilent) {
     log.info(
-      'net.netfilter.nf_conntrack_events=2: connections opened before the exporter started send ' +
-        'no events, so each scrape checks them (one by one once they are few, else by re-reading ' +
-        'the table) until they are gone; set it to 1 before they open to avoid this ' +
+      'net.netfilter.nf_conntrack_events=2: connections opened before the exporter started may ' +
+        'send no events, so they are looked up in the background, each at least every ' +
+        `${formatDuration(silentCheckIntervalMs)} (--silent-check-interval), until they end or send ` +
+        'events; setting it to 1 before connections open avoids this ' +
         '(deploy/sysctl/90-conntrack-exporter.conf, or the opt-in conntrack-events of ' +
         'deploy/kubernetes/daemonset.yaml and docker-compose.yml)',
     );
@@ -96,11 +100,12 @@ export async function startEventsMode(
   const live: LiveSync = new LiveSync({
     stream,
     dump: readTable,
-    lookup,
+    check: checkConnections,
     localAddresses,
     classify,
     resyncIntervalMs: config.resyncIntervalMs,
     trackSilent,
+    silentCheckIntervalMs,
     log,
     onEvent:
       linkHealth === undefined

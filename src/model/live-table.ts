@@ -1,5 +1,6 @@
 import type { ConntrackEvent, EventBatch } from '../conntrack/events';
-import { ConntrackEntry, EntryIdentity, TcpState } from '../conntrack/types';
+import type { Checked } from '../conntrack';
+import { ConntrackEntry, EntryIdentity, identityKey, TcpState } from '../conntrack/types';
 import { AggregateOptions, countedFlow } from './classify';
 import { FlowView } from './flow';
 import {
@@ -166,20 +167,8 @@ function liveGroup(
   };
 }
 
-/** The original tuple and zone: what the kernel itself tells entries apart by. */
-export function entryKey(entry: EntryIdentity): string {
-  const { original } = entry;
-  // join() makes one flat string; a template literal would keep a tree of
-  // its pieces alive as the map key, several times the size.
-  return [
-    entry.family,
-    original.src,
-    original.srcPort,
-    original.dst,
-    original.dstPort,
-    entry.zone,
-  ].join('|');
-}
+/** The original tuple and zone: what the kernel itself tells entries apart by (identityKey). */
+export const entryKey: (entry: EntryIdentity) => string = identityKey;
 
 /** The inverse of entryKey. */
 export function identityOfKey(key: string): EntryIdentity {
@@ -229,39 +218,45 @@ export class LiveTable {
     return this.silent.size;
   }
 
-  /** The silent entries (see silentEntries), as a lookup asks the kernel for them. */
-  silentIdentities(): EntryIdentity[] {
-    return [...this.silent].map(identityOfKey);
+  /** The keys (entryKey) of the silent entries (see silentEntries), in the table's order. */
+  silentKeys(): string[] {
+    return [...this.silent];
+  }
+
+  isSilent(key: string): boolean {
+    return this.silent.has(key);
+  }
+
+  /** The kernel ids of the connections held under these keys (0 for none), as a check asks. */
+  idsOf(keys: readonly string[]): number[] {
+    return keys.map((key) => this.entries.get(key)?.id ?? 0);
   }
 
   /**
-   * What a lookup of silent entries found now in the kernel's table. Each
-   * one asked for that is still silent takes its current TCP state, or ends
-   * (counted closed) when it is gone or its tuple belongs to a new
-   * connection, whose NEW event is on its way: a silent entry sends no
-   * event of its own, so this is all that can be known of it. Returns how
-   * many ended.
+   * What a check of silent entries (`keys`, asked about the connections
+   * `ids`) found now in the kernel's table. Each one still silent and still
+   * that connection takes its current TCP state, or ends (counted closed)
+   * when it is gone or its tuple belongs to a new connection, whose NEW
+   * event is on its way: a silent entry sends no event of its own, so this
+   * is all that can be known of it. Returns how many ended.
    */
-  applyLookup(asked: readonly EntryIdentity[], found: readonly ConntrackEntry[]): number {
-    const current = new Map<string, ConntrackEntry>();
-    for (const entry of found) current.set(entryKey(entry), entry);
+  applyChecks(keys: readonly string[], ids: readonly number[], found: readonly Checked[]): number {
     let ended = 0;
-    for (const identity of asked) {
-      const key = entryKey(identity);
+    keys.forEach((key, i) => {
       // An event mentioned it meanwhile: the table follows it from events now.
-      if (!this.silent.has(key)) continue;
+      if (!this.silent.has(key)) return;
       const known = this.entries.get(key);
-      const now = current.get(key);
-      if (known !== undefined && now !== undefined && now.id === known.id) {
-        if (now.tcpState !== undefined) setState(known, now.tcpState);
-        continue;
+      const now = found[i];
+      if (known === undefined || known.id !== ids[i] || now === undefined) return;
+      if (!now.gone) {
+        if (now.state !== undefined) setState(known, now.state);
+        return;
       }
       this.silent.delete(key);
-      if (known === undefined) continue;
       remove(this.entries, this.groups, key, known);
       tallyChange(this.lifecycle, known, undefined);
       ended++;
-    }
+    });
     return ended;
   }
 

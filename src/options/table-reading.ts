@@ -9,8 +9,14 @@ import { UsageError } from '../errors';
 import { EVENT_LOG_FORMATS } from '../model/event-format';
 import { ArgsOf } from './args';
 import { checkChoice } from './checks';
-import { checkInterval } from './duration';
-import { DEFAULT_RESYNC_INTERVAL_S, EventsConfig, TABLE_MODES } from './table-reading-config';
+import { checkDuration, checkInterval } from './duration';
+import {
+  DEFAULT_RESYNC_INTERVAL_S,
+  DEFAULT_SILENT_CHECK_INTERVAL_S,
+  EventsConfig,
+  MAX_SILENT_CHECK_INTERVAL_MS,
+  TABLE_MODES,
+} from './table-reading-config';
 
 /** The flags of `tableReadingOptions`, checked and converted. */
 export type TableReadingArgs = ArgsOf<typeof tableReadingOptions>;
@@ -33,6 +39,16 @@ export function tableReadingOptions<T>(y: Argv<T>) {
       default: String(DEFAULT_RESYNC_INTERVAL_S),
       coerce: (value: unknown) => checkInterval(String(value), '--resync-interval'),
       describe: 'events mode: re-read the whole table this often (seconds, or e.g. 5m; 0: never)',
+    })
+    .option('silent-check-interval', {
+      requiresArg: true,
+      default: String(DEFAULT_SILENT_CHECK_INTERVAL_S),
+      coerce: (value: unknown) =>
+        checkDuration(String(value), '--silent-check-interval', 1, MAX_SILENT_CHECK_INTERVAL_MS),
+      describe:
+        'events mode: look up each entry that sends no events (nf_conntrack_events=2, opened ' +
+        'before the exporter) at least this often, in the background (seconds, or e.g. 30s, 5m): ' +
+        'the longest its end takes to show; shorter costs more CPU',
     })
     .option('netlink-buffer-size', {
       requiresArg: true,
@@ -71,6 +87,7 @@ export function describeEvents(config: EventsConfig): Record<string, string> {
   return {
     'table mode': 'events',
     'resync interval': interval,
+    'silent entry check interval': `${(config.silentCheckIntervalMs ?? DEFAULT_SILENT_CHECK_INTERVAL_S * 1000) / 1000} s`,
     'netlink buffer': `${config.netlinkBufferBytes} bytes`,
     'event log': config.logEvents ?? 'off',
     'link health': config.linkHealth ? 'on' : 'off (--collector.link-health)',
@@ -89,6 +106,7 @@ export function eventsConfig(args: TableReadingArgs): EventsConfig {
   return {
     mode: args.mode,
     resyncIntervalMs: args.resyncInterval,
+    silentCheckIntervalMs: args.silentCheckInterval,
     netlinkBufferBytes: args.netlinkBufferSize,
     logEvents: args.logEvents ? args.logEventsFormat : undefined,
     linkHealth: args['collector.linkHealth'] === true,

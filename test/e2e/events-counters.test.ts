@@ -9,8 +9,9 @@ import test from 'node:test';
 import {
   actualCounters,
   expectedCounters,
+  netCounters,
   setSysctls,
-  stdoutLines,
+  tableConnections,
   waitForAgreement,
   waitForEqual,
   watchEvents,
@@ -135,76 +136,94 @@ test('gauges and counters agree with conntrack -L and conntrack -E as connection
 });
 
 // With "2" (the default) the kernel gives no events to connections made
-// while nobody listened, so the exporter looks them up at each scrape while
-// they stay silent: here one among many connections made later, so by a
-// lookup rather than a re-read of the table. Kernels differ on whether such
-// a connection sends events once it changes while a listener exists (6.x
-// does): when it does, the exporter follows it from events from then on.
-// With "1" every connection has events and scrapes stay cheap.
+// while nobody listened: the exporter looks them up in the background, each
+// at least once per --silent-check-interval. With "1" every connection has
+// events. Either way, once the connections change or end and that interval
+// has passed, the gauges equal `conntrack -L` and each series' opened −
+// closed equals its connections in the table, for the connections older
+// than the exporter as for the later ones, and no scrape re-read the table.
 for (const setting of [2, 1]) {
-  test(`a connection older than the exporter is followed to its end (nf_conntrack_events=${setting})`, async (t) => {
+  test(`connections older than the exporter are followed to their end beside later ones (nf_conntrack_events=${setting})`, async (t) => {
     const { host, remote } = await createTopology(t);
-    await setSysctls(host, { 'net.netfilter.nf_conntrack_events': setting });
+    await setSysctls(host, {
+      'net.netfilter.nf_conntrack_events': setting,
+      // Ended connections leave the table within the test, however they ended.
+      'net.netfilter.nf_conntrack_tcp_timeout_fin_wait': 2,
+      'net.netfilter.nf_conntrack_tcp_timeout_close_wait': 2,
+      'net.netfilter.nf_conntrack_tcp_timeout_time_wait': 2,
+      'net.netfilter.nf_conntrack_tcp_timeout_close': 2,
+    });
     await startActor(remote, { mode: 'listen', address: remote.ipv4, port: 8080 });
-    const early = await startActor(host, { mode: 'connect', host: remote.ipv4, port: 8080 });
-    const earlyPort = ` sport=${early.sockets[0]?.localPort} `;
-    const exporter = await startExporter(host, [...ARGS, '--log-events']);
+    await startActor(remote, { mode: 'listen', address: remote.ipv6, port: 8081 });
+    const early = await startActor(host, {
+      mode: 'connect',
+      host: remote.ipv4,
+      port: 8080,
+      count: 3,
+    });
+    const earlyReset = await startActor(host, { mode: 'connect', host: remote.ipv6, port: 8081 });
+    const earlyKept = await startActor(host, { mode: 'connect', host: remote.ipv4, port: 8080 });
+    const exporter = await startExporter(host, [...ARGS, '--silent-check-interval', '1s']);
     t.after(() => exporter.stop());
-    const logged = stdoutLines(exporter);
-    let scrapes = 0;
-    const counted = {
-      ...exporter,
-      metrics: () => {
-        scrapes++;
-        return exporter.metrics();
-      },
-    };
+    const later = await startActor(host, {
+      mode: 'connect',
+      host: remote.ipv4,
+      port: 8080,
+      count: 5,
+    });
+    const laterKept = await startActor(host, {
+      mode: 'connect',
+      host: remote.ipv6,
+      port: 8081,
+      count: 2,
+    });
+    const local = [host.ipv4, host.ipv6, ...LOOPBACK];
     const value = (metrics: Map<string, number>, name: string, labels?: Record<string, string>) =>
       metrics.get(seriesKey(name, labels)) ?? 0;
-    await startActor(host, { mode: 'connect', host: remote.ipv4, port: 8080, count: 20 });
-    // The first scrape must find the silent entry among the 21, not alone
-    // (alone it would be re-read with the whole table, not looked up).
-    await waitFor(
-      () => logged.filter((line) => /^\S+\t\s*\[NEW\].* dport=8080 /.test(line)).length === 20,
-      30_000,
-      'the exporter to apply the 20 NEW events',
-    );
-    const local = [host.ipv4, host.ipv6, ...LOOPBACK];
-
-    await waitForAgreement(host, counted, local, OWN_PORT);
-    const open = await counted.metrics();
-    // Every scrape so far found it silent and looked it up once.
-    const lookedUp = setting === 2 ? scrapes : 0;
-    assert.equal(value(open, 'conntrack_exporter_silent_entry_lookups_total'), lookedUp);
-    assert.equal(value(open, 'conntrack_exporter_silent_entries'), setting === 2 ? 1 : 0);
-
-    const watcher = await watchEvents(host);
-    t.after(() => watcher.stop());
-    await early.end();
-    // Both listen, so the kernel sends this connection's events to both or neither.
-    const evented = await waitFor(
-      () => watcher.lines.some((line) => line.includes(earlyPort)),
-      10_000,
-    ).catch(() => false);
-    assert.ok(setting === 2 || evented, 'with nf_conntrack_events=1 every connection has events');
-    if (evented) {
-      await waitFor(
-        () => logged.some((line) => line.includes(earlyPort)),
-        30_000,
-        'the exporter to receive the event',
+    const agree = async () => {
+      await waitForAgreement(host, exporter, local, OWN_PORT);
+      await waitForEqual(
+        async () => [
+          netCounters(await exporter.metrics()),
+          await tableConnections(host, local, OWN_PORT),
+        ],
+        'opened − closed agreeing with the connections in conntrack -L',
       );
-    }
-    const before = scrapes;
-    await waitForAgreement(host, counted, local, OWN_PORT);
-    const ended = await counted.metrics();
-    // Once an event names it, it is followed from events: no more lookups.
-    const expected = setting === 2 && !evented ? lookedUp + scrapes - before : lookedUp;
-    assert.equal(value(ended, 'conntrack_exporter_silent_entry_lookups_total'), expected);
-    assert.equal(
-      value(ended, 'conntrack_exporter_silent_entries'),
-      setting === 2 && !evented ? 1 : 0,
+    };
+
+    await agree();
+    const silent = await exporter.metrics();
+    assert.equal(value(silent, 'conntrack_exporter_silent_entries'), setting === 2 ? 5 : 0);
+
+    await Promise.all([early.end(), earlyReset.reset(), later.end()]);
+    await agree();
+    // Ended ones leave the table; the connections still held stay.
+    await waitFor(
+      async () =>
+        (await conntrackList(host)).every(
+          (entry) => entry.state === 'ESTABLISHED' || entry.original.dport === OWN_PORT,
+        ),
+      90_000,
+      'the ended connections to leave the table',
     );
+    await agree();
+
+    const ended = await exporter.metrics();
+    const counter = (name: string, ip: string, port: string) =>
+      value(ended, `conntrack_connections_${name}_total`, {
+        direction: 'outbound',
+        host: ip,
+        port,
+      });
+    // Every connection counted opened once, whether it predates the exporter or not.
+    assert.equal(counter('opened', remote.ipv4, '8080'), 9);
+    assert.equal(counter('closed', remote.ipv4, '8080'), 8);
+    assert.equal(counter('opened', remote.ipv6, '8081'), 3);
+    assert.equal(counter('closed', remote.ipv6, '8081'), 1);
+    assert.equal(value(ended, 'conntrack_exporter_silent_entries'), setting === 2 ? 1 : 0);
+    // Found without a read of the whole table after the first.
     assert.equal(value(ended, 'conntrack_exporter_resyncs_total', { reason: 'silent_entries' }), 0);
     assert.equal(value(ended, 'conntrack_exporter_resyncs_total', { reason: 'start' }), 1);
+    await Promise.all([earlyKept.stop(), laterKept.stop()]);
   });
 }

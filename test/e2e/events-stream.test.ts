@@ -215,6 +215,37 @@ test('lookup finds entries by original tuple and zone, leaving out those not in 
   ]);
 });
 
+test('checkConnections tells, in order, which connections are still there and in which state', async (t) => {
+  const ns = await createNamespace(t);
+  await conntrack(
+    ns,
+    '-I -p tcp -s 192.0.2.7 -d 192.0.2.8 --sport 4000 --dport 443 --state ESTABLISHED --timeout 100',
+  );
+  await conntrack(
+    ns,
+    '-I -p tcp -s 2001:db8::7 -d 2001:db8::8 --sport 4001 --dport 443 --state TIME_WAIT --timeout 100 --zone 5',
+  );
+  const program = runProgram(
+    ns,
+    `
+    const { checkConnections } = require(${JSON.stringify(path.join(path.dirname(PACKAGE), 'conntrack'))});
+    (async () => {
+      const entries = await api.dump();
+      const key = (e) => [e.family, e.original.src, e.original.srcPort, e.original.dst, e.original.dstPort, e.zone].join('|');
+      const [v4, v6] = ['192.0.2.7', '2001:db8::7'].map((src) => entries.find((e) => e.original.src === src));
+      // Many of each, beyond one batch of requests; then another id, and a tuple not in the table.
+      const keys = [...Array(600).fill(key(v4)), key(v6), key(v4), '4|192.0.2.7|4999|192.0.2.8|443|0'];
+      const ids = [...Array(600).fill(v4.id), v6.id, (v4.id + 1) >>> 0, 1];
+      const checked = await checkConnections(keys, ids);
+      const show = (c) => (c.gone ? 'gone' : api.stateName(c.state));
+      console.log(checked.length, new Set(checked.slice(0, 600).map(show)).size, ...checked.slice(599).map(show));
+    })();
+  `,
+  );
+  assert.equal(await program.exit, 0, program.stderr());
+  assert.deepEqual(program.lines, ['603 1 ESTABLISHED TIME_WAIT gone gone']);
+});
+
 test('with conntrack events off the exporter says so once and reads the table each scrape', async (t) => {
   const ns = await createNamespace(t);
   await setSysctls(ns, { 'net.netfilter.nf_conntrack_events': 0 });

@@ -31,7 +31,13 @@ test('events turned off: scrapes read the table, with one warning; turned on aga
   const ns = await createNamespace(t);
   await untrackPort(ns, PORT);
   await setSysctls(ns, { 'net.netfilter.nf_conntrack_events': 1 });
-  const exporter = await startExporter(ns, ['--mode', 'events', '--no-resolve-hosts']);
+  const exporter = await startExporter(ns, [
+    '--mode',
+    'events',
+    '--no-resolve-hosts',
+    '--silent-check-interval',
+    '1s',
+  ]);
   t.after(() => exporter.stop());
   await insertEntries(ns, flows(10, 1));
   await waitFor(async () => open(await exporter.metrics()) === 10, 30_000, '10 open');
@@ -50,10 +56,17 @@ test('events turned off: scrapes read the table, with one warning; turned on aga
     metrics.get(seriesKey('conntrack_exporter_resyncs_total', { reason: 'events_on' })),
     1,
   );
-  // Those 300 are followed without events: their end is seen at a scrape.
+  // Those 300 send no events: their end is found by the background check,
+  // within --silent-check-interval.
   const deleted = await ns.exec(['conntrack', '-D', '-p', 'tcp', '--orig-src', '10.2.0.1']);
   assert.equal(deleted.code, 0, deleted.stderr);
-  assert.equal(open(await exporter.metrics()), 309);
+  await waitFor(async () => open(await exporter.metrics()) === 309, 30_000, '309 open');
+  metrics = await exporter.metrics();
+  assert.equal(metrics.get(seriesKey('conntrack_exporter_silent_entries')), 299);
+  assert.equal(
+    metrics.get(seriesKey('conntrack_exporter_resyncs_total', { reason: 'silent_entries' })),
+    0,
+  );
   // New entries are counted by their events again, without re-reads.
   const before = await exporter.metrics();
   await insertEntries(ns, flows(5, 3));

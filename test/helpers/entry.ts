@@ -1,5 +1,7 @@
 /** Conntrack entries for unit tests of the model, without a kernel. */
+import type { Checked } from '../../src/conntrack';
 import type { ConntrackEntry, TcpState } from '../../src/conntrack/types';
+import { entryKey } from '../../src/model/live-table';
 
 /** A TCP entry from `from` to `to` with no NAT: the reply tuple mirrors the original. */
 export function tcpEntry(
@@ -19,4 +21,22 @@ export function tcpEntry(
     id,
     timeout: 60,
   };
+}
+
+/**
+ * What the kernel answers a check of these connections (key and kernel id)
+ * when its table holds `found`: the state of each still the same
+ * connection, gone otherwise.
+ */
+export function checkedIn(
+  found: readonly ConntrackEntry[],
+  keys: readonly string[],
+  ids: readonly number[],
+): Checked[] {
+  return keys.map((key, i) => {
+    const entry = found.find((candidate) => entryKey(candidate) === key);
+    return entry !== undefined && entry.id === ids[i]
+      ? { gone: false, state: entry.tcpState }
+      : { gone: true };
+  });
 }

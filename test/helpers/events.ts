@@ -195,6 +195,31 @@ export function expectedCounters(
   return counters;
 }
 
+/** The connections per series (`direction,host,port`) `conntrack -L` holds, from expectedGauges. */
+export async function tableConnections(
+  ns: Namespace,
+  local: readonly string[],
+  ownPort: number,
+): Promise<Map<string, number>> {
+  const connections = new Map<string, number>();
+  for (const [key, count] of await expectedGauges(ns, local, ownPort)) {
+    const series = key.slice(key.indexOf('{'));
+    connections.set(series, (connections.get(series) ?? 0) + count);
+  }
+  return connections;
+}
+
+/** The exporter's opened − closed per series (`direction,host,port`), where not zero. */
+export function netCounters(metrics: Map<string, number>): Map<string, number> {
+  const net = new Map<string, number>();
+  for (const [key, count] of pick(metrics, /^conntrack_connections_(opened|closed)_total$/)) {
+    const series = key.slice(key.indexOf('{'));
+    const sign = key.startsWith('conntrack_connections_opened_total') ? 1 : -1;
+    net.set(series, (net.get(series) ?? 0) + sign * count);
+  }
+  return new Map([...net].filter(([, count]) => count !== 0));
+}
+
 /** The exporter's non-zero opened/closed counters. */
 export function actualCounters(metrics: Map<string, number>): Map<string, number> {
   return new Map(

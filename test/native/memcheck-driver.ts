@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 
-import type { LookupTuple, NativeAddon, NativeEventStream } from '../../src/conntrack/addon';
+import type { NativeAddon, NativeEventStream } from '../../src/conntrack/addon';
 import type { NativeRelay } from '../../src/proxy/relay-addon';
 import { decodeKernelStats } from '../../src/conntrack/kernel-stats';
 import { decodeRecords } from '../../src/conntrack/record';
@@ -128,16 +128,33 @@ async function full(): Promise<void> {
       assert.equal(buffer.byteLength, 0);
     }
   }
-  // Lookups of held entries and of gone ones, IPv4 and IPv6, concurrently.
+  // Lookups of held entries and of gone ones, IPv4 and IPv6, concurrently,
+  // more than one batch of requests each.
   const held4 = decodeRecords(await addon.dump()).slice(0, 50);
-  const wanted: LookupTuple[] = held4.flatMap((entry) => [
-    [4, entry.original.src, entry.original.srcPort, entry.original.dst, entry.original.dstPort, 0],
-    [4, entry.original.src, 1, entry.original.dst, entry.original.dstPort, 0],
-    [6, '2001:db8::1', entry.original.srcPort, '2001:db8::2', 443, 0],
+  const wanted = held4.flatMap(({ original: { src, srcPort, dst, dstPort } }) => [
+    `4|${src}|${srcPort}|${dst}|${dstPort}|0`,
+    `4|${src}|1|${dst}|${dstPort}|0`,
+    `6|2001:db8::1|${srcPort}|2001:db8::2|443|0`,
   ]);
-  const looked = await Promise.all(Array.from({ length: 4 }, () => addon.lookup(wanted)));
-  for (const found of looked) assert.equal(decodeRecords(found).length, held4.length);
-  assert.throws(() => addon.lookup([[4, 'not an address', 1, '127.0.0.1', 2, 0]]), TypeError);
+  const keys = Array.from({ length: 5 }, () => wanted).flat();
+  const looked = await Promise.all(Array.from({ length: 4 }, () => addon.lookup(keys.join('\n'))));
+  for (const found of looked) assert.equal(decodeRecords(found).length, 5 * held4.length);
+  for (const bad of [
+    '4|not an address|1|127.0.0.1|2|0',
+    '4|127.0.0.1|70000|127.0.0.1|2|0',
+    '5|a',
+  ]) {
+    assert.throws(() => addon.lookup(bad), TypeError);
+  }
+  // The same through check(): one answer byte per key, more than one batch.
+  const checks = held4.flatMap(({ id, original: { src, srcPort, dst, dstPort } }) => [
+    `4|${src}|${srcPort}|${dst}|${dstPort}|0|${id}`,
+    `4|${src}|1|${dst}|${dstPort}|0|${id}`,
+  ]);
+  const many = Array.from({ length: 6 }, () => checks).flat();
+  const answers = await Promise.all(Array.from({ length: 2 }, () => addon.check(many.join('\n'))));
+  for (const answer of answers) assert.equal(answer.byteLength, many.length);
+  assert.throws(() => addon.check('4|127.0.0.1|1|127.0.0.1|2|0'), TypeError);
 
   const roomy = counts();
   const tiny = counts();
@@ -181,7 +198,11 @@ async function denied(): Promise<void> {
   for (let i = 0; i < 20; i++) {
     await assert.rejects(addon.dump(), (error: NodeJS.ErrnoException) => error.code === 'EPERM');
     await assert.rejects(
-      addon.lookup([[4, '127.0.0.1', 1, '127.0.0.1', 2, 0]]),
+      addon.lookup('4|127.0.0.1|1|127.0.0.1|2|0'),
+      (error: NodeJS.ErrnoException) => error.code === 'EPERM',
+    );
+    await assert.rejects(
+      addon.check('4|127.0.0.1|1|127.0.0.1|2|0|1'),
       (error: NodeJS.ErrnoException) => error.code === 'EPERM',
     );
     await assert.rejects(

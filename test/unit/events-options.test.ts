@@ -42,6 +42,7 @@ test('--log-events needs events mode', () => {
   const args = {
     mode: 'dump',
     resyncInterval: 0,
+    silentCheckInterval: 30_000,
     netlinkBufferSize: 4096,
     logEvents: true,
     logEventsFormat: 'json',
@@ -51,6 +52,7 @@ test('--log-events needs events mode', () => {
   assert.deepEqual(eventsConfig({ ...args, mode: 'events' }), {
     mode: 'events',
     resyncIntervalMs: 0,
+    silentCheckIntervalMs: 30_000,
     netlinkBufferBytes: 4096,
     logEvents: 'json',
     linkHealth: false,
@@ -61,6 +63,7 @@ test('--collector.link-health needs events mode', () => {
   const args = {
     mode: 'dump',
     resyncInterval: 0,
+    silentCheckInterval: 60_000,
     netlinkBufferSize: 4096,
     logEvents: false,
     logEventsFormat: 'netfilter',
@@ -75,6 +78,11 @@ test('the CLI refuses bad events options in one line with exit code 2', () => {
     [['--mode', 'stream'], /--mode.*stream/],
     [['--netlink-buffer-size', '1k'], /--netlink-buffer-size: '1k' is not a buffer size/],
     [['--resync-interval', 'often'], /--resync-interval: 'often' is not an interval/],
+    [['--silent-check-interval', '0'], /--silent-check-interval: '0' is not a duration above zero/],
+    [
+      ['--silent-check-interval', '2h'],
+      /--silent-check-interval: '2h' is not a duration .*at most 1h/,
+    ],
     [['--log-events-format', 'xml'], /--log-events-format.*xml/],
     [['--mode', 'dump', '--log-events'], /--log-events needs --mode events/],
     [['--mode', 'dump', '--collector.link-health'], /--collector.link-health needs --mode events/],

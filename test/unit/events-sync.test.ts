@@ -7,11 +7,15 @@ import type {
   ConntrackEventStreamEvents,
   ConntrackEventType,
 } from '../../src/conntrack/events';
-import { ConntrackEntry, EntryIdentity, TcpState } from '../../src/conntrack/types';
+import type { Checked } from '../../src/conntrack';
+import { ConntrackEntry, TcpState } from '../../src/conntrack/types';
 import { LiveSync, LiveSyncOptions } from '../../src/events/live-sync';
 import { Logger } from '../../src/log';
 import { toSeries } from '../../src/model/series';
-import { tcpEntry } from '../helpers/entry';
+import { HostGroup } from '../../src/model/group';
+import { entryKey } from '../../src/model/live-table';
+import { checkedIn, tcpEntry } from '../helpers/entry';
+import { FakeClock } from '../helpers/fake-clock';
 import { waitFor } from '../helpers/netns';
 
 /** Ranking limits that give every host and port a series of its own. */
@@ -23,6 +27,8 @@ const conn = (id: number, port: number, state = TcpState.Established) =>
   tcpEntry(id, state, [HERE, port], ['198.51.100.5', 5432]);
 
 const ev = (type: ConntrackEventType, entry: ConntrackEntry): ConntrackEvent => ({ type, entry });
+
+const SILENT_CHECK_MS = 4_000;
 
 const quiet: Logger = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -42,8 +48,8 @@ class FakeStream extends EventEmitter<ConntrackEventStreamEvents> {
  */
 class FakeRead {
   calls = 0;
-  /** The entries each lookup asked for. */
-  asked: EntryIdentity[][] = [];
+  /** The keys each lookup asked for. */
+  asked: string[][] = [];
   private answer: ((entries: ConntrackEntry[]) => void) | undefined;
   private failure: ((error: Error) => void) | undefined;
 
@@ -55,9 +61,10 @@ class FakeRead {
     });
   };
 
-  readonly lookup = (wanted: readonly EntryIdentity[]): Promise<ConntrackEntry[]> => {
-    this.asked.push([...wanted]);
-    return this.dump();
+  /** A check of connections: the test resolves it with the entries the kernel holds. */
+  readonly check = (keys: readonly string[], ids: readonly number[]): Promise<Checked[]> => {
+    this.asked.push([...keys]);
+    return this.dump().then((found) => checkedIn([...found], keys, ids));
   };
 
   get running(): boolean {
@@ -80,21 +87,26 @@ class FakeRead {
 function setUp(overrides: Partial<LiveSyncOptions> = {}) {
   const stream = new FakeStream();
   const fake = new FakeRead();
+  const lookup = new FakeRead();
+  const clock = new FakeClock();
   let addresses = new Set([HERE]);
   const sync = new LiveSync({
     stream,
     dump: fake.dump,
+    check: lookup.check,
     localAddresses: () => addresses,
     classify: {},
     resyncIntervalMs: 0,
     trackSilent: false,
+    silentCheckIntervalMs: SILENT_CHECK_MS,
+    silentTimers: { now: clock.time, schedule: clock.schedule },
     log: quiet,
     ...overrides,
   });
   const setAddresses = (next: string[]) => {
     addresses = new Set(next);
   };
-  return { stream, fake, sync, setAddresses };
+  return { stream, fake, lookup, clock, sync, setAddresses };
 }
 
 const openCount = (sync: LiveSync) => [...sync.table.snapshot().values()][0]?.counts.open ?? 0;
@@ -212,27 +224,6 @@ test('a scrape re-reads the table when local addresses changed', async () => {
   assert.equal(sync.stats.resyncs.addresses, 1);
 });
 
-test('while silent entries remain, each scrape re-reads the table', async () => {
-  const { fake, sync } = setUp({ trackSilent: true });
-  const started = sync.start();
-  fake.resolve([conn(1, 40000)]);
-  await started;
-  assert.equal(sync.table.silentEntries, 1);
-
-  // Closed without a DESTROY, as an entry without event tracking would be.
-  let snapshot = sync.snapshot();
-  await tick();
-  fake.resolve([]);
-  assert.deepEqual(await snapshot, new Map());
-  assert.equal(sync.stats.resyncs.silent_entries, 1);
-  assert.equal(sync.table.silentEntries, 0);
-
-  snapshot = sync.snapshot();
-  await tick();
-  assert.equal(fake.running, false, 'no silent entries left: no read');
-  await snapshot;
-});
-
 test('the interval asks for a read; a failed read rejects its waiters and is reported', async () => {
   const errors: string[] = [];
   const { fake, sync } = setUp({
@@ -274,8 +265,7 @@ test('a failed stream is remembered, and nobody waits for a drain that cannot co
 
 /** A table read at start with one silent entry, then three connections from events. */
 async function withOneSilentOfFour(overrides: Partial<LiveSyncOptions> = {}) {
-  const lookup = new FakeRead();
-  const parts = setUp({ trackSilent: true, lookup: lookup.lookup, ...overrides });
+  const parts = setUp({ trackSilent: true, ...overrides });
   const { stream, fake, sync } = parts;
   const started = sync.start();
   fake.resolve([conn(1, 40000)]);
@@ -283,82 +273,106 @@ async function withOneSilentOfFour(overrides: Partial<LiveSyncOptions> = {}) {
   stream.send([40001, 40002, 40003].map((port) => ev('new', conn(port, port))));
   assert.equal(sync.table.silentEntries, 1);
   assert.equal(sync.table.size, 4);
-  return { ...parts, lookup };
+  return parts;
 }
 
-test('a few silent entries are looked up at a scrape, not found by a re-read', async () => {
-  const { fake, sync, lookup } = await withOneSilentOfFour();
-  let snapshot = sync.snapshot();
-  await tick();
-  assert.deepEqual(lookup.asked, [[{ family: 4, original: conn(1, 40000).original, zone: 0 }]]);
-  assert.equal(fake.calls, 1, 'no re-read');
+const openIn = (groups: Map<string, HostGroup>) => [...groups.values()][0]?.counts.open ?? 0;
+
+const lifecycleOf = (sync: LiveSync) =>
+  sync.table.lifecycle
+    .fold(toSeries(sync.table.snapshot().values(), ROOM).mapping)
+    .map(({ values: { opened, closed } }) => [opened, closed]);
+
+test('a scrape never waits for silent entries: they are looked up in the background', async () => {
+  const { fake, lookup, clock, sync } = await withOneSilentOfFour();
+  // However many scrapes come, none reads or looks anything up.
+  for (let i = 0; i < 3; i++) assert.equal(openIn(await sync.snapshot()), 4);
+  assert.equal(fake.calls, 1);
+  assert.deepEqual(lookup.asked, []);
+
+  await clock.advance(SILENT_CHECK_MS);
+  assert.deepEqual(lookup.asked, [[entryKey(conn(1, 40000))]]);
+  // A scrape while the lookup runs does not wait for it either.
+  assert.equal(openIn(await sync.snapshot()), 4);
   lookup.resolve([conn(1, 40000, TcpState.TimeWait)]);
-  await snapshot;
+  await clock.advance(0);
   assert.equal(sync.table.stateOf(conn(1, 40000)), TcpState.TimeWait);
   assert.equal(sync.table.silentEntries, 1);
 
-  snapshot = sync.snapshot();
-  await tick();
+  // Checked again within the interval; now it is gone and counted closed.
+  await clock.advance(SILENT_CHECK_MS);
+  assert.equal(lookup.asked.length, 2);
   lookup.resolve([]);
-  await snapshot;
+  await clock.advance(0);
   assert.equal(sync.table.silentEntries, 0);
-  assert.equal(sync.table.size, 3);
+  assert.equal(openIn(await sync.snapshot()), 3);
+  assert.deepEqual(lifecycleOf(sync), [[4, 1]]);
   assert.deepEqual(sync.stats.silentLookups, { entries: 2, ended: 1 });
   assert.equal(sync.stats.resyncs.silent_entries, 0);
-  assert.equal(fake.calls, 1);
+  assert.equal(fake.calls, 1, 'no read of the whole table');
+  sync.close();
 });
 
-test('silent entries above a quarter of the table are found by a re-read', async () => {
-  const lookup = new FakeRead();
-  const { fake, sync } = setUp({ trackSilent: true, lookup: lookup.lookup });
-  const started = sync.start();
-  fake.resolve([conn(1, 40000), conn(2, 40001)]);
-  await started;
-  const snapshot = sync.snapshot();
-  await tick();
-  assert.equal(fake.calls, 2);
-  fake.resolve([conn(2, 40001)]);
-  await snapshot;
-  assert.deepEqual(lookup.asked, []);
-  assert.equal(sync.stats.resyncs.silent_entries, 1);
-  assert.equal(sync.table.silentEntries, 1);
+test('a silent entry whose tuple is now another connection ends once; the new one opens once', async () => {
+  for (const order of ['lookup first', 'event first'] as const) {
+    const { stream, lookup, clock, sync } = await withOneSilentOfFour();
+    const successor = conn(99, 40000);
+    await clock.advance(SILENT_CHECK_MS);
+    if (order === 'event first') stream.send([ev('new', successor)]);
+    lookup.resolve([successor]);
+    await clock.advance(0);
+    if (order === 'lookup first') stream.send([ev('new', successor)]);
+    assert.equal(sync.table.silentEntries, 0, order);
+    assert.equal(sync.table.size, 4, order);
+    assert.equal(openIn(await sync.snapshot()), 4, order);
+    // Five connections opened (one before the exporter), one closed.
+    assert.deepEqual(lifecycleOf(sync), [[5, 1]], order);
+    sync.close();
+  }
 });
 
-test('no read of the whole table starts while a lookup runs', async () => {
-  const { stream, fake, sync, lookup } = await withOneSilentOfFour();
-  const snapshot = sync.snapshot();
-  await tick();
+test('no read of the whole table starts while a lookup runs, and no lookup while a read runs or waits', async () => {
+  const { stream, fake, lookup, clock, sync } = await withOneSilentOfFour();
+  await clock.advance(SILENT_CHECK_MS);
+  assert.equal(lookup.running, true);
   stream.emit('overflow');
   stream.send([], true);
   const repaired = sync.resync('interval');
-  await tick();
+  await clock.advance(0);
   assert.equal(fake.running, false, 'the repair waits for the lookup');
-  lookup.resolve([]);
-  await snapshot;
-  await tick();
+  lookup.resolve([conn(1, 40000)]);
+  await clock.advance(0);
   assert.equal(fake.running, true);
+  // The read runs for longer than an interval: no lookup meanwhile.
+  await clock.advance(2 * SILENT_CHECK_MS);
+  assert.equal(lookup.asked.length, 1);
   fake.resolve([40001, 40002, 40003].map((port) => conn(port, port)));
   await repaired;
   assert.equal(sync.stats.resyncs.overflow, 1);
   assert.equal(sync.table.size, 3);
+  assert.equal(sync.table.silentEntries, 0);
+  sync.close();
 });
 
-test('a failed lookup falls back to a re-read', async () => {
+test('a failed lookup falls back to a read of the whole table in the background', async () => {
   const warnings: string[] = [];
-  const { fake, sync, lookup } = await withOneSilentOfFour({
+  const { fake, lookup, clock, sync } = await withOneSilentOfFour({
     log: { ...quiet, warn: (line) => warnings.push(line) },
   });
-  const snapshot = sync.snapshot();
-  await tick();
+  await clock.advance(SILENT_CHECK_MS);
   lookup.reject(new Error('boom'));
-  await tick();
+  await clock.advance(0);
   assert.equal(fake.running, true);
+  // A scrape meanwhile does not wait for that read.
+  assert.equal(openIn(await sync.snapshot()), 4);
   fake.resolve([40001, 40002, 40003].map((port) => conn(port, port)));
-  await snapshot;
+  await clock.advance(0);
   assert.equal(sync.stats.resyncs.silent_entries, 1);
   assert.equal(sync.table.silentEntries, 0);
+  assert.deepEqual(lifecycleOf(sync), [[4, 1]]);
   assert.match(
     warnings[0] ?? '',
-    /looking up entries that send no events failed: boom; re-reading/,
+    /looking up entries that send no events failed: boom; re-reading the table instead/,
   );
+  sync.close();
 });

@@ -8,7 +8,7 @@ import { AggregateOptions } from '../../src/model/classify';
 import { HostFilter } from '../../src/model/host-filter';
 import { entryKey, identityOfKey, LiveTable } from '../../src/model/live-table';
 import { toSeries } from '../../src/model/series';
-import { tcpEntry } from '../helpers/entry';
+import { checkedIn, tcpEntry } from '../helpers/entry';
 
 const HERE = '192.0.2.1';
 const OPTIONS: AggregateOptions = { localAddresses: new Set([HERE, '127.0.0.1']), ownPort: 9318 };
@@ -259,7 +259,7 @@ test('a key reads back as the identity it was made from', () => {
   }
 });
 
-test('a lookup of silent entries brings each up to date, or ends it', () => {
+test('a check of silent entries brings each up to date, or ends it', () => {
   const table = new LiveTable(OPTIONS);
   const changed = db(1, 40000);
   const same = db(2, 40001);
@@ -268,22 +268,24 @@ test('a lookup of silent entries brings each up to date, or ends it', () => {
   const mentioned = db(5, 40004);
   table.replace([changed, same, gone, reused, mentioned, db(6, 40005)], [], OPTIONS, true);
   table.apply(ev('update', withState(db(6, 40005), TcpState.Established)));
-  const asked = table.silentIdentities();
+  const asked = table.silentKeys();
   assert.deepEqual(
-    asked.map(entryKey).sort(),
+    [...asked].sort(),
     [changed, same, gone, reused, mentioned].map(entryKey).sort(),
   );
   // While the lookup ran, an event came for one of them: it is no longer silent.
   table.apply(ev('update', withState(mentioned, TcpState.FinWait)));
 
-  const ended = table.applyLookup(asked, [
+  const ids = table.idsOf(asked);
+  const kernel = [
     withState(changed, TcpState.TimeWait),
     same,
     // Same tuple, another connection: the one held has ended.
     { ...reused, id: 40 },
-    // What the lookup says of it is older than the event.
+    // What the check says of it is older than the event.
     withState(mentioned, TcpState.Established),
-  ]);
+  ];
+  const ended = table.applyChecks(asked, ids, checkedIn(kernel, asked, ids));
   assert.equal(ended, 2);
   assert.equal(table.silentEntries, 2);
   assert.equal(table.size, 4);

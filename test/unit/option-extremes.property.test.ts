@@ -74,6 +74,7 @@ const EXPORTER_DURATIONS: Record<string, { key: string; zeroAllowed: boolean }> 
   '--dns-timeout': { key: 'dnsTimeout', zeroAllowed: false },
   '--dns-budget': { key: 'dnsBudget', zeroAllowed: true },
   '--resync-interval': { key: 'resyncInterval', zeroAllowed: true },
+  '--silent-check-interval': { key: 'silentCheckInterval', zeroAllowed: false },
 };
 
 test('every duration option of the exporter: whole milliseconds a timer holds, or one line', () => {
