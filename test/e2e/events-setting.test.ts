@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import test from 'node:test';
 
-import { insertEntries, type SyntheticEntry } from '../helpers/conntrack-load';
+import { establishedFlows, insertEntries } from '../helpers/conntrack-load';
 import { untrackPort } from '../helpers/events';
-import { pick, seriesKey, startExporter } from '../helpers/exporter';
+import { seriesKey, startExporter, sumOf } from '../helpers/exporter';
 import { createNamespace, waitFor } from '../helpers/netns';
 
 const PORT = 9318;
@@ -23,16 +23,8 @@ const SYSCTL_FILE = path.join(
   '90-conntrack-exporter.conf',
 );
 
-const FLOWS: SyntheticEntry[] = [1, 2, 3].map((i) => ({
-  src: `10.1.0.${i}`,
-  dst: '10.9.0.1',
-  sport: 20_000 + i,
-  dport: 443,
-  state: 'ESTABLISHED',
-}));
-
-const open = (metrics: Map<string, number>) =>
-  [...pick(metrics, /^conntrack_open_connections$/).values()].reduce((a, b) => a + b, 0);
+const FLOWS = establishedFlows(3, 1);
+const open = (metrics: Map<string, number>) => sumOf(metrics, /^conntrack_open_connections$/);
 
 test('the shipped sysctl file: connections older than the exporter send their events', async (t) => {
   const ns = await createNamespace(t);

@@ -176,8 +176,8 @@ test('without CAP_NET_ADMIN openEvents throws an EPERM ConntrackError', async (t
   assert.match(result.message ?? '', /^nfct_open\(events\): Operation not permitted$/);
 });
 
-test('lookup finds entries by original tuple and zone, leaving out those not in the table', async (t) => {
-  const ns = await createNamespace(t);
+/** An IPv4 entry ESTABLISHED in zone 0 and an IPv6 one in TIME_WAIT in zone 5. */
+async function insertTwoEntries(ns: Namespace): Promise<void> {
   await conntrack(
     ns,
     '-I -p tcp -s 192.0.2.7 -d 192.0.2.8 --sport 4000 --dport 443 --state ESTABLISHED --timeout 100',
@@ -186,6 +186,11 @@ test('lookup finds entries by original tuple and zone, leaving out those not in 
     ns,
     '-I -p tcp -s 2001:db8::7 -d 2001:db8::8 --sport 4001 --dport 443 --state TIME_WAIT --timeout 100 --zone 5',
   );
+}
+
+test('lookup finds entries by original tuple and zone, leaving out those not in the table', async (t) => {
+  const ns = await createNamespace(t);
+  await insertTwoEntries(ns);
   const program = runProgram(
     ns,
     `
@@ -217,14 +222,7 @@ test('lookup finds entries by original tuple and zone, leaving out those not in 
 
 test('checkConnections tells, in order, which connections are still there and in which state', async (t) => {
   const ns = await createNamespace(t);
-  await conntrack(
-    ns,
-    '-I -p tcp -s 192.0.2.7 -d 192.0.2.8 --sport 4000 --dport 443 --state ESTABLISHED --timeout 100',
-  );
-  await conntrack(
-    ns,
-    '-I -p tcp -s 2001:db8::7 -d 2001:db8::8 --sport 4001 --dport 443 --state TIME_WAIT --timeout 100 --zone 5',
-  );
+  await insertTwoEntries(ns);
   const program = runProgram(
     ns,
     `

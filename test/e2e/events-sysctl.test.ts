@@ -5,25 +5,14 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { insertEntries, type SyntheticEntry } from '../helpers/conntrack-load';
+import { establishedFlows, insertEntries } from '../helpers/conntrack-load';
 import { setSysctls, untrackPort } from '../helpers/events';
-import { pick, seriesKey, startExporter } from '../helpers/exporter';
+import { seriesKey, startExporter, sumOf } from '../helpers/exporter';
 import { createNamespace, waitFor } from '../helpers/netns';
 
 const PORT = 9318;
 
-function flows(count: number, subnet: number): SyntheticEntry[] {
-  return Array.from({ length: count }, (_, i) => ({
-    src: `10.${subnet}.${Math.floor(i / 250)}.${(i % 250) + 1}`,
-    dst: '10.9.0.1',
-    sport: 20_000 + i,
-    dport: 443,
-    state: 'ESTABLISHED',
-  }));
-}
-
-const open = (metrics: Map<string, number>) =>
-  [...pick(metrics, /^conntrack_open_connections$/).values()].reduce((a, b) => a + b, 0);
+const open = (metrics: Map<string, number>) => sumOf(metrics, /^conntrack_open_connections$/);
 const warnings = (stderr: string) =>
   stderr.split('\n').filter((line) => /nf_conntrack_events=0/.test(line));
 
@@ -39,12 +28,12 @@ test('events turned off: scrapes read the table, with one warning; turned on aga
     '1s',
   ]);
   t.after(() => exporter.stop());
-  await insertEntries(ns, flows(10, 1));
+  await insertEntries(ns, establishedFlows(10, 1));
   await waitFor(async () => open(await exporter.metrics()) === 10, 30_000, '10 open');
 
   // Entries opened while events are off send no event, ever.
   await setSysctls(ns, { 'net.netfilter.nf_conntrack_events': 0 });
-  await insertEntries(ns, flows(300, 2));
+  await insertEntries(ns, establishedFlows(300, 2));
   assert.equal(open(await exporter.metrics()), 310);
   assert.equal(open(await exporter.metrics()), 310);
   assert.equal(warnings(exporter.stderr()).length, 1, exporter.stderr());
@@ -69,7 +58,7 @@ test('events turned off: scrapes read the table, with one warning; turned on aga
   );
   // New entries are counted by their events again, without re-reads.
   const before = await exporter.metrics();
-  await insertEntries(ns, flows(5, 3));
+  await insertEntries(ns, establishedFlows(5, 3));
   metrics = await waitFor(
     async () => {
       const scraped = await exporter.metrics();

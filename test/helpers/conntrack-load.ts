@@ -21,6 +21,17 @@ export interface SyntheticEntry {
   status?: string;
 }
 
+/** `count` established connections to 10.9.0.1:443 from 10.`subnet`.x.y, one source port each. */
+export function establishedFlows(count: number, subnet: number): SyntheticEntry[] {
+  return Array.from({ length: count }, (_, i) => ({
+    src: `10.${subnet}.${Math.floor(i / 250)}.${(i % 250) + 1}`,
+    dst: '10.9.0.1',
+    sport: 20_000 + i,
+    dport: 443,
+    state: 'ESTABLISHED',
+  }));
+}
+
 /** Long enough to outlive any test; the namespace goes away with its table anyway. */
 const TIMEOUT_SECONDS = 3_600;
 

@@ -132,6 +132,13 @@ export function pick(series: Map<string, number>, name: RegExp): Map<string, num
   return new Map([...series].filter(([key]) => name.test(key.split('{')[0]!)));
 }
 
+/** The sum of every sample of the metrics whose name matches. */
+export function sumOf(series: Map<string, number>, name: RegExp): number {
+  let sum = 0;
+  for (const value of pick(series, name).values()) sum += value;
+  return sum;
+}
+
 /** The open outbound connections a scrape shows to one remote service. */
 export function openOutbound(series: Map<string, number>, host: string, port: number): number {
   const key = seriesKey('conntrack_open_connections', {

@@ -126,33 +126,34 @@ test('the ServiceMonitor finds the DaemonSet through its Service, one target per
   assert.ok(endpoint?.relabelings?.some((rule) => rule.targetLabel === 'instance'));
 });
 
-test("the sidecar shares the pod's network, turns tracking on first, NET_ADMIN only", () => {
-  const deployment = findWorkload('sidecar.yaml', 'Deployment');
+/**
+ * A sidecar Deployment: it selects its pods, shares the pod's network (not
+ * the host's), turns tracking on in an init container from the same image,
+ * and both hold CAP_NET_ADMIN only.
+ */
+function sidecarIn(file: string, name: string) {
+  const deployment = findWorkload(file, 'Deployment');
   assertSelectsItsPods(deployment);
   const pod = deployment.spec.template.spec;
   assert.notEqual(pod.hostNetwork, true);
   const init = findContainer(pod.initContainers, 'enable-conntrack');
   assert.deepEqual(init.args, ['enable-tracking']);
   assertOnlyNetAdmin(pod, init);
-  const sidecar = findContainer(pod.containers, 'conntrack-exporter');
+  const sidecar = findContainer(pod.containers, name);
   assert.equal(sidecar.image, init.image);
   assertOnlyNetAdmin(pod, sidecar);
+  return { deployment, pod, sidecar };
+}
+
+test("the sidecar shares the pod's network, turns tracking on first, NET_ADMIN only", () => {
+  const { deployment, pod, sidecar } = sidecarIn('sidecar.yaml', 'conntrack-exporter');
   assertExporter(sidecar, knownOptions());
   assert.ok(pod.containers.length >= 2, 'an app container beside the sidecar');
   assertScrapeAnnotations(deployment.spec.template.metadata.annotations);
 });
 
 test("the long-term sidecar: tcp_established_exporter --simple=true in the pod's network", () => {
-  const deployment = findWorkload('longterm-sidecar.yaml', 'Deployment');
-  assertSelectsItsPods(deployment);
-  const pod = deployment.spec.template.spec;
-  assert.notEqual(pod.hostNetwork, true);
-  const init = findContainer(pod.initContainers, 'enable-conntrack');
-  assert.deepEqual(init.args, ['enable-tracking']);
-  assertOnlyNetAdmin(pod, init);
-  const sidecar = findContainer(pod.containers, 'longterm-exporter');
-  assert.equal(sidecar.image, init.image);
-  assertOnlyNetAdmin(pod, sidecar);
+  const { deployment, sidecar } = sidecarIn('longterm-sidecar.yaml', 'longterm-exporter');
   // The entrypoint's first argument names the command (see entrypoint.sh).
   const [command, ...flags] = sidecar.args ?? [];
   assert.equal(command, 'tcp_established_exporter');
