@@ -27,8 +27,8 @@ export async function runExporter(
 ): Promise<void> {
   const ignoreHosts = listOf(argv.ignoreHosts);
   const ignoreFilter = HostFilter.parse(ignoreHosts);
-  const events = eventsConfig(argv);
   const collectors = optInCollectors(argv);
+  const events = eventsConfig(argv, collectors);
   const config: ExporterConfig = {
     listenPort: argv.listenPort,
     bindAddress: checkBindAddress(argv.bindAddress, '--bind-address'),
@@ -42,7 +42,7 @@ export async function runExporter(
     webConfigFile: argv['web.config.file'] || undefined,
     longterm: longtermConfig(argv),
     collectors,
-    traffic: trafficConfig(argv),
+    traffic: trafficConfig(argv, collectors),
   };
   const { dns, groupBy } = config.hosts;
   const log = createLogger(PROGRAM, argv.debug);

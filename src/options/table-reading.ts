@@ -9,6 +9,7 @@ import { UsageError } from '../errors';
 import { EVENT_LOG_FORMATS } from '../model/event-format';
 import { ArgsOf } from './args';
 import { checkChoice } from './checks';
+import { OptInCollector } from './collectors';
 import { checkDuration, checkInterval } from './duration';
 import {
   DEFAULT_RESYNC_INTERVAL_S,
@@ -69,14 +70,6 @@ export function tableReadingOptions<T>(y: Argv<T>) {
       coerce: (value: unknown) =>
         checkChoice(String(value), '--log-events-format', EVENT_LOG_FORMATS),
       describe: 'netfilter: like conntrack -E; json: one JSON object per line',
-    })
-    .option('collector.link-health', {
-      // No default: with one, a parser that expands dotted names (yargs'
-      // default, not the CLI's) would make it a "collector" object.
-      type: 'boolean',
-      describe:
-        'events mode: count failed connections (refused, timeout, reset), connect times and ' +
-        'lifetimes per remote host and port',
     });
 }
 
@@ -94,11 +87,15 @@ export function describeEvents(config: EventsConfig): Record<string, string> {
   };
 }
 
-export function eventsConfig(args: TableReadingArgs): EventsConfig {
+export function eventsConfig(
+  args: TableReadingArgs,
+  collectors: ReadonlySet<OptInCollector> = new Set(),
+): EventsConfig {
+  const linkHealth = collectors.has('link-health');
   if (args.logEvents && args.mode === 'dump') {
     throw new UsageError('--log-events needs --mode events: dump mode sees no events');
   }
-  if (args['collector.linkHealth'] && args.mode === 'dump') {
+  if (linkHealth && args.mode === 'dump') {
     throw new UsageError(
       '--collector.link-health needs --mode events: dump mode sees no failures, connect times or lifetimes',
     );
@@ -109,7 +106,7 @@ export function eventsConfig(args: TableReadingArgs): EventsConfig {
     silentCheckIntervalMs: args.silentCheckInterval,
     netlinkBufferBytes: args.netlinkBufferSize,
     logEvents: args.logEvents ? args.logEventsFormat : undefined,
-    linkHealth: args['collector.linkHealth'] === true,
+    linkHealth,
   };
 }
 

@@ -1,6 +1,7 @@
 import { Argv } from 'yargs';
 
 import { ArgsOf } from './args';
+import { OptInCollector } from './collectors';
 import { checkInterval } from './duration';
 
 export type TrafficArgs = ArgsOf<typeof trafficOptions>;
@@ -22,28 +23,20 @@ export interface TrafficConfig {
 export const DEFAULT_TRAFFIC_INTERVAL_S = 120;
 
 export function trafficOptions<T>(y: Argv<T>) {
-  return (
-    y
-      // No default: yargs would also set it as collector: { traffic } where
-      // dots are not turned off (a strict parse then refuses "collector").
-      .option('collector.traffic', {
-        type: 'boolean',
-        describe:
-          'export conntrack_{sent,received}_{bytes,packets}_total per remote host, port and direction, ' +
-          "from the kernel's accounting (net.netfilter.nf_conntrack_acct=1) [default: false]",
-      })
-      .option('traffic-interval', {
-        requiresArg: true,
-        default: String(DEFAULT_TRAFFIC_INTERVAL_S),
-        coerce: (value: unknown) => checkInterval(String(value), '--traffic-interval'),
-        describe:
-          'events mode with --collector.traffic: read the counts of live connections this often ' +
-          '(seconds, or e.g. 5m; 0: only when they end)',
-      })
-  );
+  return y.option('traffic-interval', {
+    requiresArg: true,
+    default: String(DEFAULT_TRAFFIC_INTERVAL_S),
+    coerce: (value: unknown) => checkInterval(String(value), '--traffic-interval'),
+    describe:
+      'events mode with --collector.traffic: read the counts of live connections this often ' +
+      '(seconds, or e.g. 5m; 0: only when they end)',
+  });
 }
 
-export function trafficConfig(args: TrafficArgs): TrafficConfig | undefined {
-  if (!args['collector.traffic']) return undefined;
+export function trafficConfig(
+  args: TrafficArgs,
+  collectors: ReadonlySet<OptInCollector>,
+): TrafficConfig | undefined {
+  if (!collectors.has('traffic')) return undefined;
   return { readIntervalMs: args.trafficInterval };
 }

@@ -5,7 +5,12 @@ import yargs from 'yargs';
 
 import { COLLECTORS, CollectorContext, registerCollectors } from '../../src/collectors';
 import { Exposition } from '../../src/collectors/exposition';
-import { collectorOptions, OptInCollector, optInCollectors } from '../../src/options/collectors';
+import {
+  collectorOptions,
+  OPT_IN_COLLECTORS,
+  OptInCollector,
+  optInCollectors,
+} from '../../src/options/collectors';
 
 function parsed(args: string[]): ReadonlySet<OptInCollector> {
   return optInCollectors(
@@ -17,6 +22,12 @@ test('nodejs_* is off unless --collector.nodejs is given', () => {
   assert.deepEqual([...parsed([])], []);
   assert.deepEqual([...parsed(['--collector.nodejs'])], ['nodejs']);
   assert.deepEqual([...parsed(['--collector.nodejs=false'])], []);
+});
+
+test('every opt-in collector has its flag, off by default', () => {
+  assert.deepEqual([...parsed([])], []);
+  const all = OPT_IN_COLLECTORS.map((name) => `--collector.${name}`);
+  assert.deepEqual([...parsed(all)].sort(), [...OPT_IN_COLLECTORS].sort());
 });
 
 function context(optIn: ReadonlySet<OptInCollector>, longtermOnly = false): CollectorContext {

@@ -46,7 +46,6 @@ test('--log-events needs events mode', () => {
     netlinkBufferSize: 4096,
     logEvents: true,
     logEventsFormat: 'json',
-    'collector.linkHealth': false,
   } as const;
   assert.throws(() => eventsConfig(args), /--log-events needs --mode events/);
   assert.deepEqual(eventsConfig({ ...args, mode: 'events' }), {
@@ -67,10 +66,11 @@ test('--collector.link-health needs events mode', () => {
     netlinkBufferSize: 4096,
     logEvents: false,
     logEventsFormat: 'netfilter',
-    'collector.linkHealth': true,
   } as const;
-  assert.throws(() => eventsConfig(args), /--collector.link-health needs --mode events/);
-  assert.equal(eventsConfig({ ...args, mode: 'events' }).linkHealth, true);
+  const on = new Set(['link-health'] as const);
+  assert.throws(() => eventsConfig(args, on), /--collector.link-health needs --mode events/);
+  assert.equal(eventsConfig({ ...args, mode: 'events' }, on).linkHealth, true);
+  assert.equal(eventsConfig({ ...args, mode: 'events' }).linkHealth, false);
 });
 
 test('the CLI refuses bad events options in one line with exit code 2', () => {

@@ -11,6 +11,7 @@ import { lifecycleCounters } from '../../src/collectors/lifecycle';
 import { trafficCounters } from '../../src/collectors/traffic';
 import { CounterSeries } from '../../src/model/per-host-counters';
 import { TRAFFIC_KINDS, TrafficKind } from '../../src/model/traffic';
+import { collectorOptions, optInCollectors } from '../../src/options/collectors';
 import { trafficConfig, trafficOptions } from '../../src/options/traffic';
 
 const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
@@ -72,22 +73,23 @@ test('with accounting off or unknown: the families are absent, not empty', async
 });
 
 function parse(args: string[]) {
-  return trafficOptions(yargs(args))
+  const parsed = collectorOptions(trafficOptions(yargs(args)))
     .parserConfiguration({ 'dot-notation': false })
     .strict()
     .fail((message, error) => {
       throw error ?? new Error(message);
     })
     .parseSync();
+  return trafficConfig(parsed, optInCollectors(parsed));
 }
 
 test('--collector.traffic is off by default; --traffic-interval reads live connections every 2 minutes by default', () => {
-  assert.equal(trafficConfig(parse([])), undefined);
-  assert.deepEqual(trafficConfig(parse(['--collector.traffic'])), { readIntervalMs: 120_000 });
-  assert.deepEqual(trafficConfig(parse(['--collector.traffic', '--traffic-interval', '5m'])), {
+  assert.equal(parse([]), undefined);
+  assert.deepEqual(parse(['--collector.traffic']), { readIntervalMs: 120_000 });
+  assert.deepEqual(parse(['--collector.traffic', '--traffic-interval', '5m']), {
     readIntervalMs: 300_000,
   });
-  assert.deepEqual(trafficConfig(parse(['--collector.traffic', '--traffic-interval', '0'])), {
+  assert.deepEqual(parse(['--collector.traffic', '--traffic-interval', '0']), {
     readIntervalMs: 0,
   });
 });
