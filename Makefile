@@ -19,7 +19,10 @@ TS_SOURCES := $(shell find src -name '*.ts') tsconfig.json tsconfig.build.json
 ADDON := build/Release/conntrack.node
 UNIT_TESTS = $(wildcard test/unit/*.test.ts)
 E2E_TESTS = $(wildcard test/e2e/*.test.ts)
-TEST_FLAGS := --import tsx --test --test-concurrency=1 --test-timeout=300000
+# node --test applies the timeout to each file as a whole too: the longest
+# files (building and running the image, filling a table to its limit, the
+# 60 s idle timeout) take several minutes on a loaded 2-core machine.
+TEST_FLAGS := --import tsx --test --test-concurrency=1 --test-timeout=1200000
 
 .PHONY: deps run-deps test-deps build run test test-unit test-e2e lint typecheck format clean
 .PHONY: test-native-memcheck soak

@@ -33,8 +33,17 @@ const QEMU = '/usr/bin/qemu-aarch64-static';
 const PREBUILT = path.join(ROOT, 'prebuilds', 'linux-arm64', 'node.napi.glibc.node');
 const ARM64_LIBRARIES = ['/lib/ld-linux-aarch64.so.1', '/usr/lib/aarch64-linux-gnu/libstdc++.so.6'];
 const DUMP = path.join(ROOT, 'test', 'fixtures', 'dump.bin');
-// Unit test files that start no process: those run in one arm64 Node.
-const STARTS_PROCESSES = /node:child_process|helpers\/(netns|exporter|tcp-actor|proxy-net|docker)/;
+// Unit test files that start no process run in one arm64 Node: a file
+// starts processes when it, or a test helper it imports, uses child_process.
+const CHILD_PROCESS = /['"]node:child_process['"]/;
+
+function startsProcesses(file: string): boolean {
+  const text = readFileSync(path.join(ROOT, file), 'utf8');
+  if (CHILD_PROCESS.test(text)) return true;
+  return [...text.matchAll(/from '\.\.\/helpers\/([\w-]+)'/g)].some(([, helper]) =>
+    CHILD_PROCESS.test(readFileSync(path.join(ROOT, 'test', 'helpers', `${helper}.ts`), 'utf8')),
+  );
+}
 // Configuration parsing: JavaScript only (no addon, no byte layout), with
 // thousands of generated inputs and bcrypt hashes that take qemu ten minutes.
 const CONFIGURATION = /^(config|options|web-config)\b/;
@@ -145,7 +154,7 @@ test(
       const files = readdirSync(path.join(ROOT, 'test', 'unit'))
         .filter((file) => file.endsWith('.test.ts') && !CONFIGURATION.test(file))
         .map((file) => path.join('test', 'unit', file))
-        .filter((file) => !STARTS_PROCESSES.test(readFileSync(path.join(ROOT, file), 'utf8')));
+        .filter((file) => !startsProcesses(file));
       assert.ok(files.length >= 15, `only ${files.length} files`);
       const run = await arm64Node(node, [
         ...['--import', 'tsx', '--test', '--test-isolation=none', '--test-reporter=tap'],
