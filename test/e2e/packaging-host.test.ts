@@ -307,7 +307,9 @@ async function systemdBoot(t: TestContext, root: string): Promise<void> {
     async () => {
       if (nspawn.exitCode !== null)
         throw new Error(`systemd-nspawn exited with ${nspawn.exitCode}: ${console}`);
-      const children = await run('pgrep', ['-P', String(nspawn.pid)]);
+      // nspawn starts short-lived helpers too: the leader is the child that
+      // runs systemd, not whichever child came first.
+      const children = await run('pgrep', ['-P', String(nspawn.pid), '-x', 'systemd']);
       return children.stdout.trim().split('\n').filter(Boolean)[0];
     },
     60_000,
