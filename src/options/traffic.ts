@@ -14,10 +14,9 @@ export interface TrafficConfig {
 
 /**
  * A read of the table for the counts costs about what a dump-mode scrape's
- * read costs: 0.08 CPU-s at 10k entries measured (make bench
- * BENCH_ONLY=traffic), about 0.4 at 100k by dump mode's figures in
- * BENCHMARKS.md. Every 2 minutes keeps it near 0.2 CPU-s per minute at
- * 100k entries, well under half a CPU-second on a loaded machine, and
+ * read costs (BENCHMARKS.md, make bench BENCH_ONLY=traffic). Every 2
+ * minutes keeps it under a quarter of a CPU-second per minute at 100k
+ * entries, well under half a CPU-second on a loaded machine, and
  * rate() over 5 minutes still sees two readings of a long-lived connection.
  */
 export const DEFAULT_TRAFFIC_INTERVAL_S = 120;
