@@ -21,7 +21,12 @@ import { parse } from 'yaml';
 import { missingComponent, skipOption } from '../helpers/components';
 import { createDockerEngine, dockerUnavailable, type DockerEngine } from '../helpers/docker';
 import { parseExposition, pick, seriesKey } from '../helpers/exporter';
-import { dockerSecurityFlags, findContainer, findWorkload } from '../helpers/manifests';
+import {
+  dockerSecurityFlags,
+  findContainer,
+  findWorkload,
+  shippedAlertRules,
+} from '../helpers/manifests';
 import { createTopology, waitFor, type Namespace } from '../helpers/netns';
 import { startActor } from '../helpers/tcp-actor';
 
@@ -433,7 +438,11 @@ test(
           const rules = await host.exec(['curl', '-sS', `${PROMETHEUS}/api/v1/rules`]);
           const groups = (JSON.parse(rules.stdout) as { data: { groups: { rules: unknown[] }[] } })
             .data.groups;
-          assert.equal(groups.flatMap((group) => group.rules).length, 5, 'alerts.yml is loaded');
+          assert.equal(
+            groups.flatMap((group) => group.rules).length,
+            shippedAlertRules(),
+            'alerts.yml is loaded',
+          );
         } finally {
           await composeCommand('down', '--volumes').catch(() => undefined);
         }

@@ -7,9 +7,16 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 
 export const KUBERNETES_DIR = path.join(__dirname, '..', '..', 'deploy', 'kubernetes');
+
+/** How many alerting rules deploy/prometheus/alerts.yml ships: what a Prometheus that loaded it has. */
+export function shippedAlertRules(): number {
+  const file = path.join(__dirname, '..', '..', 'deploy', 'prometheus', 'alerts.yml');
+  const alerts = parse(readFileSync(file, 'utf8')) as { groups: { rules: unknown[] }[] };
+  return alerts.groups.flatMap((group) => group.rules).length;
+}
 
 export interface SecurityContext {
   runAsNonRoot?: boolean;
