@@ -270,11 +270,12 @@ test(
           '-metrics=127.0.0.1:3102',
         ],
       );
-      // One connection through it, held until the proxy has dialled the target.
+      // One connection through it, held open; the container may not listen
+      // yet when the client starts, so the client tries again until it does.
       const client = host.spawn([
         process.execPath,
         '-e',
-        "require('node:net').connect(3100, '127.0.0.1').on('error', () => {}); setTimeout(() => {}, 60_000);",
+        "const net = require('node:net'); const tryConnect = () => net.connect(3100, '127.0.0.1').on('error', () => setTimeout(tryConnect, 200)); tryConnect(); setTimeout(() => {}, 60_000);",
       ]);
       try {
         // Its metrics carry the label id; one proxy, one series each.
