@@ -1,6 +1,7 @@
 import { LIFECYCLE_KINDS, LifecycleKind } from '../model/live-table';
 import { ScrapeReader } from './scrape';
-import { expectedBytes, familyHeads, LabelCache, TextCollector } from './text-format';
+import { perHostCounterFamilies } from './per-host-counters';
+import { TextCollector } from './text-format';
 
 const HELP: Record<LifecycleKind, string> = {
   opened:
@@ -19,28 +20,9 @@ const HELP: Record<LifecycleKind, string> = {
  * these grow with the hosts too (see Exposition).
  */
 export function lifecycleCounters(source: ScrapeReader<'counted'>): TextCollector {
-  const heads = familyHeads(
-    LIFECYCLE_KINDS,
-    (kind) => ({ name: `conntrack_connections_${kind}_total`, help: HELP[kind] }),
-    'counter',
-  );
-  const labels = new LabelCache();
-  return {
-    async collect() {
-      // Both families come from one reading of the tallies, so they agree.
-      const tallies = (await source.get()).counted?.lifecycle ?? [];
-      labels.startScrape();
-      const rows = tallies.map((tally) => labels.get(tally));
-      return {
-        expectedBytes: expectedBytes(tallies.length * LIFECYCLE_KINDS.length),
-        write(out) {
-          for (const { key: kind, name, header } of heads) {
-            out.text(header);
-            for (let i = 0; i < tallies.length; i++)
-              out.sample(name, rows[i]!, tallies[i]!.values[kind]);
-          }
-        },
-      };
-    },
-  };
+  return perHostCounterFamilies(source, {
+    rows: 'lifecycle',
+    kinds: LIFECYCLE_KINDS,
+    family: (kind) => ({ name: `conntrack_connections_${kind}_total`, help: HELP[kind] }),
+  });
 }

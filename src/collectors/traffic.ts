@@ -1,7 +1,8 @@
 import { accountingOn } from '../conntrack/accounting';
 import { TRAFFIC_KINDS, TrafficKind } from '../model/traffic';
 import { ScrapeReader } from './scrape';
-import { expectedBytes, familyHeads, LabelCache, TextCollector } from './text-format';
+import { perHostCounterFamilies } from './per-host-counters';
+import { TextCollector } from './text-format';
 
 const HELP: Record<TrafficKind, string> = {
   sent_bytes:
@@ -26,30 +27,10 @@ export function trafficCounters(
   source: ScrapeReader<'counted'>,
   accounting: () => boolean | undefined = accountingOn,
 ): TextCollector {
-  const heads = familyHeads(
-    TRAFFIC_KINDS,
-    (kind) => ({ name: `conntrack_${kind}_total`, help: HELP[kind] }),
-    'counter',
-  );
-  const labels = new LabelCache();
-  return {
-    async collect() {
-      // Read first: the scrape folds the counts whatever the setting.
-      const series = (await source.get()).counted?.traffic ?? [];
-      if (accounting() !== true) return undefined;
-      labels.startScrape();
-      const rows = series.map((one) => labels.get(one));
-      return {
-        expectedBytes: expectedBytes(series.length * TRAFFIC_KINDS.length),
-        write(out) {
-          for (const { key: kind, name, header } of heads) {
-            out.text(header);
-            for (let i = 0; i < series.length; i++) {
-              out.sample(name, rows[i]!, series[i]!.values[kind]);
-            }
-          }
-        },
-      };
-    },
-  };
+  return perHostCounterFamilies(source, {
+    rows: 'traffic',
+    kinds: TRAFFIC_KINDS,
+    family: (kind) => ({ name: `conntrack_${kind}_total`, help: HELP[kind] }),
+    present: () => accounting() === true,
+  });
 }
