@@ -3,10 +3,8 @@
  * collectors write themselves, each the same as prom-client 15 writes it,
  * so that a family reads the same whichever of the two rendered it.
  */
-import { GroupIndex, GroupLabels } from '../model/group';
-
-/** The labels of a per-host series; port may be "other" (see toSeries). */
-export type SeriesLabels = Omit<GroupLabels, 'port'> & { port: number | string };
+import { GroupIndex } from '../model/group';
+import { SeriesLabels } from '../model/series-mapping';
 
 /** A collector that writes its families straight to exposition text. */
 export interface TextCollector {

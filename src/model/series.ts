@@ -1,15 +1,15 @@
 import { Direction } from './flow';
 import { addCounts, copyCounts, GroupIndex, HostGroup, PhaseCounts, totalOf } from './group';
 import { GroupBy, networkOf } from './network';
-import { OTHER, SeriesMapping } from './series-mapping';
+import { CountedSeries, OTHER, SeriesMapping } from './series-mapping';
 
 export { OTHER };
 
-/** One label set of the connection gauges: what a scrape exports. */
-export interface Series extends Omit<HostGroup, 'port'> {
-  /** host: a host name, an address, a network ("198.51.100.0/24") or "other". */
-  port: number | typeof OTHER;
-}
+/**
+ * One label set of the connection gauges: what a scrape exports. Its host
+ * is a host name, an address, a network ("198.51.100.0/24") or "other".
+ */
+export type Series = CountedSeries;
 
 export interface SeriesOptions {
   /** How many remote hosts (or networks) keep a host label of their own. */
