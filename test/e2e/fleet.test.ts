@@ -4,7 +4,8 @@
  * shipped configuration (deploy/prometheus/prometheus.yml, alerts.yml). The
  * answers users get through PromQL, per machine, per state and summed over
  * the fleet, are checked through Prometheus' HTTP API, and so is every query
- * of the shipped Grafana dashboard, and an alert on real failed connections.
+ * of the shipped Grafana dashboard, and two alerts: on real failed
+ * connections, and on a full table that makes the kernel evict entries.
  *
  * Four namespaces on one bridge (inside the Prometheus namespace, so nothing
  * is created in the root namespace):
@@ -24,6 +25,7 @@ import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 
 import { missingComponent, missingProgram } from '../helpers/components';
+import { insertEntries } from '../helpers/conntrack-load';
 import { startExporter } from '../helpers/exporter';
 import { shippedAlertRules } from '../helpers/manifests';
 import { createNamespace, waitFor, type DisposableNamespace } from '../helpers/netns';
@@ -279,6 +281,57 @@ test(
       ]) {
         assert.ok((answered.get(title) ?? 0) > 0, `panel "${title}" has no data`);
       }
+    });
+
+    await t.test('a full table on web-2 makes ConntrackTableDropping pending', async () => {
+      // nf_conntrack_max is the whole kernel's; web-2's table is filled to it
+      // with entries that never completed a handshake (not ASSURED), which
+      // the kernel evicts to make room: each new connection from web-2 then
+      // costs one early_drop, and the exporter's own scrapes still pass.
+      const read = async (name: string) =>
+        Number((await web2.exec(['cat', `/proc/sys/net/netfilter/${name}`])).stdout);
+      const [max, held] = [await read('nf_conntrack_max'), await read('nf_conntrack_count')];
+      await insertEntries(
+        web2,
+        Array.from({ length: max - held }, (_, i) => ({
+          src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+          dst: '192.0.2.1',
+          sport: 1024 + (i % 60_000),
+          dport: 443,
+          state: 'ESTABLISHED',
+        })),
+      );
+      const pending = await waitFor(
+        async () => {
+          // A new connection to the database: room is made for it by evicting.
+          const connect = await web2.exec(['bash', '-c', `exec 3<>/dev/tcp/${DB}/5432`]);
+          assert.equal(connect.code, 0, connect.stderr);
+          const response = await query('ALERTS{alertname="ConntrackTableDropping"}');
+          return response.data.result.length > 0 && response.data.result;
+        },
+        120_000,
+        'ConntrackTableDropping to be pending',
+      );
+      assert.deepEqual(
+        pending.map((sample) => sample.metric),
+        [
+          {
+            __name__: 'ALERTS',
+            alertname: 'ConntrackTableDropping',
+            alertstate: 'pending',
+            severity: 'critical',
+            job: JOB,
+            instance: WEB_2,
+          },
+        ],
+      );
+      const evicted = await values(
+        `conntrack_kernel_stat_early_drop_total{job="${JOB}"}`,
+        'instance',
+      );
+      assert.deepEqual(Object.keys(evicted).sort(), [WEB_1, WEB_2]);
+      assert.equal(evicted[WEB_1], 0);
+      assert.ok((evicted[WEB_2] ?? 0) > 0, `${evicted[WEB_2]} early drops on web-2`);
     });
 
     await t.test(

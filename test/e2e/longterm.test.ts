@@ -3,14 +3,14 @@
  * by the tcp_established_exporter drop-in, over real connections.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test, { type TestContext } from 'node:test';
 
 import { pick, seriesKey, startExporter } from '../helpers/exporter';
 import { createTopology, waitFor, type Namespace, type Topology } from '../helpers/netns';
 import { startActor, type Actor } from '../helpers/tcp-actor';
+import { scratchDir } from '../helpers/scratch';
 
 const DROP_IN = path.join(__dirname, '..', '..', 'dist', 'bin', 'tcp-established-exporter.js');
 const LONGTERM = /^conntrack_longterm_connections$/;
@@ -163,7 +163,7 @@ test("tcp_established_exporter: the original's three command lines, verbatim", a
   const topology = await createTopology(t);
   await connectInbound(topology, 'ipv4', 3838, 2);
   await connectInbound(topology, 'ipv6', 3838, 1);
-  const dir = mkdtempSync(path.join(tmpdir(), 'cte-longterm-'));
+  const dir = scratchDir('cte-longterm-');
   const sample = path.join(dir, 'sample.conf');
   writeFileSync(sample, 'simple true\ntcpv6 true\n');
 
@@ -197,7 +197,7 @@ test('tcp_established_exporter: labelled by port and IP version by default; prec
   const topology = await createTopology(t);
   await connectInbound(topology, 'ipv4', 3838, 1);
   await connectInbound(topology, 'ipv6', 3838, 1);
-  const dir = mkdtempSync(path.join(tmpdir(), 'cte-longterm-'));
+  const dir = scratchDir('cte-longterm-');
   const conf = path.join(dir, 'exporter.conf');
   writeFileSync(conf, 'duration 600\ntcpv6 false\n');
   // The flag beats the environment, which beats the file: duration 1, IPv6 counted.
@@ -315,7 +315,7 @@ test('loopback connections to a local port count once, on the server side, in ev
 test('tcp_established_exporter: the settings file from -config, --config, CONFIG or --conf', async (t) => {
   const topology = await createTopology(t);
   await connectInbound(topology, 'ipv4', 3838, 1);
-  const dir = mkdtempSync(path.join(tmpdir(), 'cte-longterm-'));
+  const dir = scratchDir('cte-longterm-');
   const conf = path.join(dir, 'exporter.conf');
   writeFileSync(conf, 'simple true\nduration 1\n');
   const ways: [string, string[], Record<string, string>][] = [

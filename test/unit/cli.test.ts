@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'node:test';
+import { scratchDir } from '../helpers/scratch';
 
 // The built CLI, as users run it (make build compiles it before the tests).
 const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
@@ -75,7 +75,7 @@ test('--help lists the options and the original names', () => {
 });
 
 test('options from the environment and a config file, flags winning', () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'cte-cli-'));
+  const dir = scratchDir('cte-cli-');
   const file = path.join(dir, 'exporter.conf');
   writeFileSync(file, 'listen-port 9102\nmax-hosts 20\nmode dump\n');
   const { code, stdout } = runWith(
@@ -98,7 +98,7 @@ test('options from the environment and a config file, flags winning', () => {
 });
 
 test('bad configuration from the environment or a file is refused, naming its source', () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'cte-cli-'));
+  const dir = scratchDir('cte-cli-');
   const file = path.join(dir, 'bad.conf');
   writeFileSync(file, 'max-hosts 20\nmax-host 3\n');
   assertRefused(['--config', file], new RegExp(`${file} line 2: unknown option 'max-host'`));

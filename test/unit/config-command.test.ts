@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'node:test';
 
 import yargs from 'yargs';
 
 import { withConfigLayers, withOrigin } from '../../src/options/config-layers';
+import { scratchDir } from '../helpers/scratch';
 
 interface Parsed {
   listenPort: number;
@@ -43,7 +43,7 @@ async function parse(args: string[], env: Record<string, string> = {}) {
 }
 
 function configFile(name: string, text: string): string {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'cte-layers-')), name);
+  const file = path.join(scratchDir('cte-layers-'), name);
   writeFileSync(file, text);
   return file;
 }

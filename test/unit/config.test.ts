@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'node:test';
 
@@ -9,6 +8,7 @@ import { parseLines, readConfigFile } from '../../src/options/config-file';
 import { layer, OptionShape } from '../../src/options/layers';
 import { kebabCase } from '../../src/options/setting';
 import { UsageError } from '../../src/errors';
+import { scratchDir } from '../helpers/scratch';
 
 const OPTIONS: Record<string, OptionShape> = {
   'listen-port': { kind: 'number', aliases: ['listen'] },
@@ -18,7 +18,7 @@ const OPTIONS: Record<string, OptionShape> = {
 };
 
 function tempFile(name: string, text: string): string {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'cte-config-')), name);
+  const file = path.join(scratchDir('cte-config-'), name);
   writeFileSync(file, text);
   return file;
 }

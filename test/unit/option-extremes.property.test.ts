@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'node:test';
 
@@ -23,6 +22,7 @@ import { MAX_TIMER_MS } from '../../src/options/duration';
 import { exporterCommandOptions } from '../../src/options/exporter';
 import { buildProxyConfig } from '../../src/options/proxy';
 import { makeCertificates } from '../helpers/certificates';
+import { scratchDir } from '../helpers/scratch';
 
 const UNITS = ['', 'ns', 'us', 'µs', 'ms', 's', 'm', 'h'];
 
@@ -142,7 +142,7 @@ test('the size option (--netlink-buffer-size): whole bytes from 4K to 1G, or one
 });
 
 test('every file option refuses a directory, a FIFO, a device and a huge file at once', async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'cte-files-'));
+  const dir = scratchDir('cte-files-');
   const fifo = path.join(dir, 'fifo');
   const huge = path.join(dir, 'huge');
   assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
@@ -151,7 +151,7 @@ test('every file option refuses a directory, a FIFO, a device and a huge file at
   const certificates = await makeCertificates();
   t.after(() => certificates.remove());
   const webConfig = (lines: string[]): string => {
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'cte-web-')), 'web.yml');
+    const file = path.join(scratchDir('cte-web-'), 'web.yml');
     writeFileSync(file, `${lines.join('\n')}\n`);
     return file;
   };

@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'node:test';
 
@@ -17,6 +16,7 @@ import { layer, OptionShape } from '../../src/options/layers';
 import { buildProxyConfig } from '../../src/options/proxy';
 import { readRegularFile } from '../../src/options/regular-file';
 import { resolveSettings } from '../../src/longterm-drop-in';
+import { scratchDir } from '../helpers/scratch';
 
 const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 const DROP_IN = path.join(__dirname, '..', '..', 'dist', 'bin', 'tcp-established-exporter.js');
@@ -40,7 +40,7 @@ function refusedByCli(args: string[], message: RegExp, env: Record<string, strin
 }
 
 function tempFile(name: string, content: string | Buffer): string {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'cte-input-')), name);
+  const file = path.join(scratchDir('cte-input-'), name);
   writeFileSync(file, content);
   return file;
 }
@@ -73,7 +73,7 @@ test('a duration finer than a millisecond is one line, not a RangeError', () => 
 });
 
 test('what is not a regular file is refused at once; a read stops at its limit', () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'cte-input-'));
+  const dir = scratchDir('cte-input-');
   const fifo = path.join(dir, 'fifo');
   assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
   assert.throws(() => readRegularFile(dir, 100), /^Error: a directory, not a regular file$/);
@@ -87,7 +87,7 @@ test('what is not a regular file is refused at once; a read stops at its limit',
 });
 
 test('--netns and --config naming a FIFO: refused, no hang', () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'cte-input-'));
+  const dir = scratchDir('cte-input-');
   const fifo = path.join(dir, 'fifo');
   assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
   refusedByCli(['--config', fifo], /cannot read config file .*: a FIFO, not a regular file/);
