@@ -33,9 +33,10 @@
  * The one change outside the namespaces: nf_conntrack_max and
  * nf_conntrack_buckets are raised for the run and restored (sysctls.ts).
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import path from 'node:path';
 import os from 'node:os';
+import { promisify } from 'node:util';
 
 import { parseExposition, startExporter, type ExporterProcess } from '../../test/helpers/exporter';
 import { waitFor } from '../../test/helpers/netns';
@@ -65,11 +66,19 @@ import { raiseTableLimits } from './sysctls';
 import { BenchTable, type FillResult } from './table';
 import { measureTraffic } from './traffic';
 
+const execFileAsync = promisify(execFile);
+
 const DEFAULT_SIZES = [10_000, 100_000, 250_000, 1_000_000];
 // Empty when make passes an unset variable on.
 const SIZES = (process.env.BENCH_SIZES || DEFAULT_SIZES.join(','))
   .split(',')
   .map((size) => Number(size.trim()));
+if (!SIZES.every((size) => Number.isInteger(size) && size > 0)) {
+  process.stderr.write(
+    `BENCH_SIZES=${process.env.BENCH_SIZES}: give whole numbers of entries separated by commas, e.g. BENCH_SIZES=10000,100000\n`,
+  );
+  process.exit(2);
+}
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS || 60);
 const SKIP_DUMP = process.env.BENCH_SKIP_DUMP === '1';
 const ONLY = process.env.BENCH_ONLY || undefined;
@@ -314,12 +323,16 @@ async function measureCheckCost(
   checkMicrosPerEntry: number;
 }> {
   const script = path.join(__dirname, 'check-cost.ts');
-  const { stdout } = await bench.ns
-    .exec([process.execPath, '--import', 'tsx', script, String(slice)])
-    .then((result) => {
-      if (result.code !== 0) throw new Error(`check-cost: ${result.stderr.trim()}`);
-      return result;
-    });
+  // Three rounds of a read, a lookup and a check of every entry: about 40 s
+  // at 1M on an idle machine, longer than a namespace command may take.
+  const { stdout } = await execFileAsync(
+    'ip',
+    ['netns', 'exec', bench.ns.name, process.execPath, '--import', 'tsx', script, String(slice)],
+    { encoding: 'utf8', timeout: 30_000 + slice * DEFAULT_SILENT_CHECK_INTERVAL_S * 0.3 },
+  ).catch((error: Error & { stderr?: string; killed?: boolean }) => {
+    const why = error.killed ? 'timed out' : (error.stderr?.trim() ?? error.message);
+    throw new Error(`check-cost: ${why}`);
+  });
   return JSON.parse(stdout) as {
     dumpMicrosPerEntry: number;
     lookupMicrosPerEntry: number;
