@@ -30,9 +30,26 @@ for (const family of ['ipv4', 'ipv6'] as const) {
   test(`refused, timed out and reset connections, each counted once under its reason (${family})`, async (t) => {
     const { host, remote } = await createTopology(t);
     const [local, peer] = family === 'ipv4' ? [host.ipv4, remote.ipv4] : [host.ipv6, remote.ipv6];
-    // An unanswered SYN's entry ends within seconds; the default is 2 minutes.
-    await setSysctls(host, { 'net.netfilter.nf_conntrack_tcp_timeout_syn_sent': 3 });
+    // An unanswered SYN's entry, or a handshake without its final ACK, ends
+    // within seconds; the defaults are 2 minutes and 1 minute.
+    await setSysctls(host, {
+      'net.netfilter.nf_conntrack_tcp_timeout_syn_sent': 3,
+      'net.netfilter.nf_conntrack_tcp_timeout_syn_recv': 3,
+      // Each SYN-ACK sent again keeps the entry another timeout: one retry only.
+      'net.ipv4.tcp_synack_retries': 1,
+    });
     await dropTcpPort(remote, 8081);
+    // The remote host never sees this host's SYN-ACKs from port 9002: the
+    // handshake of its connect stops in SYN_RECV here, and no final ACK comes.
+    const noSynAck = await remote.exec([
+      'nft',
+      [
+        'add table inet nosynack',
+        'add chain inet nosynack inbound { type filter hook input priority 0; }',
+        'add rule inet nosynack inbound tcp sport 9002 drop',
+      ].join('; '),
+    ]);
+    assert.equal(noSynAck.code, 0, noSynAck.stderr);
     // Drops every other SYN to 8084: the first SYN of a connect is lost and resent after 1 s.
     const dropFirst = await remote.exec([
       'nft',
@@ -71,7 +88,16 @@ for (const family of ['ipv4', 'ipv6'] as const) {
       outcome: 'syn',
     });
     await unanswered.stop();
+    await startActor(host, { mode: 'listen', address: local, port: 9002 });
+    const unacknowledged = await startActor(remote, {
+      mode: 'connect',
+      host: local,
+      port: 9002,
+      outcome: 'syn',
+    });
+    await unacknowledged.stop();
 
+    const inbound = (port: number) => ({ host: peer, port: String(port), direction: 'inbound' });
     const timedOut = seriesKey('conntrack_connection_failures_total', {
       host: peer,
       port: '8081',
@@ -83,19 +109,18 @@ for (const family of ['ipv4', 'ipv6'] as const) {
         // Reading the table makes the kernel drop expired entries now.
         await conntrackList(host);
         const scraped = await exporter.metrics();
-        return scraped.get(timedOut) === 1 && scraped;
+        return (
+          scraped.get(timedOut) === 1 && failuresOf(scraped, inbound(9002)).timeout === 1 && scraped
+        );
       },
       60_000,
-      'the unanswered entry to expire and be counted',
+      'the unanswered and the unacknowledged entries to expire and be counted',
     );
 
     const out = (port: number) => ({ host: peer, port: String(port), direction: 'outbound' });
     assert.deepEqual(failuresOf(metrics, out(9000)), { refused: 1, timeout: 0, reset: 0 });
-    assert.deepEqual(failuresOf(metrics, { host: peer, port: '9001', direction: 'inbound' }), {
-      refused: 1,
-      timeout: 0,
-      reset: 0,
-    });
+    assert.deepEqual(failuresOf(metrics, inbound(9001)), { refused: 1, timeout: 0, reset: 0 });
+    assert.deepEqual(failuresOf(metrics, inbound(9002)), { refused: 0, timeout: 1, reset: 0 });
     assert.deepEqual(failuresOf(metrics, out(8081)), { refused: 0, timeout: 1, reset: 0 });
     assert.deepEqual(failuresOf(metrics, out(8080)), { refused: 0, timeout: 0, reset: 1 });
     assert.deepEqual(failuresOf(metrics, out(8082)), { refused: 0, timeout: 0, reset: 1 });
@@ -105,7 +130,7 @@ for (const family of ['ipv4', 'ipv6'] as const) {
     const total = [...pick(metrics, /^conntrack_connection_failures_total$/).values()];
     assert.equal(
       total.reduce((a, b) => a + b, 0),
-      5,
+      6,
     );
 
     // Connect times: one each for the connections established, none for the others.
@@ -127,6 +152,15 @@ for (const family of ['ipv4', 'ipv6'] as const) {
       assert.equal(connects(port, '0.5'), 1, `connect to ${port} under 0.5 s`);
     }
     for (const port of [9000, 8081]) assert.equal(connects(port), undefined);
+    assert.equal(
+      metrics.get(
+        seriesKey('conntrack_connect_duration_seconds_count', {
+          port: '9002',
+          direction: 'inbound',
+        }),
+      ),
+      undefined,
+    );
     // The retransmitted SYN: between 1 and 1.5 s.
     assert.equal(connects(8084), 1);
     assert.equal(connects(8084, '0.5'), 0);
