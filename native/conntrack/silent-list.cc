@@ -57,6 +57,7 @@ Napi::Function SilentList::Define(Napi::Env env) {
                          InstanceMethod("forget", &SilentList::Forget),
                          InstanceMethod("check", &SilentList::Check),
                          InstanceMethod("keys", &SilentList::Keys),
+                         InstanceMethod("rewind", &SilentList::Rewind),
                          InstanceAccessor("size", &SilentList::Size, nullptr),
                          InstanceAccessor("remaining", &SilentList::Remaining, nullptr),
                      });
@@ -187,6 +188,8 @@ Napi::Value SilentList::Apply(Napi::Env env, const std::vector<uint32_t>& positi
       if (!entry.live || states[i] == entry.state) continue;
       changes.append(KeyOf(entry));
       changes.push_back('|');
+      changes.append(std::to_string(entry.wanted.id));
+      changes.push_back('|');
       changes.append(std::to_string(states[i]));
       changes.push_back('\n');
       if (states[i] == kGone) {
@@ -208,6 +211,12 @@ Napi::Value SilentList::Keys(const Napi::CallbackInfo& info) {
     keys.append(KeyOf(entry));
   }
   return Napi::String::New(info.Env(), keys);
+}
+
+Napi::Value SilentList::Rewind(const Napi::CallbackInfo& info) {
+  cursor_ = 0;
+  done_ = 0;
+  return info.Env().Undefined();
 }
 
 Napi::Value SilentList::Size(const Napi::CallbackInfo& info) {

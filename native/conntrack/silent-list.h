@@ -24,10 +24,12 @@ namespace conntrack {
 //     throws and leaves the list as it was.
 //   forget(key): the entry sends events now; it is no longer checked.
 //   check(count): Promise<{changes, checked, wrapped}> for the next `count`
-//     entries of the round: `changes` lines "key|state" of those whose TCP
-//     state changed, or "key|254" for those gone (or whose tuple is another
-//     connection's now), which leave the list. `wrapped`: the round is over
-//     and the next check starts the next one. One check at a time.
+//     entries of the round: `changes` lines "key|id|state" of those whose
+//     TCP state changed, or "key|id|254" for those gone (or whose tuple is
+//     another connection's now), which leave the list. `wrapped`: the check
+//     reached the end of the list, and the next one starts a new round from
+//     its beginning. One check at a time.
+//   rewind(): the next check starts a new round.
 //   size: entries listed; remaining: those not yet checked this round.
 //   keys(): the keys listed, one per line.
 //
@@ -56,6 +58,7 @@ class SilentList : public Napi::ObjectWrap<SilentList> {
   Napi::Value Forget(const Napi::CallbackInfo& info);
   Napi::Value Check(const Napi::CallbackInfo& info);
   Napi::Value Keys(const Napi::CallbackInfo& info);
+  Napi::Value Rewind(const Napi::CallbackInfo& info);
   Napi::Value Size(const Napi::CallbackInfo& info);
   Napi::Value Remaining(const Napi::CallbackInfo& info);
 
