@@ -80,7 +80,11 @@ export class NativeSilentList implements SilentList {
 
   async check(count: number): Promise<SilentCheck> {
     const { changes, checked, wrapped } = await this.native.check(count);
-    return { changes: changes === '' ? [] : changes.split('\n').map(parseChange), checked, wrapped };
+    return {
+      changes: changes === '' ? [] : changes.split('\n').map(parseChange),
+      checked,
+      wrapped,
+    };
   }
 }
 

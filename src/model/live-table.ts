@@ -271,7 +271,8 @@ export class LiveTable {
    * connection (found by the same lookup).
    */
   apply(event: ConntrackEvent, watcher?: EventWatcher, batch?: EventBatch): void {
-    if (this.silent !== undefined && this.silent.size > 0) this.silent.forget(entryKey(event.entry));
+    if (this.silent !== undefined && this.silent.size > 0)
+      this.silent.forget(entryKey(event.entry));
     applyEvent(
       this.entries,
       this.groups,
