@@ -271,8 +271,9 @@ export class LiveTable {
    * connection (found by the same lookup).
    */
   apply(event: ConntrackEvent, watcher?: EventWatcher, batch?: EventBatch): void {
-    if (this.silent !== undefined && this.silent.size > 0)
-      this.silent.forget(entryKey(event.entry));
+    const { silent } = this;
+    // Events tell its story from now on.
+    if (silent !== undefined && silent.size > 0) silent.forget(entryKey(event.entry));
     applyEvent(
       this.entries,
       this.groups,
