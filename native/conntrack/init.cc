@@ -6,6 +6,7 @@
 #include "lookup.h"
 #include "netns.h"
 #include "record.h"
+#include "silent-list.h"
 
 namespace conntrack {
 
@@ -29,6 +30,7 @@ Napi::Object Init(Napi::Env env) {
   exports.Set("kernelStats", Napi::Function::New(env, KernelStats, "kernelStats"));
   exports.Set("check", Napi::Function::New(env, Check, "check"));
   exports.Set("EventStream", EventStream::Define(env));
+  exports.Set("SilentList", SilentList::Define(env));
   exports.Set("releaseRecords", Napi::Function::New(env, ReleaseRecords, "releaseRecords"));
   exports.Set("useNetns", Napi::Function::New(env, UseNetns, "useNetns"));
   exports.Set("interfaceAddresses",

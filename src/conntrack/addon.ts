@@ -8,6 +8,20 @@ export interface NativeEventStream {
   readonly receiveBufferBytes: number;
 }
 
+/** The entries that send no events, checked in rounds (native/conntrack/silent-list.h). */
+export interface NativeSilentList {
+  /** Lines "key|id|state" (identityKey, kernel id, TCP state or 255); a new round starts. */
+  replace(lines: string): void;
+  forget(key: string): void;
+  /** Lines "key|id|state" of the entries whose state changed, state 254 for those gone. */
+  check(count: number): Promise<{ changes: string; checked: number; wrapped: boolean }>;
+  /** The keys listed, one per line. */
+  keys(): string;
+  rewind(): void;
+  readonly size: number;
+  readonly remaining: number;
+}
+
 /** The addon's conntrack part (native/conntrack/init.cc). */
 export interface NativeAddon {
   dump(): Promise<ArrayBuffer>;
@@ -28,6 +42,7 @@ export interface NativeAddon {
     onOverflow: () => void,
     onError: (error: Error) => void,
   ) => NativeEventStream;
+  SilentList: new () => NativeSilentList;
   /** Later sockets and /proc/sys/net files are opened in this network namespace. */
   useNetns(path: string): void;
   interfaceAddresses(): string[];

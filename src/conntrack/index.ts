@@ -76,7 +76,7 @@ export type Checked = { gone: true } | { gone: false; state: TcpState | undefine
 
 // The addon's answer bytes besides a TCP state (native/conntrack/lookup.h).
 const CHECK_GONE = 0xfe;
-const CHECK_NO_STATE = 0xff;
+export const CHECK_NO_STATE = 0xff;
 
 /**
  * Whether each connection, known by its key (identityKey) and kernel id, is
@@ -91,10 +91,13 @@ export async function checkConnections(
   if (keys.length === 0) return [];
   const lines = keys.map((key, i) => `${key}|${ids[i]}`);
   const answers = new Uint8Array(await addon().check(lines.join('\n')));
-  return Array.from(answers, (answer): Checked => {
-    if (answer === CHECK_GONE) return { gone: true };
-    return { gone: false, state: answer === CHECK_NO_STATE ? undefined : (answer as TcpState) };
-  });
+  return Array.from(answers, checkedOf);
+}
+
+/** What the byte check() answers for a connection means. */
+export function checkedOf(answer: number): Checked {
+  if (answer === CHECK_GONE) return { gone: true };
+  return { gone: false, state: answer === CHECK_NO_STATE ? undefined : (answer as TcpState) };
 }
 
 function checkIdentity({ family, original, zone }: EntryIdentity, index: number): void {

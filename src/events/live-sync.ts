@@ -6,7 +6,7 @@ import type {
   ConntrackEventType,
   EventBatch,
 } from '../conntrack/events';
-import type { Checked } from '../conntrack';
+import type { SilentList } from '../conntrack/silent-list';
 import { ConntrackEntry } from '../conntrack/types';
 import { Logger } from '../log';
 import { HostGroup } from '../model/group';
@@ -48,8 +48,8 @@ export interface LiveSyncOptions {
   stream: EventSource;
   /** Reads the whole table; it may decode entries only as they are iterated. */
   dump: () => Promise<TableRead>;
-  /** Whether connections (by key and kernel id) are still there, and their states: how silent entries are checked. */
-  check: (keys: readonly string[], ids: readonly number[]) => Promise<Checked[]>;
+  /** Where silent entries are kept and how they are checked (the addon's list, or a fake). */
+  silentList: SilentList;
   /** This host's addresses, read at each resync and each scrape. */
   localAddresses: () => ReadonlySet<string>;
   classify: Omit<LiveTableOptions, 'localAddresses'>;
@@ -136,7 +136,11 @@ export class LiveSync {
   private readonly timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: LiveSyncOptions) {
-    this.table = new LiveTable({ ...options.classify, localAddresses: options.localAddresses() });
+    this.table = new LiveTable(
+      { ...options.classify, localAddresses: options.localAddresses() },
+      undefined,
+      options.silentList,
+    );
     this.silentWatch = this.watchSilent();
     const { stream } = options;
     stream.on('events', (events, batch) => this.onEvents(events, batch));
@@ -215,9 +219,9 @@ export class LiveSync {
     return new SilentWatch({
       intervalMs: options.silentCheckIntervalMs,
       tickMs: Math.min(SILENT_TICK_MS, options.silentCheckIntervalMs),
-      silentKeys: () => this.table.silentKeys(),
-      isSilent: (key) => this.table.isSilent(key),
-      check: (keys) => this.checkSilent(keys),
+      remaining: () => options.silentList.remaining,
+      rewind: () => options.silentList.rewind(),
+      check: (count) => this.checkSilent(count),
       mayCheck: () =>
         !this.closed &&
         this.failed === undefined &&
@@ -236,18 +240,19 @@ export class LiveSync {
     });
   }
 
-  private async checkSilent(keys: readonly string[]): Promise<void> {
-    const ids = this.table.idsOf(keys);
-    const found = await this.options.check(keys, ids);
-    if (this.closed) return;
-    const ended = this.table.applyChecks(keys, ids, found);
-    this.stats.silentLookups.entries += keys.length;
+  /** Checks the next `count` silent entries; resolves whether the round is over. */
+  private async checkSilent(count: number): Promise<boolean> {
+    const { changes, checked, wrapped } = await this.options.silentList.check(count);
+    if (this.closed) return wrapped;
+    const ended = this.table.applyChecks(changes);
+    this.stats.silentLookups.entries += checked;
     this.stats.silentLookups.ended += ended;
     if (ended > 0) {
       this.options.log.debug(
-        `looked up ${keys.length} entries that send no events: ${ended} ended, ${this.table.silentEntries} remain`,
+        `looked up ${checked} entries that send no events: ${ended} ended, ${this.table.silentEntries} remain`,
       );
     }
+    return wrapped;
   }
 
   private onEvents(events: ConntrackEvent[], batch: EventBatch): void {

@@ -1,8 +1,8 @@
 /**
- * The background check of entries that send no events (LiveTable's silent
- * entries, under net.netfilter.nf_conntrack_events=2): a slice of them
- * looked up every tick, paced so that each one is checked at least once per
- * interval, off the scrape path.
+ * The background check of entries that send no events (the silent entries'
+ * list, under net.netfilter.nf_conntrack_events=2): a slice of them looked
+ * up every tick, paced so that each one is checked at least once per
+ * interval, off the scrape path. The list keeps the round's position.
  */
 
 export interface SilentWatchOptions {
@@ -10,12 +10,16 @@ export interface SilentWatchOptions {
   intervalMs: number;
   /** How often a slice is checked. */
   tickMs: number;
-  /** The entries silent now, in the table's order; read once per round. */
-  silentKeys(): readonly string[];
-  /** Whether the entry is still silent (an event may have named it since). */
-  isSilent(key: string): boolean;
-  /** Looks these entries up and applies what was found; rejects when the lookup failed. */
-  check(keys: readonly string[]): Promise<void>;
+  /** Silent entries not yet checked in this round (an event may have named some since it started). */
+  remaining(): number;
+  /** The next check starts a new round, over the entries silent now. */
+  rewind(): void;
+  /**
+   * Looks up the next `count` entries of the round and applies what was
+   * found; resolves whether that ended the round. Rejects when the lookup
+   * failed.
+   */
+  check(count: number): Promise<boolean>;
   /** False while a read of the whole table runs or waits: the slice waits for the next tick. */
   mayCheck(): boolean;
   /** A check ended, in success or failure (a read held back by it may start). */
@@ -33,17 +37,16 @@ const realSchedule = (run: () => void, ms: number): (() => void) => {
 };
 
 /**
- * Rounds over a snapshot of the silent entries. Each tick checks its share
- * of what is left of the round, counted from the time left before the
- * round's deadline: a tick skipped for a read of the whole table, or a slow
- * lookup, makes the next slices larger, not the round longer. A round that
- * is over starts the next one at the following tick. After a failed lookup
- * the caller has read the whole table, which checked every entry: the next
+ * Rounds over the silent entries. Each tick checks its share of what is
+ * left of the round, counted from the time left before the round's
+ * deadline: a tick skipped for a read of the whole table, or a slow lookup,
+ * makes the next slices larger, not the round longer. A round that is over
+ * starts the next one at the following tick. After a failed lookup the
+ * caller has read the whole table, which checked every entry: the next
  * round waits one interval.
  */
 export class SilentWatch {
-  private round: readonly string[] = [];
-  private cursor = 0;
+  private roundOver = true;
   private deadline = 0;
   private notBefore = 0;
   private checking = false;
@@ -76,7 +79,7 @@ export class SilentWatch {
 
   /** New silent entries were found: the next tick starts a round with them. */
   restart(): void {
-    this.cursor = this.round.length;
+    this.roundOver = true;
     this.notBefore = 0;
   }
 
@@ -89,46 +92,35 @@ export class SilentWatch {
     this.cancel = undefined;
     const { options } = this;
     const started = this.now();
-    if (this.cursor >= this.round.length) {
+    if (this.roundOver) {
       if (started < this.notBefore) {
         this.next(Math.min(options.tickMs, this.notBefore - started));
         return;
       }
-      this.round = options.silentKeys();
-      this.cursor = 0;
+      options.rewind();
+      this.roundOver = false;
       this.deadline = started + options.intervalMs;
     }
-    const slice = options.mayCheck() ? this.slice(started) : [];
-    if (slice.length === 0) {
+    const left = options.remaining();
+    if (left === 0) this.roundOver = true;
+    if (left === 0 || !options.mayCheck()) {
       this.next(options.tickMs);
       return;
     }
+    const ticksLeft = Math.max(1, Math.floor((this.deadline - started) / options.tickMs));
     this.checking = true;
-    options.check(slice).then(
-      () => this.done(started),
+    options.check(Math.ceil(left / ticksLeft)).then(
+      (wrapped) => {
+        if (wrapped) this.roundOver = true;
+        this.done(started);
+      },
       (error: Error) => {
-        this.cursor = this.round.length;
+        this.roundOver = true;
         this.notBefore = this.now() + options.intervalMs;
         this.done(started);
         options.fallback(error);
       },
     );
-  }
-
-  /** This tick's share of the round: the keys still silent among its positions. */
-  private slice(now: number): string[] {
-    const { round, options } = this;
-    const ticksLeft = Math.max(1, Math.floor((this.deadline - now) / options.tickMs));
-    const end = Math.min(
-      round.length,
-      this.cursor + Math.ceil((round.length - this.cursor) / ticksLeft),
-    );
-    const keys: string[] = [];
-    for (; this.cursor < end; this.cursor++) {
-      const key = round[this.cursor]!;
-      if (options.isSilent(key)) keys.push(key);
-    }
-    return keys;
   }
 
   private done(started: number): void {

@@ -1,6 +1,7 @@
 import { readNetFile } from '../conntrack/netns';
 
-import { checkConnections, ConntrackError, readTable } from '../conntrack';
+import { ConntrackError, readTable } from '../conntrack';
+import { NativeSilentList } from '../conntrack/silent-list';
 import { ConntrackEventStream, openEvents } from '../conntrack/events';
 import { Logger } from '../log';
 import { countedFlow } from '../model/classify';
@@ -100,7 +101,7 @@ export async function startEventsMode(
   const live: LiveSync = new LiveSync({
     stream,
     dump: readTable,
-    check: checkConnections,
+    silentList: new NativeSilentList(),
     localAddresses,
     classify,
     resyncIntervalMs: config.resyncIntervalMs,

@@ -1,5 +1,5 @@
 import type { ConntrackEvent, EventBatch } from '../conntrack/events';
-import type { Checked } from '../conntrack';
+import { SilentChange, silentLine, SilentList } from '../conntrack/silent-list';
 import { ConntrackEntry, EntryIdentity, identityKey, TcpState } from '../conntrack/types';
 import { AggregateOptions, countedFlow } from './classify';
 import { FlowView } from './flow';
@@ -193,12 +193,15 @@ export class LiveTable {
   private options: AggregateOptions;
   /** conntrack_connections_{opened,closed}_total. */
   readonly lifecycle: PerHostCounters<LifecycleKind>;
-  // Keys that may belong to entries the kernel sends no event for (see trackSilent).
-  private silent = new Set<string>();
 
+  /**
+   * `silent`: where the entries the kernel may send no event for are kept
+   * (see replace's trackSilent); without it, none are.
+   */
   constructor(
     options: LiveTableOptions,
     private readonly now: () => number = Date.now,
+    private readonly silent?: SilentList,
   ) {
     this.options = options;
     this.lifecycle = new PerHostCounters(
@@ -215,48 +218,30 @@ export class LiveTable {
 
   /** Entries known only from a read of the table, which may never send an event. */
   get silentEntries(): number {
-    return this.silent.size;
-  }
-
-  /** The keys (entryKey) of the silent entries (see silentEntries), in the table's order. */
-  silentKeys(): string[] {
-    return [...this.silent];
-  }
-
-  isSilent(key: string): boolean {
-    return this.silent.has(key);
-  }
-
-  /** The kernel ids of the connections held under these keys (0 for none), as a check asks. */
-  idsOf(keys: readonly string[]): number[] {
-    return keys.map((key) => this.entries.get(key)?.id ?? 0);
+    return this.silent?.size ?? 0;
   }
 
   /**
-   * What a check of silent entries (`keys`, asked about the connections
-   * `ids`) found now in the kernel's table. Each one still silent and still
-   * that connection takes its current TCP state, or ends (counted closed)
-   * when it is gone or its tuple belongs to a new connection, whose NEW
-   * event is on its way: a silent entry sends no event of its own, so this
-   * is all that can be known of it. Returns how many ended.
+   * What a check of silent entries found changed in the kernel's table.
+   * Each takes its current TCP state, or ends (counted closed) when it is
+   * gone or its tuple belongs to a new connection, whose NEW event is on its
+   * way: a silent entry sends no event of its own, so this is all that can
+   * be known of it. Returns how many ended.
    */
-  applyChecks(keys: readonly string[], ids: readonly number[], found: readonly Checked[]): number {
+  applyChecks(changes: readonly SilentChange[]): number {
     let ended = 0;
-    keys.forEach((key, i) => {
-      // An event mentioned it meanwhile: the table follows it from events now.
-      if (!this.silent.has(key)) return;
+    for (const { key, id, now } of changes) {
       const known = this.entries.get(key);
-      const now = found[i];
-      if (known === undefined || known.id !== ids[i] || now === undefined) return;
+      // Events speak for it now (the list forgot it as they came).
+      if (known === undefined || known.id !== id) continue;
       if (!now.gone) {
         if (now.state !== undefined) setState(known, now.state);
-        return;
+        continue;
       }
-      this.silent.delete(key);
       remove(this.entries, this.groups, key, known);
       tallyChange(this.lifecycle, known, undefined);
       ended++;
-    });
+    }
     return ended;
   }
 
@@ -286,7 +271,9 @@ export class LiveTable {
    * connection (found by the same lookup).
    */
   apply(event: ConntrackEvent, watcher?: EventWatcher, batch?: EventBatch): void {
-    if (this.silent.size > 0) this.silent.delete(entryKey(event.entry));
+    const { silent } = this;
+    // Events tell its story from now on.
+    if (silent !== undefined && silent.size > 0) silent.forget(entryKey(event.entry));
     applyEvent(
       this.entries,
       this.groups,
@@ -306,9 +293,10 @@ export class LiveTable {
    * held that are gone as closed; an entry on both sides with the same
    * kernel id is the same connection and counts for nothing.
    *
-   * `trackSilent` marks the entries that no event has mentioned: with
-   * net.netfilter.nf_conntrack_events=2 the kernel sends no event at all
-   * for entries created while nobody listened.
+   * `trackSilent` lists the entries that no event has mentioned as silent:
+   * with net.netfilter.nf_conntrack_events=2 the kernel sends no event at
+   * all for entries created while nobody listened. Otherwise the silent
+   * entries stay listed (and their round goes on), less those gone.
    */
   replace(
     read: Iterable<ConntrackEntry>,
@@ -325,7 +313,11 @@ export class LiveTable {
     groups.compact(entries.values());
 
     const result: ResyncResult = { appeared: 0, vanished: 0 };
-    const silent = new Set<string>();
+    const { silent } = this;
+    const relist = trackSilent ? silent : undefined;
+    if (trackSilent && relist === undefined) throw new Error('no list to keep silent entries in');
+    const wasSilent = relist !== undefined && relist.size > 0 ? new Set(relist.keys()) : undefined;
+    const silentLines: string[] = [];
     let kept = 0;
     for (const [key, fresh] of entries) {
       const old = this.entries.get(key);
@@ -333,28 +325,31 @@ export class LiveTable {
         kept++;
         fresh.sinceCs = old.sinceCs;
         fresh.startKnown = old.startKnown;
-        if (this.silent.has(key)) silent.add(key);
+        if (wasSilent?.has(key)) silentLines.push(silentLine(key, fresh.id, fresh.state));
         continue;
       }
       result.appeared++;
       tallyChange(this.lifecycle, undefined, fresh);
-      if (trackSilent) silent.add(key);
+      if (trackSilent) silentLines.push(silentLine(key, fresh.id, fresh.state));
     }
+    relist?.replace(silentLines.join('\n'));
     // Usually every connection held is still there: then none vanished, and
     // the held ones need no second pass of lookups over the whole table.
     if (kept < this.entries.size) {
+      // Silent entries that vanished leave the list too.
+      const listed = relist === undefined && (silent?.size ?? 0) > 0 ? silent : undefined;
       for (const [key, old] of this.entries) {
         const fresh = entries.get(key);
         if (fresh === undefined || fresh.id !== old.id) {
           result.vanished++;
           tallyChange(this.lifecycle, old, undefined);
+          listed?.forget(key);
         }
       }
     }
     this.entries = entries;
     this.groups = groups;
     this.options = options;
-    this.silent = silent;
     return result;
   }
 

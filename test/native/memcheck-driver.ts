@@ -2,7 +2,9 @@
  * Exercises the sanitizer build of the addon (test/native/memcheck.sh) the
  * way the exporter does, inside a throwaway namespace: concurrent dumps of a
  * table with live entries, concurrent lookups of entries there and gone, a
- * malformed lookup, concurrent reads of the kernel statistics, event streams
+ * malformed lookup, the list of silent entries (checks in slices, entries
+ * forgotten and the list replaced while a check runs, compaction), concurrent
+ * reads of the kernel statistics, event streams
  * under churn (one with a tiny buffer, so that events overflow), streams
  * closed twice, dropped without close, and, with "denied", every failure
  * path without CAP_NET_ADMIN.
@@ -155,6 +157,7 @@ async function full(): Promise<void> {
   const answers = await Promise.all(Array.from({ length: 2 }, () => addon.check(many.join('\n'))));
   for (const answer of answers) assert.equal(answer.byteLength, many.length);
   assert.throws(() => addon.check('4|127.0.0.1|1|127.0.0.1|2|0'), TypeError);
+  await silentList(held4);
 
   const roomy = counts();
   const tiny = counts();
@@ -194,7 +197,50 @@ async function full(): Promise<void> {
   held.close();
 }
 
+/**
+ * The list of silent entries: held entries (one under another id) and 3,000
+ * gone ones, checked in slices larger than a batch of requests; entries
+ * forgotten while a check runs; the list replaced while one runs; the dead
+ * entries compacted away; a list dropped with entries in it.
+ */
+async function silentList(held: ReturnType<typeof decodeRecords>): Promise<void> {
+  const line = (src: string, srcPort: number, dst: string, dstPort: number, id: number) =>
+    `4|${src}|${srcPort}|${dst}|${dstPort}|0|${id}|3`;
+  const heldLines = held.map(({ id, original: { src, srcPort, dst, dstPort } }, i) =>
+    line(src, srcPort, dst, dstPort, i === 0 ? (id ^ 1) >>> 0 : id),
+  );
+  const goneLines = Array.from({ length: 3_000 }, (_, i) =>
+    line('127.0.0.2', 1 + i, '127.0.0.3', 9, 1),
+  );
+  const list = new addon.SilentList();
+  list.replace([...heldLines, ...goneLines].join('\n'));
+  assert.equal(list.size, held.length + 3_000);
+  let changes = 0;
+  for (;;) {
+    const running = list.check(700);
+    for (let i = 0; i < 10; i++) list.forget(`4|127.0.0.2|${2_990 - i}|127.0.0.3|9|0`);
+    const result = await running;
+    changes += result.changes === '' ? 0 : result.changes.split('\n').length;
+    if (result.wrapped) break;
+  }
+  // The gone ones, less those forgotten first; the one under another id.
+  assert.ok(changes >= 2_991 && changes <= 2_990 + held.length, `changes: ${changes}`);
+  assert.ok(list.keys().length < held.length + 3_000);
+  // Compacted before this one; then replaced while it runs (its answers dropped).
+  const replaced = list.check(10_000);
+  list.replace(heldLines.slice(1).join('\n'));
+  assert.equal((await replaced).changes, '');
+  assert.equal((await list.check(10_000)).changes, '');
+  assert.throws(() => list.replace('4|127.0.0.1|1|127.0.0.1|2|0|1'), TypeError);
+  assert.equal(list.size, held.length - 1);
+  const dropped = new addon.SilentList();
+  dropped.replace(goneLines.join('\n'));
+  dropped.forget(`4|127.0.0.2|1|127.0.0.3|9|0`);
+}
+
 async function denied(): Promise<void> {
+  const list = new addon.SilentList();
+  list.replace('4|127.0.0.1|1|127.0.0.1|2|0|1|3');
   for (let i = 0; i < 20; i++) {
     await assert.rejects(addon.dump(), (error: NodeJS.ErrnoException) => error.code === 'EPERM');
     await assert.rejects(
@@ -205,6 +251,8 @@ async function denied(): Promise<void> {
       addon.check('4|127.0.0.1|1|127.0.0.1|2|0|1'),
       (error: NodeJS.ErrnoException) => error.code === 'EPERM',
     );
+    // The same list each time: a failed check ends like one that succeeded.
+    await assert.rejects(list.check(1), (error: NodeJS.ErrnoException) => error.code === 'EPERM');
     await assert.rejects(
       addon.kernelStats(),
       (error: NodeJS.ErrnoException) => error.code === 'EPERM',
@@ -217,7 +265,7 @@ async function denied(): Promise<void> {
     );
   }
   process.stdout.write(
-    'memcheck driver: 20 refused dumps, lookups, statistics reads and streams\n',
+    'memcheck driver: 20 refused dumps, lookups, checks, statistics reads and streams\n',
   );
 }
 

@@ -15,6 +15,7 @@ import { toSeries } from '../../src/model/series';
 import { HostGroup } from '../../src/model/group';
 import { entryKey } from '../../src/model/live-table';
 import { checkedIn, tcpEntry } from '../helpers/entry';
+import { FakeSilentList } from '../helpers/silent-list';
 import { FakeClock } from '../helpers/fake-clock';
 import { waitFor } from '../helpers/netns';
 
@@ -93,7 +94,7 @@ function setUp(overrides: Partial<LiveSyncOptions> = {}) {
   const sync = new LiveSync({
     stream,
     dump: fake.dump,
-    check: lookup.check,
+    silentList: new FakeSilentList(lookup.check),
     localAddresses: () => addresses,
     classify: {},
     resyncIntervalMs: 0,

@@ -9,6 +9,7 @@ import { HostFilter } from '../../src/model/host-filter';
 import { entryKey, identityOfKey, LiveTable } from '../../src/model/live-table';
 import { toSeries } from '../../src/model/series';
 import { checkedIn, tcpEntry } from '../helpers/entry';
+import { FakeSilentList } from '../helpers/silent-list';
 
 const HERE = '192.0.2.1';
 const OPTIONS: AggregateOptions = { localAddresses: new Set([HERE, '127.0.0.1']), ownPort: 9318 };
@@ -227,8 +228,14 @@ test('a resync classifies everything again with the new local addresses', () => 
   assert.equal(table.localAddresses, OPTIONS.localAddresses);
 });
 
+/** A table whose silent entries are listed in a FakeSilentList, checked against `kernel`. */
+function withSilentList(kernel: () => ConntrackEntry[] = () => []) {
+  const list = new FakeSilentList((keys, ids) => Promise.resolve(checkedIn(kernel(), keys, ids)));
+  return { list, table: new LiveTable(OPTIONS, undefined, list) };
+}
+
 test('entries found by the first read and mentioned by no event are tracked as silent', () => {
-  const table = new LiveTable(OPTIONS);
+  const { table, list } = withSilentList();
   const quiet = db(1, 40000);
   const chatty = db(2, 40001);
   const gone = db(3, 40002);
@@ -241,6 +248,12 @@ test('entries found by the first read and mentioned by no event are tracked as s
   assert.equal(table.silentEntries, 1);
   table.replace([chatty, db(4, 40004)], []);
   assert.equal(table.silentEntries, 0);
+  // A read that finds silent entries again keeps listing them, and lists the new ones.
+  table.replace([chatty, db(4, 40004), db(5, 40005)], [], OPTIONS, true);
+  assert.deepEqual(list.keys(), [entryKey(db(5, 40005))]);
+  table.replace([quiet, chatty, db(5, 40005)], [], OPTIONS, true);
+  assert.deepEqual(list.keys(), [quiet, db(5, 40005)].map(entryKey));
+  assert.equal(table.silentEntries, 2);
 });
 
 test('a key reads back as the identity it was made from', () => {
@@ -259,33 +272,40 @@ test('a key reads back as the identity it was made from', () => {
   }
 });
 
-test('a check of silent entries brings each up to date, or ends it', () => {
-  const table = new LiveTable(OPTIONS);
+test('a check of silent entries brings each up to date, or ends it', async () => {
   const changed = db(1, 40000);
   const same = db(2, 40001);
   const gone = db(3, 40002);
   const reused = db(4, 40003);
   const mentioned = db(5, 40004);
-  table.replace([changed, same, gone, reused, mentioned, db(6, 40005)], [], OPTIONS, true);
-  table.apply(ev('update', withState(db(6, 40005), TcpState.Established)));
-  const asked = table.silentKeys();
-  assert.deepEqual(
-    [...asked].sort(),
-    [changed, same, gone, reused, mentioned].map(entryKey).sort(),
-  );
-  // While the lookup ran, an event came for one of them: it is no longer silent.
-  table.apply(ev('update', withState(mentioned, TcpState.FinWait)));
-
-  const ids = table.idsOf(asked);
-  const kernel = [
+  const { table, list } = withSilentList(() => [
     withState(changed, TcpState.TimeWait),
     same,
     // Same tuple, another connection: the one held has ended.
     { ...reused, id: 40 },
     // What the check says of it is older than the event.
     withState(mentioned, TcpState.Established),
-  ];
-  const ended = table.applyChecks(asked, ids, checkedIn(kernel, asked, ids));
+  ]);
+  table.replace([changed, same, gone, reused, mentioned, db(6, 40005)], [], OPTIONS, true);
+  table.apply(ev('update', withState(db(6, 40005), TcpState.Established)));
+  assert.deepEqual(
+    [...list.keys()].sort(),
+    [changed, same, gone, reused, mentioned].map(entryKey).sort(),
+  );
+  const checking = list.check(10);
+  // While the lookup ran, an event came for one of them: it is no longer silent.
+  table.apply(ev('update', withState(mentioned, TcpState.FinWait)));
+  const { changes, checked, wrapped } = await checking;
+  assert.deepEqual([checked, wrapped], [5, true]);
+  assert.deepEqual(
+    changes.map(({ key, now }) => [key, now]),
+    [
+      [entryKey(changed), { gone: false, state: TcpState.TimeWait }],
+      [entryKey(gone), { gone: true }],
+      [entryKey(reused), { gone: true }],
+    ],
+  );
+  const ended = table.applyChecks(changes);
   assert.equal(ended, 2);
   assert.equal(table.silentEntries, 2);
   assert.equal(table.size, 4);

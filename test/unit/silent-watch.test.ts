@@ -3,27 +3,39 @@ import test from 'node:test';
 
 import { SilentWatch, SilentWatchOptions } from '../../src/events/silent-watch';
 import { FakeClock } from '../helpers/fake-clock';
+import { FakeLookup, FakeSilentList } from '../helpers/silent-list';
 
 const keys = (count: number, from = 0) =>
   Array.from({ length: count }, (_, i) => `k${String(from + i).padStart(4, '0')}`);
 
-/** A watch over a set of silent keys whose lookups answer at once (or as the test says). */
-function setUp(silent: string[], overrides: Partial<SilentWatchOptions> = {}) {
+const lines = (listed: readonly string[]) => listed.map((key) => `${key}|1|3`).join('\n');
+
+/**
+ * A watch over a list of silent keys whose lookups find every entry
+ * unchanged at once (or answer as `lookup` says).
+ */
+function setUp(
+  silent: string[],
+  lookup?: (asked: readonly string[]) => ReturnType<FakeLookup>,
+  overrides: Partial<SilentWatchOptions> = {},
+) {
   const clock = new FakeClock();
-  const state = { silent: new Set(silent), may: true };
+  const state = { may: true };
   /** When each key was checked. */
   const checks: { at: number; keys: readonly string[] }[] = [];
   const fallbacks: string[] = [];
   let checkedCalls = 0;
+  const list = new FakeSilentList((asked) => {
+    checks.push({ at: clock.now, keys: asked });
+    return lookup?.(asked) ?? Promise.resolve(asked.map(() => ({ gone: false, state: 3 })));
+  });
+  list.replace(lines(silent));
   const watch = new SilentWatch({
     intervalMs: 10_000,
     tickMs: 1_000,
-    silentKeys: () => [...state.silent],
-    isSilent: (key) => state.silent.has(key),
-    check: (asked) => {
-      checks.push({ at: clock.now, keys: asked });
-      return Promise.resolve();
-    },
+    remaining: () => list.remaining,
+    rewind: () => list.rewind(),
+    check: async (count) => (await list.check(count)).wrapped,
     mayCheck: () => state.may,
     checked: () => checkedCalls++,
     fallback: (error) => fallbacks.push(error.message),
@@ -35,6 +47,7 @@ function setUp(silent: string[], overrides: Partial<SilentWatchOptions> = {}) {
   return {
     clock,
     state,
+    list,
     checks,
     fallbacks,
     watch,
@@ -65,16 +78,16 @@ test('each silent entry is checked once per interval, in equal slices a tick apa
 
 test('entries no longer silent are not asked for; an empty round asks nothing', async () => {
   const all = keys(20);
-  const { clock, state, checks, watch } = setUp(all);
+  const { clock, list, checks, watch } = setUp(all);
   watch.start();
   await clock.advance(1_000);
   assert.deepEqual(checks[0]?.keys, all.slice(0, 2));
   // Events named these meanwhile.
-  for (const key of all.slice(2, 10)) state.silent.delete(key);
+  for (const key of all.slice(2, 10)) list.forget(key);
   await clock.advance(9_000);
   const asked = checks.flatMap((c) => c.keys);
   assert.deepEqual(asked, [...all.slice(0, 2), ...all.slice(10)]);
-  state.silent.clear();
+  for (const key of all) list.forget(key);
   const before = checks.length;
   await clock.advance(30_000);
   assert.equal(checks.length, before);
@@ -99,13 +112,11 @@ test('ticks held back by a read make later slices larger, not the round longer',
 test('one check at a time: a slow lookup delays the next slice until it ends', async () => {
   let finish: (() => void) | undefined;
   const started: number[] = [];
-  const { clock, watch, checkedCalls } = setUp(keys(10), {
-    check: () => {
-      started.push(clock.now);
-      return new Promise<void>((resolve) => {
-        finish = resolve;
-      });
-    },
+  const { clock, watch, checkedCalls } = setUp(keys(10), (asked) => {
+    started.push(clock.now);
+    return new Promise((resolve) => {
+      finish = () => resolve(asked.map(() => ({ gone: false, state: 3 })));
+    });
   });
   watch.start();
   await clock.advance(5_000);
@@ -120,12 +131,11 @@ test('one check at a time: a slow lookup delays the next slice until it ends', a
 
 test('a failed lookup asks for the fallback once, then waits an interval before looking up again', async () => {
   let fail = true;
-  const { clock, checks, fallbacks, watch } = setUp(keys(10), {
-    check: (asked) => {
-      checks.push({ at: clock.now, keys: asked });
-      return fail ? Promise.reject(new Error('EPERM')) : Promise.resolve();
-    },
-  });
+  const { clock, checks, fallbacks, watch } = setUp(keys(10), (asked) =>
+    fail
+      ? Promise.reject(new Error('EPERM'))
+      : Promise.resolve(asked.map(() => ({ gone: false, state: 3 }))),
+  );
   watch.start();
   await clock.advance(1_000);
   assert.deepEqual(fallbacks, ['EPERM']);
@@ -139,11 +149,11 @@ test('a failed lookup asks for the fallback once, then waits an interval before 
 });
 
 test('restart: entries found silent mid-round are checked from the next tick', async () => {
-  const { clock, state, checks, watch, checkedAt } = setUp(keys(100));
+  const { clock, list, checks, watch, checkedAt } = setUp(keys(100));
   watch.start();
   await clock.advance(3_000);
   const added = keys(50, 1000);
-  for (const key of added) state.silent.add(key);
+  list.replace(lines([...list.keys(), ...added]));
   watch.restart();
   await clock.advance(10_000);
   for (const key of added) {
