@@ -39,17 +39,19 @@ test('a slow reader as target: the client is held back, the proxy holds at most 
   let mostHeld = 0;
   let release: () => void = () => {};
   const released = new Promise<void>((resolve) => (release = resolve));
-  let arrived: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
+  // Made before the target's connection comes: on a loaded machine every
+  // byte may already sit in socket buffers when the client is done writing,
+  // before the target's handler has run.
+  let deliver: (received: Buffer) => void = () => {};
+  const arrived = new Promise<Buffer>((resolve) => (deliver = resolve));
   const target = await startServer(
     t,
     (socket) => {
       const chunks: Buffer[] = [];
-      arrived = new Promise((resolve) =>
-        socket.once('end', () => {
-          socket.end();
-          resolve(Buffer.concat(chunks));
-        }),
-      );
+      socket.once('end', () => {
+        socket.end();
+        deliver(Buffer.concat(chunks));
+      });
       socket.on('data', (chunk: Buffer) => {
         chunks.push(chunk);
         // read - written is what sits in the proxy's own memory.
