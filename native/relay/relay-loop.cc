@@ -201,8 +201,12 @@ void RelayLoop::HandleEvent(Side* side, uint32_t events) {
       OnConnectDone(c, events);
     } else if (events & (EPOLLERR | EPOLLHUP)) {
       // The client left while the dial was pending: the dial goes with it.
-      CloseSide(c->client, false);
-      CloseSide(c->target, false);
+      // A reset stays a reset: the target may have accepted already (its
+      // connect done in the kernel, not yet seen here), and must not take a
+      // client's reset for an ordinary close.
+      const bool reset = (events & EPOLLERR) != 0;
+      CloseSide(c->client, reset);
+      CloseSide(c->target, reset);
       Finish(c);
     }
     return;
