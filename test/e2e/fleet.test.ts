@@ -25,7 +25,7 @@ import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 
 import { missingComponent, missingProgram } from '../helpers/components';
-import { insertEntries } from '../helpers/conntrack-load';
+import { fillerFlows, insertEntries } from '../helpers/conntrack-load';
 import { startExporter } from '../helpers/exporter';
 import { shippedAlertRules } from '../helpers/manifests';
 import { createNamespace, waitFor, type DisposableNamespace } from '../helpers/netns';
@@ -125,6 +125,18 @@ test(
       );
     };
 
+    /** Does what makes the alert hold, again and again, until Prometheus has it pending. */
+    const pendingAlert = (name: string, provoke: () => Promise<unknown>): Promise<Sample[]> =>
+      waitFor(
+        async () => {
+          await provoke();
+          const response = await query(`ALERTS{alertname="${name}"}`);
+          return response.data.result.length > 0 && response.data.result;
+        },
+        120_000,
+        `${name} to be pending`,
+      );
+
     await waitFor(
       async () => {
         if (server.exitCode !== null) throw new Error(`prometheus exited: ${log}`);
@@ -223,14 +235,8 @@ test(
       // Nothing listens on 5433: every connect from web-1 is refused, one
       // after another, until the rule holds (its increase needs the
       // failures to grow across scrapes).
-      const pending = await waitFor(
-        async () => {
-          await connectRefused(web1, DB, 5433);
-          const response = await query('ALERTS{alertname="ConntrackLinkFailing"}');
-          return response.data.result.length > 0 && response.data.result;
-        },
-        120_000,
-        'ConntrackLinkFailing to be pending',
+      const pending = await pendingAlert('ConntrackLinkFailing', () =>
+        connectRefused(web1, DB, 5433),
       );
       assert.deepEqual(
         pending.map((sample) => sample.metric),
@@ -291,27 +297,12 @@ test(
       const read = async (name: string) =>
         Number((await web2.exec(['cat', `/proc/sys/net/netfilter/${name}`])).stdout);
       const [max, held] = [await read('nf_conntrack_max'), await read('nf_conntrack_count')];
-      await insertEntries(
-        web2,
-        Array.from({ length: max - held }, (_, i) => ({
-          src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
-          dst: '192.0.2.1',
-          sport: 1024 + (i % 60_000),
-          dport: 443,
-          state: 'ESTABLISHED',
-        })),
-      );
-      const pending = await waitFor(
-        async () => {
-          // A new connection to the database: room is made for it by evicting.
-          const connect = await web2.exec(['bash', '-c', `exec 3<>/dev/tcp/${DB}/5432`]);
-          assert.equal(connect.code, 0, connect.stderr);
-          const response = await query('ALERTS{alertname="ConntrackTableDropping"}');
-          return response.data.result.length > 0 && response.data.result;
-        },
-        120_000,
-        'ConntrackTableDropping to be pending',
-      );
+      await insertEntries(web2, fillerFlows(max - held, '192.0.2.1'));
+      const pending = await pendingAlert('ConntrackTableDropping', async () => {
+        // A new connection to the database: room is made for it by evicting.
+        const connect = await web2.exec(['bash', '-c', `exec 3<>/dev/tcp/${DB}/5432`]);
+        assert.equal(connect.code, 0, connect.stderr);
+      });
       assert.deepEqual(
         pending.map((sample) => sample.metric),
         [

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import test from 'node:test';
 
-import { insertEntries, SyntheticEntry } from '../helpers/conntrack-load';
+import { fillerFlows, insertEntries } from '../helpers/conntrack-load';
 import { conntrackStats } from '../helpers/conntrack-stats';
 import { startExporter } from '../helpers/exporter';
 import { createNamespace, waitFor, type Namespace } from '../helpers/netns';
@@ -102,18 +102,7 @@ test('a full watched table (--netns): a new connection raises drop; every statis
   const held = Number(
     await mustExec(watched, ['cat', '/proc/sys/net/netfilter/nf_conntrack_count']),
   );
-  const entries: SyntheticEntry[] = [];
-  for (let i = 0; i < max - held; i++) {
-    entries.push({
-      src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
-      dst: '198.51.100.1',
-      sport: 1024 + (i % 60000),
-      dport: 443,
-      state: 'ESTABLISHED',
-      status: 'ASSURED',
-    });
-  }
-  await insertEntries(watched, entries);
+  await insertEntries(watched, fillerFlows(max - held, '198.51.100.1', 'ASSURED'));
   assert.equal(
     Number(await mustExec(watched, ['cat', '/proc/sys/net/netfilter/nf_conntrack_count'])),
     max,

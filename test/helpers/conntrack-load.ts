@@ -32,6 +32,22 @@ export function establishedFlows(count: number, subnet: number): SyntheticEntry[
   }));
 }
 
+/**
+ * `count` established connections to `dst`:443, each from its own
+ * 10.x.y.z address: enough distinct tuples to fill a whole table.
+ * `status` ASSURED makes them entries the kernel may not evict.
+ */
+export function fillerFlows(count: number, dst: string, status?: string): SyntheticEntry[] {
+  return Array.from({ length: count }, (_, i) => ({
+    src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+    dst,
+    sport: 1024 + (i % 60_000),
+    dport: 443,
+    state: 'ESTABLISHED',
+    ...(status === undefined ? {} : { status }),
+  }));
+}
+
 /** Long enough to outlive any test; the namespace goes away with its table anyway. */
 const TIMEOUT_SECONDS = 3_600;
 
