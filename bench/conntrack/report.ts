@@ -52,6 +52,8 @@ export interface OldEntries {
   cpuPerMinute: number;
   /** cpuPerMinute minus the same with --silent-check-interval 1h: the background checks' share. */
   checksCpuPerMinute: number;
+  /** The exporter's resident memory after that minute, every entry still listed as silent. */
+  rssMB: number;
   /** From the end of one old entry until the gauges no longer count it. */
   endedDelayS: number;
   /** How the exporter learned of that end: the kernel's DESTROY event, or a lookup. */
@@ -257,6 +259,11 @@ const ROWS: readonly Row[] = [
     value: (r) => r.old.checksCpuPerMinute,
     digits: 3,
     target: '≤ 0.5 at 100k',
+  },
+  {
+    label: '… RSS with every entry in the list of silent entries (MB)',
+    value: (r) => r.old.rssMB,
+    digits: 1,
   },
   {
     label: '… an ended old entry leaves the gauges after (s; told by)',

@@ -381,6 +381,8 @@ async function measureOldEntries(entries: number): Promise<OldEntries> {
             SCRAPE_INTERVAL_MS,
           )
         : [];
+    // With every entry in the list of silent entries: what the list holds.
+    const rss = rssMB(pid);
 
     const destroys = async () =>
       (await scrapeCounted(live)).metrics.get('conntrack_exporter_events_total{type="destroy"}') ??
@@ -432,6 +434,7 @@ async function measureOldEntries(entries: number): Promise<OldEntries> {
       scrapeMs,
       cpuPerMinute,
       checksCpuPerMinute,
+      rssMB: rss,
       endedDelayS,
       endedVia,
       slice,
@@ -440,7 +443,7 @@ async function measureOldEntries(entries: number): Promise<OldEntries> {
     log(
       `  scrape ${scrapeMs.toFixed(2)} ms (median of ${EVENTS_SCRAPES_TIMED}), ` +
         `${cpuPerMinute.toFixed(3)} CPU-s per minute with 15 s scrapes (${checksCpuPerMinute.toFixed(3)} ` +
-        `of it the checks), an ended entry left the ` +
+        `of it the checks), RSS ${rss.toFixed(1)} MB, an ended entry left the ` +
         `gauges after ${endedDelayS.toFixed(2)} s (by ${endedVia}); per entry: read of the table ` +
         `${cost.dumpMicrosPerEntry.toFixed(2)} µs, in slices of ${slice}: lookup ` +
         `${cost.lookupMicrosPerEntry.toFixed(2)} µs, check ${cost.checkMicrosPerEntry.toFixed(2)} µs`,

@@ -1,6 +1,8 @@
 #include "silent-list.h"
 
+#include <cstdint>
 #include <cstring>
+#include <functional>
 #include <utility>
 
 namespace conntrack {
@@ -83,10 +85,13 @@ Napi::Value SilentList::Replace(const Napi::CallbackInfo& info) {
       valid = *c >= '0' && *c <= '9';
       state = state * 10 + static_cast<unsigned>(*c - '0');
     }
-    if (valid) valid = state <= 0xff && ParseKey(line, bar - 1, true, &entry.wanted);
+    Wanted parsed{};
+    if (valid) valid = state <= 0xff && ParseKey(line, bar - 1, true, &parsed);
     // The key is what comes before the id.
     const char* key_end = bar - 1;
     while (valid && key_end > line && key_end[-1] != '|') key_end--;
+    // Offsets of 32 bits, keys of 16, ids of 8 (a valid key is far shorter).
+    if (valid) valid = stop - begin <= UINT32_MAX && key_end - 1 - line <= UINT16_MAX;
     if (!valid) {
       throw Napi::TypeError::New(env, "SilentList.replace: line " +
                                           std::to_string(entries.size()) + " '" +
@@ -94,6 +99,7 @@ Napi::Value SilentList::Replace(const Napi::CallbackInfo& info) {
     }
     entry.key_at = static_cast<uint32_t>(line - begin);
     entry.key_length = static_cast<uint16_t>(key_end - 1 - line);
+    entry.id_length = static_cast<uint8_t>(bar - 1 - key_end);
     entry.state = static_cast<uint8_t>(state);
     entry.live = true;
     entries.push_back(entry);
@@ -111,35 +117,59 @@ Napi::Value SilentList::Replace(const Napi::CallbackInfo& info) {
 }
 
 void SilentList::Index() {
-  positions_.clear();
-  positions_.reserve(live_);
+  size_t slots = 16;
+  while (slots < 2 * static_cast<size_t>(live_)) slots *= 2;
+  index_.assign(slots, kNoEntry);
+  const size_t mask = slots - 1;
   for (uint32_t i = 0; i < entries_.size(); i++) {
-    if (entries_[i].live) positions_[KeyOf(entries_[i])] = i;
+    if (!entries_[i].live) continue;
+    size_t slot = std::hash<std::string_view>{}(KeyOf(entries_[i])) & mask;
+    while (index_[slot] != kNoEntry) slot = (slot + 1) & mask;
+    index_[slot] = i;
+  }
+}
+
+uint32_t SilentList::Find(std::string_view key) const {
+  if (index_.empty()) return kNoEntry;
+  const size_t mask = index_.size() - 1;
+  for (size_t slot = std::hash<std::string_view>{}(key) & mask;; slot = (slot + 1) & mask) {
+    const uint32_t position = index_[slot];
+    if (position == kNoEntry) return kNoEntry;
+    const Entry& entry = entries_[position];
+    if (entry.live && KeyOf(entry) == key) return position;
   }
 }
 
 Napi::Value SilentList::Forget(const Napi::CallbackInfo& info) {
   if (live_ > 0) {
     const std::string key = info[0].As<Napi::String>().Utf8Value();
-    const auto found = positions_.find(key);
-    if (found != positions_.end()) Drop(found->second);
+    const uint32_t position = Find(key);
+    if (position != kNoEntry) Drop(position);
   }
   return info.Env().Undefined();
 }
 
 void SilentList::Drop(uint32_t position) {
-  Entry& entry = entries_[position];
-  entry.live = false;
-  positions_.erase(KeyOf(entry));
+  entries_[position].live = false;
   live_--;
   if (position < cursor_) done_--;
 }
 
 void SilentList::Compact() {
+  // The lines of the dropped entries go too: a list after a restart shrinks
+  // as its old connections end.
+  std::string text;
   size_t kept = 0;
   for (const Entry& entry : entries_) {
-    if (entry.live) entries_[kept++] = entry;
+    if (!entry.live) continue;
+    Entry moved = entry;
+    moved.key_at = static_cast<uint32_t>(text.size());
+    text.append(KeyAndIdOf(entry));
+    text.push_back('\n');
+    entries_[kept++] = moved;
   }
+  text.shrink_to_fit();
+  text_ = std::move(text);
   entries_.resize(kept);
   entries_.shrink_to_fit();
   // The live entries before the position stay before it.
@@ -156,7 +186,11 @@ Napi::Value SilentList::Check(const Napi::CallbackInfo& info) {
   std::vector<uint32_t> positions;
   for (; cursor_ < entries_.size() && static_cast<int64_t>(wanted.size()) < count; cursor_++) {
     if (!entries_[cursor_].live) continue;
-    wanted.push_back(entries_[cursor_].wanted);
+    const std::string_view line = KeyAndIdOf(entries_[cursor_]);
+    Wanted one{};
+    // Parsed when listed already: this cannot fail.
+    ParseKey(line.data(), line.data() + line.size(), true, &one);
+    wanted.push_back(one);
     positions.push_back(cursor_);
     done_++;
   }
@@ -186,9 +220,7 @@ Napi::Value SilentList::Apply(Napi::Env env, const std::vector<uint32_t>& positi
       Entry& entry = entries_[positions[i]];
       // An event named it meanwhile: events tell its story now.
       if (!entry.live || states[i] == entry.state) continue;
-      changes.append(KeyOf(entry));
-      changes.push_back('|');
-      changes.append(std::to_string(entry.wanted.id));
+      changes.append(KeyAndIdOf(entry));
       changes.push_back('|');
       changes.append(std::to_string(states[i]));
       changes.push_back('\n');

@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "get-worker.h"
@@ -46,13 +45,19 @@ class SilentList : public Napi::ObjectWrap<SilentList> {
   void CheckEnded() { checking_ = false; }
 
  private:
+  // 12 bytes: the tuple is parsed again from the line when the entry is
+  // checked (a few hundred a second), so that a list of a million entries
+  // after a restart holds its lines, this and an index slot, not a parsed
+  // tuple and a hash map node per entry as well.
   struct Entry {
-    Wanted wanted;
     uint32_t key_at;  // in text_
     uint16_t key_length;
+    uint8_t id_length;  // the "|id" after the key, without the bar
     uint8_t state;
     bool live;
   };
+  // An empty slot of the index.
+  static constexpr uint32_t kNoEntry = UINT32_MAX;
 
   Napi::Value Replace(const Napi::CallbackInfo& info);
   Napi::Value Forget(const Napi::CallbackInfo& info);
@@ -65,6 +70,12 @@ class SilentList : public Napi::ObjectWrap<SilentList> {
   std::string_view KeyOf(const Entry& entry) const {
     return std::string_view(text_).substr(entry.key_at, entry.key_length);
   }
+  // "key|id", as replace() was given it.
+  std::string_view KeyAndIdOf(const Entry& entry) const {
+    return std::string_view(text_).substr(entry.key_at, entry.key_length + 1u + entry.id_length);
+  }
+  // The position of the live entry with this key, or kNoEntry.
+  uint32_t Find(std::string_view key) const;
   void Drop(uint32_t position);
   // Drops the dead entries; only while no check is under way, since one
   // refers to entries by position.
@@ -74,7 +85,10 @@ class SilentList : public Napi::ObjectWrap<SilentList> {
   // The lines replace() was given: the keys are read from it.
   std::string text_;
   std::vector<Entry> entries_;
-  std::unordered_map<std::string_view, uint32_t> positions_;
+  // Positions in entries_ by key: open addressing, linear probing, at most
+  // half full (a map node per entry cost more than the entry). Dropped
+  // entries keep their slot until the next Index(), so probing goes past them.
+  std::vector<uint32_t> index_;
   uint32_t live_ = 0;
   // The round's position in entries_, and the live entries before it.
   uint32_t cursor_ = 0;
