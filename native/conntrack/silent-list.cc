@@ -146,7 +146,8 @@ Napi::Value SilentList::Forget(const Napi::CallbackInfo& info) {
     const uint32_t position = Find(key);
     if (position != kNoEntry) Drop(position);
   }
-  return info.Env().Undefined();
+  // The size, so that JS keeps it without asking again per event.
+  return Napi::Number::New(info.Env(), live_);
 }
 
 void SilentList::Drop(uint32_t position) {

@@ -22,6 +22,7 @@ namespace conntrack {
 //     kernel id, the TCP state or 255); a new round starts. A malformed line
 //     throws and leaves the list as it was.
 //   forget(key): the entry sends events now; it is no longer checked.
+//     Returns the size after.
 //   check(count): Promise<{changes, checked, wrapped}> for the next `count`
 //     entries of the round: `changes` lines "key|id|state" of those whose
 //     TCP state changed, or "key|id|254" for those gone (or whose tuple is

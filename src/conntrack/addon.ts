@@ -12,7 +12,8 @@ export interface NativeEventStream {
 export interface NativeSilentList {
   /** Lines "key|id|state" (identityKey, kernel id, TCP state or 255); a new round starts. */
   replace(lines: string): void;
-  forget(key: string): void;
+  /** Returns the size after. */
+  forget(key: string): number;
   /** Lines "key|id|state" of the entries whose state changed, state 254 for those gone. */
   check(count: number): Promise<{ changes: string; checked: number; wrapped: boolean }>;
   /** The keys listed, one per line. */

@@ -272,8 +272,6 @@ export class LiveTable {
    */
   apply(event: ConntrackEvent, watcher?: EventWatcher, batch?: EventBatch): void {
     const { silent } = this;
-    // Events tell its story from now on.
-    if (silent !== undefined && silent.size > 0) silent.forget(entryKey(event.entry));
     applyEvent(
       this.entries,
       this.groups,
@@ -283,6 +281,7 @@ export class LiveTable {
       this.lifecycle,
       watcher,
       batch,
+      silent !== undefined && silent.size > 0 ? silent : undefined,
     );
   }
 
@@ -412,6 +411,7 @@ function tallyChange(
 /**
  * One event against a table. Without `tallies` (replaying events onto a
  * fresh read) nothing is counted: the resync's diff does the counting.
+ * With `silent`, the entry leaves the list of silent entries.
  */
 function applyEvent(
   entries: Map<string, Connection>,
@@ -422,10 +422,14 @@ function applyEvent(
   tallies?: PerHostCounters<LifecycleKind>,
   watcher?: EventWatcher,
   batch?: EventBatch,
+  silent?: SilentList,
 ): void {
   const { type, entry } = event;
   const key = entryKey(entry);
   const known = entries.get(key);
+  // Events tell its story from now on. Only an entry the table holds can be
+  // listed: a NEW event's entry never is, and costs no call into the list.
+  if (silent !== undefined && known !== undefined) silent.forget(key);
   const same = known !== undefined && known.id === entry.id;
   if (watcher !== undefined && batch !== undefined) watcher(event, same ? known : undefined, batch);
   if (type === 'destroy') {
