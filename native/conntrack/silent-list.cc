@@ -158,8 +158,14 @@ void SilentList::Drop(uint32_t position) {
 
 void SilentList::Compact() {
   // The lines of the dropped entries go too: a list after a restart shrinks
-  // as its old connections end.
+  // as its old connections end. Sized first, not shrunk after: shrink_to_fit
+  // needs a newer libstdc++ than the prebuilt addon may (GLIBCXX_3.4.29).
+  size_t bytes = 0;
+  for (const Entry& entry : entries_) {
+    if (entry.live) bytes += KeyAndIdOf(entry).size() + 1;
+  }
   std::string text;
+  text.reserve(bytes);
   size_t kept = 0;
   for (const Entry& entry : entries_) {
     if (!entry.live) continue;
@@ -169,7 +175,6 @@ void SilentList::Compact() {
     text.push_back('\n');
     entries_[kept++] = moved;
   }
-  text.shrink_to_fit();
   text_ = std::move(text);
   entries_.resize(kept);
   entries_.shrink_to_fit();
