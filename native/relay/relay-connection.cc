@@ -249,7 +249,8 @@ void RelayLoop::Finish(Connection* c) {
   // Freed after the batch: later events of this batch may still point at it.
   finished_.push_back(c);
   // The last one: the JS thread looks whether every loop is idle.
-  if (open_.fetch_sub(1, std::memory_order_relaxed) == 1) reports_.Wake();
+  // Release: whoever sees the count drop sees this connection's notices too.
+  if (open_.fetch_sub(1, std::memory_order_release) == 1) reports_.Wake();
 }
 
 void RelayLoop::UpdateInterest(Connection* c, Side& side) {

@@ -96,7 +96,7 @@ class RelayLoop {
   // Resets what is open, ends the thread and waits for it.
   void Stop();
   // Connections handed over and not yet finished.
-  int64_t open() const { return open_.load(std::memory_order_relaxed); }
+  int64_t open() const { return open_.load(std::memory_order_acquire); }
   double count(int counter) const {
     return static_cast<double>(counters_[counter].load(std::memory_order_relaxed));
   }

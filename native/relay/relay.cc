@@ -329,13 +329,17 @@ void TcpRelay::StopListening() {
 }
 
 void TcpRelay::AfterBatch() {
+  // Idleness first, then the notices: a connection's failure is reported
+  // before its end, so an idle seen here comes with every failure before it
+  // (taken the other way round, a dial failing in between was idle before
+  // it was counted).
+  const bool idle = idle_wanted_ && Open() == 0;
+  if (idle) idle_wanted_ = false;
   std::vector<Notice> notices;
   notices.swap(notices_);
   if (reports_ != nullptr) {
     for (Notice& notice : reports_->Take()) notices.push_back(std::move(notice));
   }
-  const bool idle = idle_wanted_ && Open() == 0;
-  if (idle) idle_wanted_ = false;
   UpdateActive();
   Napi::Env env = Env();
   auto call = [&](Napi::FunctionReference& callback, std::initializer_list<napi_value> args) {
