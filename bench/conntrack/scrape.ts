@@ -98,7 +98,7 @@ const source = new ScrapeSource(
   {
     read: () =>
       Promise.resolve({
-        groups: new Map([...groups].map(([key, g]) => [key, { ...g, counts: { ...g.counts } }])),
+        groups: [...groups.values()].map((g) => ({ ...g, counts: { ...g.counts } })),
         table: { entries: 100_000, limit: 262_144 },
         counters: {
           lifecycle,

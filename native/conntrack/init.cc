@@ -35,6 +35,8 @@ Napi::Object Init(Napi::Env env) {
   exports.Set("useNetns", Napi::Function::New(env, UseNetns, "useNetns"));
   exports.Set("interfaceAddresses",
               Napi::Function::New(env, InterfaceAddresses, "interfaceAddresses"));
+  exports.Set("addressesChanged",
+              Napi::Function::New(env, AddressesChanged, "addressesChanged"));
   exports.Set("readNetnsFile", Napi::Function::New(env, ReadNetnsFile, "readNetnsFile"));
   exports.Set("recordSize", Napi::Number::New(env, kRecordSize));
   exports.Set("libraryVersion", Napi::String::New(env, LIBNETFILTER_CONNTRACK_VERSION));

@@ -4,7 +4,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <string>
 #include <vector>
 
@@ -20,106 +19,85 @@ extern "C" {
 namespace conntrack {
 namespace {
 
-// The netlink work of one read, on a libuv worker thread; the messages are
-// copied out as they arrive and handed to JS whole.
-class KernelStatsWorker : public Napi::AsyncWorker {
- public:
-  explicit KernelStatsWorker(Napi::Env env)
-      : Napi::AsyncWorker(env, "conntrack.kernelStats"),
-        deferred_(Napi::Promise::Deferred::New(env)) {}
+// One socket for every read, opened at the first (in the watched namespace:
+// see netns.h) and dropped after a failure, which may leave part of an
+// answer queued. Opening, binding and closing a socket per scrape, on a
+// worker thread, cost several times the request itself. The JS thread
+// alone uses it.
+mnl_socket* stats_socket = nullptr;
+unsigned int stats_sequence = 0;
 
-  Napi::Promise Run() {
-    Napi::Promise promise = deferred_.Promise();
-    Queue();
-    return promise;
+SystemError OpenSocket() {
+  mnl_socket* socket;
+  {
+    NetnsScope scope("kernelStats");
+    if (scope.error().failed()) return scope.error();
+    socket = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
   }
-
- private:
-  void Execute() override {
-    mnl_socket* socket;
-    {
-      // The socket belongs to the namespace it is created in (see netns.h).
-      NetnsScope scope("kernelStats");
-      if (scope.error().failed()) {
-        error_ = scope.error();
-        return;
-      }
-      socket = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-    }
-    if (socket == nullptr) {
-      error_ = {"mnl_socket_open", errno};
-      return;
-    }
-    Query(socket);
+  if (socket == nullptr) return {"mnl_socket_open", errno};
+  if (mnl_socket_bind(socket, 0, MNL_SOCKET_AUTOPID) < 0) {
+    const int errnum = errno;
     mnl_socket_close(socket);
+    return {"mnl_socket_bind", errnum};
   }
+  stats_socket = socket;
+  return {};
+}
 
-  void Query(mnl_socket* socket) {
-    if (mnl_socket_bind(socket, 0, MNL_SOCKET_AUTOPID) < 0) {
-      error_ = {"mnl_socket_bind", errno};
-      return;
-    }
-    std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
-    nlmsghdr* request = mnl_nlmsg_put_header(buffer.data());
-    request->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS_CPU;
-    request->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    const unsigned int sequence = static_cast<unsigned int>(time(nullptr));
-    request->nlmsg_seq = sequence;
-    auto* header = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(request, sizeof(nfgenmsg)));
-    header->nfgen_family = AF_UNSPEC;
-    header->version = NFNETLINK_V0;
-    header->res_id = 0;
-    if (mnl_socket_sendto(socket, request, request->nlmsg_len) < 0) {
-      error_ = {"mnl_socket_sendto(GET_STATS_CPU)", errno};
-      return;
-    }
-    const unsigned int port = mnl_socket_get_portid(socket);
-    // mnl_cb_run checks sequence and port, turns NLMSG_ERROR into errno, and
-    // returns MNL_CB_STOP (0) at NLMSG_DONE.
-    int status;
-    do {
-      const ssize_t received = mnl_socket_recvfrom(socket, buffer.data(), buffer.size());
-      if (received < 0) {
-        error_ = {"mnl_socket_recvfrom(GET_STATS_CPU)", errno};
-        return;
-      }
-      status = mnl_cb_run(buffer.data(), static_cast<size_t>(received), sequence, port,
-                          &KernelStatsWorker::OnMessage, this);
-    } while (status > MNL_CB_STOP);
-    if (status < 0) error_ = {"mnl_cb_run(GET_STATS_CPU)", errno};
+int OnMessage(const nlmsghdr* message, void* data) {
+  auto* messages = static_cast<std::string*>(data);
+  const char* bytes = reinterpret_cast<const char*>(message);
+  messages->append(bytes, message->nlmsg_len);
+  // Keeps every message at an aligned offset, as the kernel sends them.
+  messages->append(MNL_ALIGN(message->nlmsg_len) - message->nlmsg_len, '\0');
+  return MNL_CB_OK;
+}
+
+// The dump, each message appended to `messages`. The kernel answers from
+// memory, one short message per CPU, within the calls: nothing here waits.
+SystemError Query(std::string& messages) {
+  std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
+  nlmsghdr* request = mnl_nlmsg_put_header(buffer.data());
+  request->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS_CPU;
+  request->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  const unsigned int sequence = ++stats_sequence;
+  request->nlmsg_seq = sequence;
+  auto* header = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(request, sizeof(nfgenmsg)));
+  header->nfgen_family = AF_UNSPEC;
+  header->version = NFNETLINK_V0;
+  header->res_id = 0;
+  if (mnl_socket_sendto(stats_socket, request, request->nlmsg_len) < 0) {
+    return {"mnl_socket_sendto(GET_STATS_CPU)", errno};
   }
-
-  static int OnMessage(const nlmsghdr* message, void* data) {
-    auto* self = static_cast<KernelStatsWorker*>(data);
-    const char* bytes = reinterpret_cast<const char*>(message);
-    self->messages_.append(bytes, message->nlmsg_len);
-    // Keeps every message at an aligned offset, as the kernel sends them.
-    self->messages_.append(MNL_ALIGN(message->nlmsg_len) - message->nlmsg_len, '\0');
-    return MNL_CB_OK;
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (error_.failed()) {
-      deferred_.Reject(error_.ToJs(env).Value());
-      return;
-    }
-    Napi::ArrayBuffer result = Napi::ArrayBuffer::New(env, messages_.size());
-    if (!messages_.empty()) std::memcpy(result.Data(), messages_.data(), messages_.size());
-    deferred_.Resolve(result);
-  }
-
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
-
-  Napi::Promise::Deferred deferred_;
-  std::string messages_;
-  SystemError error_;
-};
+  const unsigned int port = mnl_socket_get_portid(stats_socket);
+  // mnl_cb_run checks sequence and port, turns NLMSG_ERROR into errno, and
+  // returns MNL_CB_STOP (0) at NLMSG_DONE.
+  int status;
+  do {
+    const ssize_t received = mnl_socket_recvfrom(stats_socket, buffer.data(), buffer.size());
+    if (received < 0) return {"mnl_socket_recvfrom(GET_STATS_CPU)", errno};
+    status = mnl_cb_run(buffer.data(), static_cast<size_t>(received), sequence, port, OnMessage,
+                        &messages);
+  } while (status > MNL_CB_STOP);
+  if (status < 0) return {"mnl_cb_run(GET_STATS_CPU)", errno};
+  return {};
+}
 
 }  // namespace
 
 Napi::Value KernelStats(const Napi::CallbackInfo& info) {
-  return (new KernelStatsWorker(info.Env()))->Run();
+  Napi::Env env = info.Env();
+  SystemError error = stats_socket == nullptr ? OpenSocket() : SystemError{};
+  std::string messages;
+  if (!error.failed()) error = Query(messages);
+  if (error.failed()) {
+    if (stats_socket != nullptr) mnl_socket_close(stats_socket);
+    stats_socket = nullptr;
+    throw error.ToJs(env);
+  }
+  Napi::ArrayBuffer result = Napi::ArrayBuffer::New(env, messages.size());
+  if (!messages.empty()) std::memcpy(result.Data(), messages.data(), messages.size());
+  return result;
 }
 
 }  // namespace conntrack

@@ -3,8 +3,11 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,6 +19,29 @@ namespace {
 // The namespace chosen with useNetns(); -1 for the process's own. Set once
 // at start-up, before any worker thread reads it.
 int target_netns = -1;
+
+// The rtnetlink socket that hears of address and link changes (see
+// AddressesChanged); -1 until the first call, or for good if it could not
+// be opened.
+int address_watch = -1;
+bool address_watch_tried = false;
+
+int OpenAddressWatch() {
+  NetnsScope scope("addressesChanged");
+  if (scope.error().failed()) return -1;
+  const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return -1;
+  sockaddr_nl address{};
+  address.nl_family = AF_NETLINK;
+  // Links too: an interface going down takes its addresses out of
+  // Node's list (os.networkInterfaces) without an address message.
+  address.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
 
 }  // namespace
 
@@ -83,6 +109,36 @@ Napi::Value InterfaceAddresses(const Napi::CallbackInfo& info) {
   }
   freeifaddrs(list);
   return addresses;
+}
+
+Napi::Value AddressesChanged(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!address_watch_tried) {
+    // Opened before the caller's first read of the addresses, so that no
+    // change between the two goes unheard.
+    address_watch_tried = true;
+    address_watch = OpenAddressWatch();
+    return Napi::Boolean::New(env, true);
+  }
+  // Without the socket, every call says "read them again".
+  if (address_watch < 0) return Napi::Boolean::New(env, true);
+  bool changed = false;
+  char buffer[8192];
+  for (;;) {
+    const ssize_t n = recv(address_watch, buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n > 0) {
+      changed = true;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    // ENOBUFS: messages were lost, so anything may have changed; read on
+    // to empty the queue. Anything else: say changed, and next time again.
+    changed = true;
+    if (n < 0 && errno == ENOBUFS) continue;
+    break;
+  }
+  return Napi::Boolean::New(env, changed);
 }
 
 Napi::Value ReadNetnsFile(const Napi::CallbackInfo& info) {

@@ -29,6 +29,11 @@ class NetnsScope {
 Napi::Value UseNetns(const Napi::CallbackInfo& info);
 // interfaceAddresses(): the addresses of the watched namespace's interfaces.
 Napi::Value InterfaceAddresses(const Napi::CallbackInfo& info);
+// addressesChanged(): whether the watched namespace's interfaces or their
+// addresses may have changed since the last call (rtnetlink's notices, no
+// read of them); true at the first call, after lost notices, and at every
+// call if the notices cannot be had.
+Napi::Value AddressesChanged(const Napi::CallbackInfo& info);
 // readNetnsFile(path): a file (e.g. /proc/sys/net/...) as the watched namespace shows it.
 Napi::Value ReadNetnsFile(const Napi::CallbackInfo& info);
 

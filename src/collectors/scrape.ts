@@ -68,7 +68,7 @@ export class ScrapeSource implements ScrapeReader {
       // Without a ranking the counts wait for the next scrape that has one.
       return { ...snapshot, counted: counters && rowsOf(counters), dns: this.dnsFigures() };
     }
-    const groups = [...snapshot.groups.values()];
+    const { groups } = snapshot;
     if (this.names !== undefined && this.config.dns !== undefined) {
       const wanted = addressesToName(groups, this.options);
       // Hosts whose names are not back within the budget keep their address

@@ -34,7 +34,7 @@ export interface NativeAddon {
    * The kernel's answer to a per-CPU conntrack statistics dump, its netlink
    * messages as they arrived (decoded by src/conntrack/kernel-stats.ts).
    */
-  kernelStats(): Promise<ArrayBuffer>;
+  kernelStats(): ArrayBuffer;
   /** Frees a dump's records at once; the buffer is detached (empty) afterwards. */
   releaseRecords(records: ArrayBuffer): void;
   EventStream: new (
@@ -47,6 +47,8 @@ export interface NativeAddon {
   /** Later sockets and /proc/sys/net files are opened in this network namespace. */
   useNetns(path: string): void;
   interfaceAddresses(): string[];
+  /** Whether interfaces or addresses may have changed since the last call; true at the first. */
+  addressesChanged(): boolean;
   readNetnsFile(path: string): string;
   readonly recordSize: number;
   readonly libraryVersion: string;

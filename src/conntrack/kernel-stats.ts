@@ -116,9 +116,11 @@ export function decodeKernelStats(bytes: ArrayBuffer | Uint8Array): KernelStats 
 
 /**
  * The kernel's conntrack statistics of the watched network namespace,
- * summed over its CPUs. One netlink request, off the JS thread. Rejects
+ * summed over its CPUs. One netlink request on the JS thread, as
+ * readNetFile reads /proc: the kernel answers from memory in microseconds,
+ * where a trip through the thread pool cost more than the request. Rejects
  * with the kernel's error (e.g. code "EPERM" without CAP_NET_ADMIN).
  */
-export async function readKernelStats(): Promise<KernelStats> {
-  return decodeKernelStats(await loadAddon().kernelStats());
+export function readKernelStats(): Promise<KernelStats> {
+  return Promise.resolve().then(() => decodeKernelStats(loadAddon().kernelStats()));
 }

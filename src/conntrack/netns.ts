@@ -60,3 +60,13 @@ export function readNetFileNow(file: string): string {
 export function watchedInterfaceAddresses(): string[] | undefined {
   return watched === undefined ? undefined : loadAddon().interfaceAddresses();
 }
+
+/**
+ * Whether the interfaces or addresses of the watched namespace (or our own)
+ * may have changed since the last call, from rtnetlink's notices: true at
+ * the first call, after notices were lost, and always where they cannot be
+ * had.
+ */
+export function interfacesMayHaveChanged(): boolean {
+  return loadAddon().addressesChanged();
+}

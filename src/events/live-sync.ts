@@ -175,7 +175,7 @@ export class LiveSync {
    * changed since it was classified; silent entries are the background
    * watch's business.
    */
-  async snapshot(): Promise<Map<string, HostGroup>> {
+  async snapshot(): Promise<HostGroup[]> {
     if (!sameSet(this.options.localAddresses(), this.table.localAddresses)) {
       await this.resync('addresses');
     }

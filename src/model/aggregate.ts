@@ -1,6 +1,6 @@
 import { ConntrackEntry } from '../conntrack/types';
 import { AggregateOptions, countedFlow } from './classify';
-import { GroupIndex, groupKey, HostGroup, hostGroup, labelsOfFlow, zeroCounts } from './group';
+import { GroupIndex, HostGroup, hostGroup, labelsOfFlow, zeroCounts } from './group';
 import { phaseOf } from './tcp-state';
 
 /**
@@ -11,8 +11,8 @@ import { phaseOf } from './tcp-state';
 export function aggregate(
   entries: Iterable<ConntrackEntry>,
   options: AggregateOptions,
-): Map<string, HostGroup> {
-  const groups = new Map<string, HostGroup>();
+): HostGroup[] {
+  const groups: HostGroup[] = [];
   // This runs once per entry of the table: found through the index, not
   // by a key string made per entry.
   const index = new GroupIndex<HostGroup>();
@@ -25,7 +25,7 @@ export function aggregate(
     if (group === undefined) {
       group = hostGroup(labelsOfFlow(flow), zeroCounts());
       index.set(group.host, group.port, group.direction, group);
-      groups.set(groupKey(group), group);
+      groups.push(group);
     }
     group.counts[phase]++;
   }

@@ -42,7 +42,7 @@ export class DumpReader implements TableReader {
           dumpCandidates(entries, (address) => local.has(address), this.firstSeen, Date.now()),
           longterm,
         );
-      log.debug(`read ${entries.length} TCP entries into ${groups.size} series groups`);
+      log.debug(`read ${entries.length} TCP entries into ${groups.length} series groups`);
       return { groups, table: usage, longterm: counts };
     });
     return counters === undefined ? snapshot : { ...snapshot, counters };

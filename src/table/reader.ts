@@ -54,7 +54,7 @@ export type CounterRows = {
  */
 export interface Snapshot {
   /** Connection counts per remote host, port and direction; undefined when the read failed. */
-  groups?: ReadonlyMap<string, HostGroup>;
+  groups?: readonly HostGroup[];
   error?: Error;
   /** nf_conntrack_count and _max; undefined when /proc does not tell them. */
   table?: TableUsage;

@@ -1,14 +1,16 @@
 /**
  * The host's addresses decide which side of a flow is remote, and they are
- * read anew at each scrape: in events mode a change re-reads the table
- * (resync reason "addresses") so that every entry is classified again.
+ * current at each scrape (read again whenever rtnetlink tells of a change):
+ * in events mode a change re-reads the table (resync reason "addresses") so
+ * that every entry is classified again.
  */
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import test from 'node:test';
 
 import { insertEntries } from '../helpers/conntrack-load';
 import { pick, seriesKey, startExporter } from '../helpers/exporter';
-import { createTopology, waitFor, type Namespace } from '../helpers/netns';
+import { createNamespace, createTopology, waitFor, type Namespace } from '../helpers/netns';
 
 const CLIENT = { ipv4: '198.51.100.7', ipv6: '2001:db8:1::7' };
 // Not the host's at first: flows to them pass through (forwarded).
@@ -69,3 +71,32 @@ test('events mode: an added or removed local address re-reads and reclassifies t
   );
   assert.deepEqual(await state(), { gauges: forwarded, resyncs: 2 });
 });
+
+const WATCH = path.join(__dirname, '..', 'helpers', 'address-watch.ts');
+
+for (const where of ['its own namespace', 'a namespace it watches (--netns)']) {
+  test(`the addresses are read again only after rtnetlink told of a change: ${where}`, async (t) => {
+    const ns = await createNamespace(t);
+    const args = [process.execPath, '--import', 'tsx', WATCH];
+    let result;
+    if (where.includes('--netns')) {
+      const agent = await createNamespace(t);
+      result = await agent.exec([...args, `/var/run/netns/${ns.name}`]);
+    } else {
+      result = await ns.exec(args);
+    }
+    assert.equal(result.code, 0, result.stderr);
+    const loopback = ['127.0.0.1', '::1'];
+    const added = ['192.0.2.50', '2001:db8::50'];
+    const sorted = (list: string[]) => [...list].sort();
+    assert.deepEqual(JSON.parse(result.stdout), [
+      { step: 'first', reads: 1, local: sorted(loopback) },
+      { step: 'nothing changed', reads: 1, local: sorted(loopback) },
+      { step: 'two addresses added', reads: 2, local: sorted([...loopback, ...added]) },
+      { step: 'nothing changed since', reads: 2, local: sorted([...loopback, ...added]) },
+      { step: 'one removed', reads: 3, local: sorted([...loopback, '2001:db8::50']) },
+      { step: 'lo down', reads: 4 },
+      { step: 'asked the addon', reads: 4 },
+    ]);
+  });
+}

@@ -168,9 +168,9 @@ async function full(): Promise<void> {
     await Promise.all([
       churn(held.port, 300),
       addon.dump().then(decodeRecords),
-      // The statistics read concurrently with each other and with the churn.
+      // The statistics read again and again (one socket kept) during the churn.
       ...Array.from({ length: 4 }, () =>
-        addon.kernelStats().then((stats) => assert.ok(decodeKernelStats(stats).cpus >= 1)),
+        Promise.resolve().then(() => assert.ok(decodeKernelStats(addon.kernelStats()).cpus >= 1)),
       ),
     ]);
   }
@@ -257,8 +257,8 @@ async function denied(): Promise<void> {
     );
     // The same list each time: a failed check ends like one that succeeded.
     await assert.rejects(list.check(1), (error: NodeJS.ErrnoException) => error.code === 'EPERM');
-    await assert.rejects(
-      addon.kernelStats(),
+    assert.throws(
+      () => addon.kernelStats(),
       (error: NodeJS.ErrnoException) => error.code === 'EPERM',
     );
   }

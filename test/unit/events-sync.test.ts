@@ -110,7 +110,7 @@ function setUp(overrides: Partial<LiveSyncOptions> = {}) {
   return { stream, fake, lookup, clock, sync, setAddresses };
 }
 
-const openCount = (sync: LiveSync) => [...sync.table.snapshot().values()][0]?.counts.open ?? 0;
+const openCount = (sync: LiveSync) => sync.table.snapshot()[0]?.counts.open ?? 0;
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 test('events during the first read are applied on top of it, none lost or doubled', async () => {
@@ -124,7 +124,7 @@ test('events during the first read are applied on top of it, none lost or double
   assert.equal(sync.table.stateOf(conn(2, 40001)), TcpState.Established);
   assert.deepEqual(
     sync.table.lifecycle
-      .fold(toSeries(sync.table.snapshot().values(), ROOM).mapping)
+      .fold(toSeries(sync.table.snapshot(), ROOM).mapping)
       .map(({ values: { opened, closed } }) => [opened, closed]),
     [[2, 1]],
   );
@@ -177,7 +177,7 @@ test('after an overflow the repair read waits until the socket has drained', asy
   assert.equal(sync.table.stateOf(conn(1, 40000)), undefined);
   assert.deepEqual(
     sync.table.lifecycle
-      .fold(toSeries(sync.table.snapshot().values(), ROOM).mapping)
+      .fold(toSeries(sync.table.snapshot(), ROOM).mapping)
       .map(({ values: { opened, closed } }) => [opened, closed]),
     [[3, 1]],
   );
@@ -215,7 +215,7 @@ test('a scrape re-reads the table when local addresses changed', async () => {
   await started;
   stream.send([ev('new', conn(1, 40000))]);
   assert.equal(openCount(sync), 1);
-  assert.equal([...(await sync.snapshot()).values()][0]?.direction, 'outbound');
+  assert.equal((await sync.snapshot())[0]?.direction, 'outbound');
 
   setAddresses(['192.0.2.99']);
   const snapshot = sync.snapshot();
@@ -277,11 +277,11 @@ async function withOneSilentOfFour(overrides: Partial<LiveSyncOptions> = {}) {
   return parts;
 }
 
-const openIn = (groups: Map<string, HostGroup>) => [...groups.values()][0]?.counts.open ?? 0;
+const openIn = (groups: readonly HostGroup[]) => groups[0]?.counts.open ?? 0;
 
 const lifecycleOf = (sync: LiveSync) =>
   sync.table.lifecycle
-    .fold(toSeries(sync.table.snapshot().values(), ROOM).mapping)
+    .fold(toSeries(sync.table.snapshot(), ROOM).mapping)
     .map(({ values: { opened, closed } }) => [opened, closed]);
 
 test('a scrape never waits for silent entries: they are looked up in the background', async () => {

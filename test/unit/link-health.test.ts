@@ -95,7 +95,7 @@ function setUp() {
   };
   const scrape = () => {
     health.flush();
-    const { mapping } = toSeries(table.snapshot().values(), ROOM);
+    const { mapping } = toSeries(table.snapshot(), ROOM);
     return {
       failures: health.failures.fold(mapping),
       lifetimes: health.lifetimes.fold(mapping),

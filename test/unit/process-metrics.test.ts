@@ -72,20 +72,30 @@ test('process_*: every family, with plausible values for this process', async ()
 test('process_*: one reading of /proc and the CPU usage per scrape, a new one at the next', async () => {
   const registry = new Registry();
   registerProcessMetrics(registry);
-  const reads = mock.method(fs, 'readFileSync');
+  const opens = mock.method(fs, 'openSync');
+  const reads = mock.method(fs, 'readSync');
   const cpu = mock.method(process, 'cpuUsage');
   try {
-    const readsOf = (file: string) =>
-      reads.mock.calls.filter((call) => call.arguments[0] === file).length;
-    await registry.metrics();
-    assert.equal(readsOf('/proc/self/status'), 1);
-    assert.equal(readsOf('/proc/self/limits'), 1);
+    const opened = (file: string) =>
+      opens.mock.calls.filter((call) => call.arguments[0] === file).length;
+    const rss = (text: string) => Number(/^process_resident_memory_bytes (\d+)$/m.exec(text)?.[1]);
+    const first = await registry.metrics();
+    assert.equal(opened('/proc/self/status'), 1);
+    assert.equal(opened('/proc/self/limits'), 1);
+    assert.equal(reads.mock.callCount(), 2);
     assert.equal(cpu.mock.callCount(), 1);
-    await registry.metrics();
-    assert.equal(readsOf('/proc/self/status'), 2);
-    assert.equal(readsOf('/proc/self/limits'), 2);
+    // 128 MiB written, so resident: the next reading must show it.
+    const held = Buffer.alloc(128 * 1024 * 1024, 1);
+    const second = await registry.metrics();
+    // The same descriptors, read again from the start.
+    assert.equal(opened('/proc/self/status'), 1);
+    assert.equal(opened('/proc/self/limits'), 1);
+    assert.equal(reads.mock.callCount(), 4);
     assert.equal(cpu.mock.callCount(), 2);
+    assert.ok(rss(second) - rss(first) >= 96 * 1024 * 1024, `${rss(first)} -> ${rss(second)}`);
+    assert.equal(held[held.length - 1], 1);
   } finally {
+    opens.mock.restore();
     reads.mock.restore();
     cpu.mock.restore();
   }

@@ -13,13 +13,13 @@ import { DnsCache } from '../../src/model/dns-cache';
 import { HostFilter } from '../../src/model/host-filter';
 import { Snapshot } from '../../src/table/reader';
 
-function groups(...list: [string, number, number][]): Map<string, HostGroup> {
-  return new Map(
-    list.map(([host, port, open]) => [
-      `outbound|${host}|${port}`,
-      { host, port, direction: 'outbound', counts: { opening: 0, open, closing: 0, closed: 0 } },
-    ]),
-  );
+function groups(...list: [string, number, number][]): HostGroup[] {
+  return list.map(([host, port, open]) => ({
+    host,
+    port,
+    direction: 'outbound',
+    counts: { opening: 0, open, closing: 0, closed: 0 },
+  }));
 }
 
 const CONFIG: HostLabelConfig = {

@@ -9,7 +9,7 @@ test('everything asking at the same time shares one read; a later ask reads agai
   const source = new SingleFlight(async (): Promise<Snapshot> => {
     reads++;
     await new Promise((resolve) => setTimeout(resolve, 10));
-    return { groups: new Map(), durationSeconds: reads };
+    return { groups: [], durationSeconds: reads };
   });
   const [a, b, c] = await Promise.all([source.get(), source.get(), source.get()]);
   assert.equal(reads, 1);
