@@ -57,6 +57,16 @@ function rotated<T>(list: readonly T[], round: number): T[] {
   return [...list.slice(shift), ...list.slice(0, shift)];
 }
 
+/** One run of a load against a subject, and the subject's CPU seconds over it (0 without a process of its own). */
+async function withCpu<T>(
+  entry: Running,
+  load: (port: number) => Promise<T>,
+): Promise<[T, number]> {
+  const before = entry.process?.cpuSeconds() ?? 0;
+  const result = await load(entry.port);
+  return [result, (entry.process?.cpuSeconds() ?? 0) - before];
+}
+
 async function throughput(samples: Samples): Promise<void> {
   const running = await startAll(ALL, IPERF_PORT);
   const modes: Array<[string, string[]]> = [
@@ -68,9 +78,7 @@ async function throughput(samples: Samples): Promise<void> {
     for (const [mode, args] of modes) {
       for (const entry of rotated(running, round)) {
         if (mode !== 'single' && COUNTING.has(entry.subject.name)) continue;
-        const cpuBefore = entry.process?.cpuSeconds() ?? 0;
-        const result = await iperf(entry.port, args);
-        const cpu = (entry.process?.cpuSeconds() ?? 0) - cpuBefore;
+        const [result, cpu] = await withCpu(entry, (port) => iperf(port, args));
         record(samples, mode, entry.subject.name, result.gbits);
         if (entry.process)
           record(samples, `${mode}-cpu`, entry.subject.name, cpu / (result.bytes / 1e9));
@@ -87,9 +95,7 @@ async function connections(samples: Samples): Promise<void> {
   const running = await startAll(ALL, ECHO_PORT);
   for (let round = 0; round < ROUNDS; round++) {
     for (const entry of rotated(running, round)) {
-      const cpuBefore = entry.process?.cpuSeconds() ?? 0;
-      const rate = await connectionRate(entry.port, CLIENTS);
-      const cpu = (entry.process?.cpuSeconds() ?? 0) - cpuBefore;
+      const [rate, cpu] = await withCpu(entry, (port) => connectionRate(port, CLIENTS));
       record(samples, 'rate', entry.subject.name, rate);
       if (entry.process) {
         record(samples, 'rate-cpu', entry.subject.name, perConnectionMicros(cpu, rate));
@@ -116,9 +122,7 @@ async function countingCost(samples: Samples): Promise<void> {
   const streams = await startAll([subjects.CORE_UNCOUNTED, subjects.CORE_COUNTED], IPERF_PORT);
   for (let pair = 0; pair < COUNTING_PAIRS; pair++) {
     for (const entry of rotated(streams, pair)) {
-      const cpuBefore = entry.process?.cpuSeconds() ?? 0;
-      const result = await iperf(entry.port, []);
-      const cpu = (entry.process?.cpuSeconds() ?? 0) - cpuBefore;
+      const [result, cpu] = await withCpu(entry, (port) => iperf(port, []));
       record(samples, 'counting-cpu', entry.subject.name, cpu / (result.bytes / 1e9));
     }
   }
@@ -126,9 +130,7 @@ async function countingCost(samples: Samples): Promise<void> {
   const echoes = await startAll([subjects.CORE_UNCOUNTED, subjects.CORE_COUNTED], ECHO_PORT);
   for (let pair = 0; pair < COUNTING_PAIRS; pair++) {
     for (const entry of rotated(echoes, pair)) {
-      const cpuBefore = entry.process?.cpuSeconds() ?? 0;
-      const rate = await connectionRate(entry.port, CLIENTS);
-      const cpu = (entry.process?.cpuSeconds() ?? 0) - cpuBefore;
+      const [rate, cpu] = await withCpu(entry, (port) => connectionRate(port, CLIENTS));
       record(samples, 'counting-rate', entry.subject.name, rate);
       record(samples, 'counting-rate-cpu', entry.subject.name, perConnectionMicros(cpu, rate));
     }
