@@ -37,7 +37,7 @@ addon.interfaceAddresses = () => {
   return addonRead();
 };
 
-const steps: { step: string; reads: number; local?: string[] }[] = [];
+const steps: { step: string; reads: number; local?: string[]; changed?: boolean }[] = [];
 const step = (name: string): void => {
   const local = [...localAddresses()].sort();
   steps.push({ step: name, reads, local });
@@ -58,5 +58,5 @@ ip('link', 'set', 'lo', 'down');
 localAddresses();
 steps.push({ step: 'lo down', reads });
 // Nothing since: the addon says so itself.
-steps.push({ step: 'asked the addon', reads: addon.addressesChanged() ? -1 : reads });
+steps.push({ step: 'asked the addon', reads, changed: addon.addressesChanged() });
 process.stdout.write(JSON.stringify(steps));
