@@ -15,6 +15,7 @@ import {
   conntrackList,
   createTopology,
   dropTcpPort,
+  keepTimeWait,
   waitFor,
   type Namespace,
 } from '../helpers/netns';
@@ -75,6 +76,7 @@ function zeroCounts(): Record<Phase, number> {
 test('exact per-host series for real connections in every state, IPv4 and IPv6', async (t) => {
   const { host, remote } = await createTopology(t);
   await dropTcpPort(remote, 7000);
+  await keepTimeWait(remote, 5433);
 
   // Expected counts per (direction, remote address, port), built from what we create.
   const expected = new Map<
@@ -142,8 +144,9 @@ test('exact per-host series for real connections in every state, IPv4 and IPv6',
     }
   }
 
-  await t.test('current metric names: every series has its exact value', async () => {
+  await t.test('current metric names: every series has its exact value', async (t) => {
     const exporter = await startExporter(host, []);
+    t.after(() => exporter.stop());
     let actual = new Map<string, number>();
     // Closing handshakes finish a moment after the actors report; poll, then assert.
     await waitFor(
@@ -154,7 +157,14 @@ test('exact per-host series for real connections in every state, IPv4 and IPv6',
       60_000,
       'the expected series',
     ).catch(() => undefined);
-    assert.deepEqual(actual, expectedSeries);
+    // On a mismatch, the kernel's own view tells which side is wrong.
+    if (!isDeepStrictEqual(actual, expectedSeries)) {
+      const states = (await conntrackList(host)).map(
+        (entry) =>
+          `${entry.state} ${entry.original.src} ${entry.original.dst} ${entry.original.dport}`,
+      );
+      assert.deepEqual(actual, expectedSeries, `the kernel's table:\n${states.join('\n')}`);
+    }
 
     const all = await exporter.metrics();
     assert.equal(
@@ -182,8 +192,9 @@ test('exact per-host series for real connections in every state, IPv4 and IPv6',
     assert.equal(await exporter.stop(), 0);
   });
 
-  await t.test('legacy metric names: summed per remote host, label host only', async () => {
+  await t.test('legacy metric names: summed per remote host, label host only', async (t) => {
     const exporter = await startExporter(host, ['--legacy-metric-names']);
+    t.after(() => exporter.stop());
     const legacy = new Map<string, number>();
     for (const group of expected.values()) {
       for (const phase of PHASES) {
@@ -227,6 +238,7 @@ test('exact per-host series for real connections in every state, IPv4 and IPv6',
         const exporter = await startExporter(host, args, {
           program: args.length === 0 ? program : CLI,
         });
+        t.after(() => exporter.stop());
         assert.deepEqual(pick(await exporter.metrics(), CONNECTION_METRICS), expectedOriginal);
         const text = await exporter.scrape();
         assert.doesNotMatch(text, /^conntrack_\w+_connections\{[^}]*\} 0$/m);
@@ -236,8 +248,9 @@ test('exact per-host series for real connections in every state, IPv4 and IPv6',
     },
   );
 
-  await t.test("--include-own-port counts the scrape's own connection", async () => {
+  await t.test("--include-own-port counts the scrape's own connection", async (t) => {
     const exporter = await startExporter(host, ['--include-own-port']);
+    t.after(() => exporter.stop());
     const own = { host: '127.0.0.1', port: '9318', direction: 'outbound' };
     const series = await exporter.metrics();
     assert.equal(series.get(seriesKey('conntrack_open_connections', own)), 1);
@@ -249,8 +262,9 @@ test('exact per-host series for real connections in every state, IPv4 and IPv6',
     assert.equal(await exporter.stop(), 0);
   });
 
-  await t.test('the landing page links to the metrics', async () => {
+  await t.test('the landing page links to the metrics', async (t) => {
     const exporter = await startExporter(host, ['--listen-path', '/custom']);
+    t.after(() => exporter.stop());
     assert.match(await exporter.scrape('/'), /href="\/custom"/);
     assert.ok(parseExposition(await exporter.scrape('/custom')).size > 0);
     assert.equal(await exporter.stop(), 0);

@@ -28,7 +28,7 @@ import { missingComponent, missingProgram } from '../helpers/components';
 import { fillerFlows, insertEntries } from '../helpers/conntrack-load';
 import { startExporter } from '../helpers/exporter';
 import { shippedAlertRules } from '../helpers/manifests';
-import { createNamespace, waitFor, type DisposableNamespace } from '../helpers/netns';
+import { createNamespace, keepTimeWait, waitFor, type DisposableNamespace } from '../helpers/netns';
 import { connectRefused, startActor } from '../helpers/tcp-actor';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -82,6 +82,7 @@ test(
     // What each host does: web-1 and web-2 hold connections to the
     // database, web-2 also closed one (TIME_WAIT) and calls web-1's API.
     await startActor(db, { mode: 'listen', address: DB, port: 5432 });
+    await keepTimeWait(db, 5432);
     await startActor(db, { mode: 'listen', address: DB, port: 6379 });
     const api = await startActor(web1, { mode: 'listen', address: WEB_1, port: 8080 });
     await startActor(web1, { mode: 'connect', host: DB, port: 5432, count: 3 });

@@ -14,6 +14,7 @@ import {
   createTopology,
   dropTcpPort,
   isProcessAlive,
+  keepTimeWait,
   listNamespaces,
   waitFor,
   WaitTimeoutError,
@@ -156,6 +157,7 @@ for (const family of FAMILIES) {
 
   test(`TIME_WAIT: the host closes first, then the remote host (${family})`, async (t) => {
     const { host, remote } = await createTopology(t);
+    await keepTimeWait(remote, PORT);
     await startActor(remote, { mode: 'listen', address: addressOf(remote, family), port: PORT });
     const client = await startActor(host, {
       mode: 'connect',

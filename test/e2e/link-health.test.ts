@@ -10,7 +10,13 @@ import test from 'node:test';
 
 import { setSysctls } from '../helpers/events';
 import { pick, seriesKey, startExporter } from '../helpers/exporter';
-import { conntrackList, createTopology, dropTcpPort, waitFor } from '../helpers/netns';
+import {
+  conntrackList,
+  createTopology,
+  dropTcpPort,
+  keepTimeWait,
+  waitFor,
+} from '../helpers/netns';
 import { connectRefused, startActor } from '../helpers/tcp-actor';
 
 const ARGS = ['--mode', 'events', '--no-resolve-hosts', '--collector.link-health'];
@@ -60,6 +66,7 @@ for (const family of ['ipv4', 'ipv6'] as const) {
       ].join('; '),
     ]);
     assert.equal(dropFirst.code, 0, dropFirst.stderr);
+    await keepTimeWait(remote, 8083);
     const listeners = await Promise.all(
       [8080, 8082, 8083, 8084].map((port) =>
         startActor(remote, { mode: 'listen', address: peer, port }),

@@ -210,6 +210,25 @@ export async function dropTcpPort(ns: Namespace, port: number): Promise<void> {
   ]);
 }
 
+/**
+ * Makes `ns` drop the resets it would send from local `port`, so that a
+ * connection the other side closed first stays in TIME_WAIT. The side that
+ * closes last is gone once the final ACK arrives; when that ACK came late
+ * enough for it to send its FIN again, the second ACK finds no socket and is
+ * answered with a reset, which ends the other side's TIME_WAIT and turns the
+ * table entry into CLOSE (seen once on a loaded machine).
+ */
+export async function keepTimeWait(ns: Namespace, port: number): Promise<void> {
+  await mustExec(ns, [
+    'nft',
+    [
+      'add table inet timewait',
+      'add chain inet timewait outbound { type filter hook output priority 0; }',
+      `add rule inet timewait outbound tcp sport ${port} tcp flags & rst == rst drop`,
+    ].join('; '),
+  ]);
+}
+
 export async function conntrackList(ns: Namespace): Promise<ConntrackEntry[]> {
   const { stdout } = await mustExec(ns, ['conntrack', '-L', '-p', 'tcp', '-o', 'extended']);
   return parseConntrackList(stdout);
