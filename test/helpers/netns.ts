@@ -216,7 +216,9 @@ export async function dropTcpPort(ns: Namespace, port: number): Promise<void> {
  * closes last is gone once the final ACK arrives; when that ACK came late
  * enough for it to send its FIN again, the second ACK finds no socket and is
  * answered with a reset, which ends the other side's TIME_WAIT and turns the
- * table entry into CLOSE (seen once on a loaded machine).
+ * table entry into CLOSE. CI once showed a TIME_WAIT connection of
+ * exporter.test.ts as CLOSE; this is the one way we know it gets there (a
+ * delayed ACK cannot be staged here: the kernel has no netem).
  */
 export async function keepTimeWait(ns: Namespace, port: number): Promise<void> {
   await mustExec(ns, [
