@@ -11,6 +11,7 @@ import test from 'node:test';
 import { setSysctls } from '../helpers/events';
 import { pick, seriesKey, startExporter } from '../helpers/exporter';
 import {
+  addFilterRule,
   conntrackList,
   createTopology,
   dropTcpPort,
@@ -47,25 +48,14 @@ for (const family of ['ipv4', 'ipv6'] as const) {
     await dropTcpPort(remote, 8081);
     // The remote host never sees this host's SYN-ACKs from port 9002: the
     // handshake of its connect stops in SYN_RECV here, and no final ACK comes.
-    const noSynAck = await remote.exec([
-      'nft',
-      [
-        'add table inet nosynack',
-        'add chain inet nosynack inbound { type filter hook input priority 0; }',
-        'add rule inet nosynack inbound tcp sport 9002 drop',
-      ].join('; '),
-    ]);
-    assert.equal(noSynAck.code, 0, noSynAck.stderr);
+    await addFilterRule(remote, 'nosynack', 'input', 'tcp sport 9002 drop');
     // Drops every other SYN to 8084: the first SYN of a connect is lost and resent after 1 s.
-    const dropFirst = await remote.exec([
-      'nft',
-      [
-        'add table inet halfdrop',
-        'add chain inet halfdrop inbound { type filter hook input priority 0; }',
-        'add rule inet halfdrop inbound tcp dport 8084 tcp flags syn numgen inc mod 2 0 drop',
-      ].join('; '),
-    ]);
-    assert.equal(dropFirst.code, 0, dropFirst.stderr);
+    await addFilterRule(
+      remote,
+      'halfdrop',
+      'input',
+      'tcp dport 8084 tcp flags syn numgen inc mod 2 0 drop',
+    );
     await keepTimeWait(remote, 8083);
     const listeners = await Promise.all(
       [8080, 8082, 8083, 8084].map((port) =>

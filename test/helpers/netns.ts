@@ -198,16 +198,29 @@ export async function createNamespace(t?: TestContext): Promise<DisposableNamesp
   return ns;
 }
 
-/** Makes `ns` silently drop incoming TCP to `port`, so a SYN to it stays unanswered. */
-export async function dropTcpPort(ns: Namespace, port: number): Promise<void> {
+/**
+ * Adds `rule` to `ns` in a filter chain on `hook`, in its own table (created
+ * on first use; later calls with the same table add to it).
+ */
+export async function addFilterRule(
+  ns: Namespace,
+  table: string,
+  hook: 'input' | 'output',
+  rule: string,
+): Promise<void> {
   await mustExec(ns, [
     'nft',
     [
-      'add table inet blackhole',
-      'add chain inet blackhole inbound { type filter hook input priority 0; }',
-      `add rule inet blackhole inbound tcp dport ${port} drop`,
+      `add table inet ${table}`,
+      `add chain inet ${table} ${hook} { type filter hook ${hook} priority 0; }`,
+      `add rule inet ${table} ${hook} ${rule}`,
     ].join('; '),
   ]);
+}
+
+/** Makes `ns` silently drop incoming TCP to `port`, so a SYN to it stays unanswered. */
+export async function dropTcpPort(ns: Namespace, port: number): Promise<void> {
+  await addFilterRule(ns, 'blackhole', 'input', `tcp dport ${port} drop`);
 }
 
 /**
@@ -221,14 +234,7 @@ export async function dropTcpPort(ns: Namespace, port: number): Promise<void> {
  * delayed ACK cannot be staged here: the kernel has no netem).
  */
 export async function keepTimeWait(ns: Namespace, port: number): Promise<void> {
-  await mustExec(ns, [
-    'nft',
-    [
-      'add table inet timewait',
-      'add chain inet timewait outbound { type filter hook output priority 0; }',
-      `add rule inet timewait outbound tcp sport ${port} tcp flags & rst == rst drop`,
-    ].join('; '),
-  ]);
+  await addFilterRule(ns, 'timewait', 'output', `tcp sport ${port} tcp flags & rst == rst drop`);
 }
 
 export async function conntrackList(ns: Namespace): Promise<ConntrackEntry[]> {
