@@ -31,8 +31,10 @@ const ORIGINAL_HELP: Record<ConnectionPhase, string> = {
 
 /** One label set and its count per phase. */
 interface Row {
-  /** The label set as written, braces included, in UTF-8. */
-  labels: Buffer;
+  /** Each phase's sample line but its value (see LabelCache.lines), when cached. */
+  lines?: readonly Buffer[];
+  /** Else the label set as written, braces included, in UTF-8. */
+  labels?: Buffer;
   counts: Record<ConnectionPhase, number>;
 }
 
@@ -67,7 +69,7 @@ export function connectionGauges(
     }),
     'gauge',
   );
-  const labels = new LabelCache();
+  const labels = new LabelCache(heads.map((head) => head.name));
   // A host with no connection in a phase is no label set known in advance:
   // the original left it out, and so does its layout.
   const nonZeroOnly = layout === 'v0.3';
@@ -78,14 +80,15 @@ export function connectionGauges(
       return {
         expectedBytes: expectedBytes(rows.length * PHASES.length),
         write(out) {
-          for (const { key: phase, name, header } of heads) {
+          heads.forEach(({ key: phase, name, header }, index) => {
             out.text(header);
             for (const row of rows) {
-              if (!nonZeroOnly || row.counts[phase] !== 0) {
-                out.sample(name, row.labels, row.counts[phase]);
-              }
+              const value = row.counts[phase];
+              if (nonZeroOnly && value === 0) continue;
+              if (row.lines !== undefined) out.line(row.lines[index]!, value);
+              else out.sample(name, row.labels!, value);
             }
-          }
+          });
         },
       };
     },
@@ -96,7 +99,7 @@ function rowsOf(series: readonly Series[], layout: MetricLayout, labels: LabelCa
   switch (layout) {
     case 'native':
       labels.startScrape();
-      return series.map((one) => ({ labels: labels.get(one), counts: one.counts }));
+      return series.map((one) => ({ lines: labels.lines(one), counts: one.counts }));
     case 'v0.3':
       return summed(series, ({ host, port }) => hostAndPort(host, port));
     case 'v0.1':

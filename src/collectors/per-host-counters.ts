@@ -24,23 +24,23 @@ export function perHostCounterFamilies<K extends string>(
   { rows, kinds, family, present }: PerHostCounterFamilies<K>,
 ): TextCollector {
   const heads = familyHeads(kinds, family, 'counter');
-  const labels = new LabelCache();
+  const labels = new LabelCache(heads.map((head) => head.name));
   return {
     async collect() {
       // Read first: the scrape folds the counts whether or not they are written.
       const series = ((await source.get()).counted?.[rows] ?? []) as CounterSeries<K>[];
       if (present !== undefined && !present()) return undefined;
       labels.startScrape();
-      const labelSets = series.map((one) => labels.get(one));
+      const lines = series.map((one) => labels.lines(one));
       return {
         expectedBytes: expectedBytes(series.length * kinds.length),
         write(out) {
-          for (const { key: kind, name, header } of heads) {
+          heads.forEach(({ key: kind, header }, index) => {
             out.text(header);
             for (let i = 0; i < series.length; i++) {
-              out.sample(name, labelSets[i]!, series[i]!.values[kind]);
+              out.line(lines[i]![index]!, series[i]!.values[kind]);
             }
-          }
+          });
         },
       };
     },

@@ -1,37 +1,11 @@
-import { openSync, readdirSync, readSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+
+import { ProcFile } from '../proc-file';
 import { scrapeCounter, scrapeGauge, type Reading } from './scrape-time';
 import type * as PromClient from 'prom-client';
 
 /** Go's procfs reads "unlimited" as the largest uint64, and client_golang serves that. */
 const UNLIMITED = 2 ** 64 - 1;
-
-/**
- * A file of /proc read anew at each scrape through one descriptor kept
- * open: a read from offset 0 makes the kernel write the file afresh, and
- * opening, sizing and closing it per scrape cost twice the read
- * (readFileSync). Costs one descriptor per file for the life of the process.
- */
-class ProcFile {
-  private fd: number | undefined;
-  private buffer = Buffer.allocUnsafe(4096);
-
-  constructor(private readonly path: string) {}
-
-  read(): string | undefined {
-    try {
-      this.fd ??= openSync(this.path, 'r');
-      for (;;) {
-        const length = readSync(this.fd, this.buffer, 0, this.buffer.length, 0);
-        if (length < this.buffer.length) return this.buffer.toString('latin1', 0, length);
-        // Larger than the buffer: the kernel writes it whole again into a larger one.
-        this.buffer = Buffer.allocUnsafe(this.buffer.length * 2);
-      }
-    } catch {
-      // Not Linux, or /proc hidden: leave the gauge out rather than lie.
-      return undefined;
-    }
-  }
-}
 
 /** A `Name:  1234 kB` line of /proc/self/status, in bytes. */
 function statusBytes(status: string | undefined, field: string): Reading {
@@ -47,11 +21,28 @@ function softLimit(limits: string | undefined, row: string): Reading {
   return soft === 'unlimited' ? UNLIMITED : Number(soft);
 }
 
+/**
+ * Since Linux 6.2 the size of /proc/self/fd is the number of open
+ * descriptors: one stat instead of listing the directory, a quarter of the
+ * cost. Older kernels say 0 there (a process always has some open), and the
+ * directory is listed, as prom-client and client_golang count (whose count
+ * includes the descriptor of the listing itself).
+ */
 function openFds(): Reading {
   try {
-    return readdirSync('/proc/self/fd').length;
+    return statSync('/proc/self/fd').size || readdirSync('/proc/self/fd').length;
   } catch {
     return [];
+  }
+}
+
+/** A /proc file's text, or undefined where it cannot be read (not Linux, /proc hidden). */
+function readOrUndefined(file: ProcFile): string | undefined {
+  try {
+    return file.read();
+  } catch {
+    // Leave the gauges out rather than lie.
+    return undefined;
   }
 }
 
@@ -77,8 +68,8 @@ function sharedReading(): () => ProcessReading {
     if (current === undefined) {
       current = {
         cpu: process.cpuUsage(),
-        status: status.read(),
-        limits: limits.read(),
+        status: readOrUndefined(status),
+        limits: readOrUndefined(limits),
       };
       queueMicrotask(() => {
         current = undefined;

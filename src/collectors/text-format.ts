@@ -93,9 +93,18 @@ function groupLabels({ host, port, direction }: SeriesLabels): string {
   return `{host="${escapeLabelValue(host)}",port="${escapeLabelValue(String(port))}",direction="${escapeLabelValue(direction)}"}`;
 }
 
-/** A cached label set, and the scrape that last wrote it. */
+// Digits of the largest safe integer: what value() writes without growing the buffer.
+const MAX_COUNT_DIGITS = 16;
+const NEWLINE = 0x0a;
+const SPACE = 0x20;
+const ZERO = 0x30;
+const LINE_START = Buffer.from([NEWLINE]);
+const VALUE_START = Buffer.from([SPACE]);
+
+/** A cached label set, its sample lines but their values, and the scrape that last wrote it. */
 interface CachedLabels {
   bytes: Buffer;
+  lines: Buffer[] | undefined;
   scrape: number;
 }
 
@@ -114,6 +123,9 @@ export class LabelCache {
   private held = 0;
   private used = 0;
 
+  /** `names`: the families whose sample lines lines() gives, in that order. */
+  constructor(private readonly names: readonly Uint8Array[] = []) {}
+
   /** Label sets held. */
   get size(): number {
     return this.held;
@@ -128,9 +140,28 @@ export class LabelCache {
 
   /** `{host="…",port="…",direction="…"}`, braces included, in the gauges' label order. */
   get(labels: SeriesLabels): Buffer {
+    return this.entry(labels).bytes;
+  }
+
+  /**
+   * `\n<name>{host="…",port="…",direction="…"} `, one per family the cache
+   * was made for: each sample line of the label set but its value. Copying
+   * one such piece per sample instead of the name and the label set apart
+   * took nearly half off writing the per-host families (1,000 hosts); it
+   * costs about 100 bytes per line held.
+   */
+  lines(labels: SeriesLabels): readonly Buffer[] {
+    const cached = this.entry(labels);
+    cached.lines ??= this.names.map((name) =>
+      Buffer.concat([LINE_START, name, cached.bytes, VALUE_START]),
+    );
+    return cached.lines;
+  }
+
+  private entry(labels: SeriesLabels): CachedLabels {
     let cached = this.index.get(labels.host, labels.port, labels.direction);
     if (cached === undefined) {
-      cached = { bytes: Buffer.from(groupLabels(labels)), scrape: -1 };
+      cached = { bytes: Buffer.from(groupLabels(labels)), lines: undefined, scrape: -1 };
       this.index.set(labels.host, labels.port, labels.direction, cached);
       this.held++;
     }
@@ -138,7 +169,7 @@ export class LabelCache {
       cached.scrape = this.scrape;
       this.used++;
     }
-    return cached.bytes;
+    return cached;
   }
 
   /** Drops the label sets the last scrape did not ask for. */
@@ -150,12 +181,6 @@ export class LabelCache {
     });
   }
 }
-
-// Digits of the largest safe integer: what value() writes without growing the buffer.
-const MAX_COUNT_DIGITS = 16;
-const NEWLINE = 0x0a;
-const SPACE = 0x20;
-const ZERO = 0x30;
 
 /**
  * Exposition text written as UTF-8 bytes into one growing buffer. Each
@@ -194,9 +219,27 @@ export class TextWriter {
     buffer.set(labels, at);
     at += labels.length;
     buffer[at++] = SPACE;
+    this.valueAt(at, value);
+  }
+
+  /** `start` (a sample line but its value, from LabelCache.lines), then `value`. */
+  line(start: Uint8Array, value: number): void {
+    this.reserve(start.length + MAX_COUNT_DIGITS);
+    this.buffer.set(start, this.length);
+    this.valueAt(this.length + start.length, value);
+  }
+
+  /** What was written; the writer is not to be used after. */
+  done(): Buffer {
+    return this.buffer.subarray(0, this.length);
+  }
+
+  /** `value` written at `at`, where what is written now ends; room for MAX_COUNT_DIGITS is reserved. */
+  private valueAt(at: number, value: number): void {
     // Every count a table can hold fits 31 bits, where integer division is
     // an instruction (Math.floor on a double is several).
     if ((value | 0) === value && value >= 0) {
+      const buffer = this.buffer;
       let digits = 1;
       for (let rest = value; rest >= 10; rest = (rest / 10) | 0) digits++;
       at += digits;
@@ -210,11 +253,6 @@ export class TextWriter {
     }
     this.length = at;
     this.value(value);
-  }
-
-  /** What was written; the writer is not to be used after. */
-  done(): Buffer {
-    return this.buffer.subarray(0, this.length);
   }
 
   private value(value: number): void {

@@ -3,9 +3,8 @@
  * netlink sockets, and the /proc/sys/net files, inside that namespace; this
  * module is the only place that knows whether one was chosen.
  */
-import { readFileSync } from 'node:fs';
-
 import { EnvironmentError } from '../errors';
+import { readProcFile } from '../proc-file';
 import { loadAddon } from './addon';
 
 let watched: string | undefined;
@@ -45,7 +44,8 @@ export function watchedNetworkNamespace(): string | undefined {
  * as the addon reads it in another namespace: the kernel answers from
  * memory in microseconds, where fs/promises' open, stat, reads and close,
  * each a trip through the thread pool, kept every scrape waiting for a
- * noticeable part of an events-mode scrape (BENCHMARKS.md).
+ * noticeable part of an events-mode scrape (BENCHMARKS.md). In our own
+ * namespace through a descriptor kept open (see ProcFile).
  */
 export function readNetFile(file: string): Promise<string> {
   return Promise.resolve().then(() => readNetFileNow(file));
@@ -53,7 +53,7 @@ export function readNetFile(file: string): Promise<string> {
 
 /** readNetFile, for a caller that cannot wait (the landing page). Throws when unreadable. */
 export function readNetFileNow(file: string): string {
-  return watched === undefined ? readFileSync(file, 'utf8') : loadAddon().readNetnsFile(file);
+  return watched === undefined ? readProcFile(file) : loadAddon().readNetnsFile(file);
 }
 
 /** The watched namespace's interface addresses; undefined when it is our own. */

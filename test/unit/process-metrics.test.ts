@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { closeSync, openSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import fs from 'node:fs';
 import test, { mock } from 'node:test';
@@ -67,6 +67,18 @@ test('process_*: every family, with plausible values for this process', async ()
     value('process_virtual_memory_max_bytes'),
     addressSpace === 'unlimited' ? 2 ** 64 - 1 : Number(addressSpace) * 1024,
   );
+});
+
+test('process_open_fds: exactly the descriptors opened since the last scrape', async (t) => {
+  const registry = new Registry();
+  registerProcessMetrics(registry);
+  const openFds = async () => parseMetrics(await registry.metrics()).get('process_open_fds') ?? NaN;
+  const before = await openFds();
+  const opened = Array.from({ length: 50 }, () => openSync('/dev/null', 'r'));
+  t.after(() => opened.forEach((fd) => closeSync(fd)));
+  assert.equal(await openFds(), before + 50);
+  opened.splice(0, 20).forEach((fd) => closeSync(fd));
+  assert.equal(await openFds(), before + 30);
 });
 
 test('process_*: one reading of /proc and the CPU usage per scrape, a new one at the next', async () => {
