@@ -44,10 +44,10 @@ function lifetimeHelp(kernelTimestamps: boolean, labels: string): string {
 
 /** The per-host lifetimes' sum and count, and the per-port histograms' rows, of one scrape. */
 interface Rows {
-  failures: CounterSeries<(typeof FAILURE_REASONS)[number]>[];
-  lifetimes: CounterSeries<'sum' | 'count'>[];
-  connectTimes: CounterSeries<string>[];
-  lifetimesByPort: CounterSeries<string>[];
+  failures: readonly CounterSeries<(typeof FAILURE_REASONS)[number]>[];
+  lifetimes: readonly CounterSeries<'sum' | 'count'>[];
+  connectTimes: readonly CounterSeries<string>[];
+  lifetimesByPort: readonly CounterSeries<string>[];
 }
 
 /**

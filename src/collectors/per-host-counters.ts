@@ -28,7 +28,7 @@ export function perHostCounterFamilies<K extends string>(
   return {
     async collect() {
       // Read first: the scrape folds the counts whether or not they are written.
-      const series = ((await source.get()).counted?.[rows] ?? []) as CounterSeries<K>[];
+      const series = ((await source.get()).counted?.[rows] ?? []) as readonly CounterSeries<K>[];
       if (present !== undefined && !present()) return undefined;
       labels.startScrape();
       const lines = series.map((one) => labels.lines(one));

@@ -154,7 +154,7 @@ export class LinkHealth {
   flush(): void {
     const tallies = this.tallies;
     this.tallies = new GroupIndex();
-    for (const [, ports] of tallies.hosts()) {
+    for (const ports of tallies.hostValues()) {
       for (const tally of ports.values()) {
         const { labels, failures } = tally;
         if (failures.refused + failures.timeout + failures.reset > 0) {

@@ -12,6 +12,12 @@ interface Pending<K extends string> {
 }
 
 interface Exported<K extends string> {
+  /**
+   * As the last scrape was given it, and never changed after: a fold that
+   * adds to it puts a new object here. So a scrape may write its rows after
+   * the next fold has run, and rows() need not copy every series at every
+   * scrape (the most garbage a scrape made).
+   */
   series: CounterSeries<K>;
   changedMs: number;
   /** The fold that last changed it. */
@@ -79,32 +85,39 @@ export class PerHostCounters<K extends string> {
   }
 
   /** Moves what was added into this scrape's series, and returns every series to export. */
-  fold(mapping: SeriesMapping): CounterSeries<K>[] {
+  fold(mapping: SeriesMapping): readonly CounterSeries<K>[] {
     const target = this.byPort ? mapping.byPort : mapping;
     const now = this.now();
     this.folds++;
     const pending = this.pending;
     this.pending = new GroupIndex();
-    for (const [, ports] of pending.hosts()) {
+    for (const ports of pending.hostValues()) {
       for (const { labels, values } of ports.values()) {
         const to = target.labelsOf(labels);
         if (to === undefined) continue;
         const exported = this.series(to);
+        if (exported.changedIn !== this.folds) {
+          // The first change of this fold: the series given to scrapes stays as it was.
+          const { series } = exported;
+          exported.series = { ...series, values: { ...series.values } };
+          exported.changedIn = this.folds;
+        }
         for (const kind of this.kinds) exported.series.values[kind] += values[kind];
         exported.changedMs = now;
-        exported.changedIn = this.folds;
       }
     }
     this.forget(now, target);
     return this.rows();
   }
 
-  /** Every series to export, as they are (a scrape that could not rank the hosts). */
-  rows(): CounterSeries<K>[] {
+  /**
+   * Every series to export, as they are (a scrape that could not rank the
+   * hosts). Not to be changed: they are the ones the next scrapes get too.
+   */
+  rows(): readonly CounterSeries<K>[] {
     const rows: CounterSeries<K>[] = [];
-    for (const [, ports] of this.exported.hosts()) {
-      for (const { series } of ports.values())
-        rows.push({ ...series, values: { ...series.values } });
+    for (const ports of this.exported.hostValues()) {
+      for (const { series } of ports.values()) rows.push(series);
     }
     return rows;
   }

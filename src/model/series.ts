@@ -189,17 +189,21 @@ function capPorts(byLabel: GroupIndex<Series>, maxPorts: number): Series[] {
   return result;
 }
 
-/** Each group as its own series; undefined when some host has more than `maxPorts` groups. */
+/**
+ * Each group as its own series; undefined when some host has more than
+ * `maxPorts` groups. The series are the groups themselves, not copies: a
+ * scrape's groups are its own (a copy of the live table, or a dump's
+ * aggregate) and neither they nor the series are changed once made, so a
+ * second copy of 1,000 hosts' groups per scrape was garbage only.
+ */
 function unmerged(groups: readonly HostGroup[], maxPorts: number): Series[] | undefined {
   const perHost = new Map<string, number>();
-  const series: Series[] = [];
   for (const group of groups) {
     const ports = (perHost.get(group.host) ?? 0) + 1;
     if (ports > maxPorts) return undefined;
     perHost.set(group.host, ports);
-    series.push(seriesOf(group.host, group.port, group, group.counts));
   }
-  return series;
+  return groups.slice();
 }
 
 /** A series with its own copy of `counts`; the labels but host and port are the group's. */

@@ -44,7 +44,7 @@ export interface CounterFamilies {
 /** Each family's series to export at one scrape. */
 export type CounterRows = {
   [F in keyof CounterFamilies]: CounterFamilies[F] extends PerHostCounters<infer K> | undefined
-    ? CounterSeries<K>[]
+    ? readonly CounterSeries<K>[]
     : never;
 };
 

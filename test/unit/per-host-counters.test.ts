@@ -23,7 +23,7 @@ const to = (host: string, port: number, direction: Direction = 'outbound'): Grou
 
 const labelsOf = (s: CounterSeries<Kind>) => `${s.direction} ${s.host}:${s.port}`;
 
-function rows(list: CounterSeries<Kind>[]): string[] {
+function rows(list: readonly CounterSeries<Kind>[]): string[] {
   return list.map((s) => `${labelsOf(s)} ${s.values.refused}/${s.values.timeout}`).sort();
 }
 
@@ -31,7 +31,7 @@ function fold(
   counters: PerHostCounters<Kind>,
   table: HostGroup[],
   options: SeriesOptions,
-): CounterSeries<Kind>[] {
+): readonly CounterSeries<Kind>[] {
   return counters.fold(toSeries(table, options).mapping);
 }
 
@@ -53,6 +53,30 @@ test('a host that loses its label counts on in "other"; its own series stays as 
     'outbound 198.51.100.2:5432 1/0',
     'outbound other:5432 2/1',
   ]);
+});
+
+test('rows a scrape was given never change: a later fold makes new ones for what it adds to', () => {
+  const counters = new PerHostCounters(KINDS);
+  const options = { maxHosts: 10, maxPortsPerHost: 10 };
+  const table = [group('198.51.100.1', 5432, 1), group('198.51.100.2', 443, 1)];
+  counters.add(to('198.51.100.1', 5432), 'refused');
+  counters.add(to('198.51.100.2', 443), 'timeout');
+  const first = fold(counters, table, options);
+  const firstText = rows(first);
+  counters.add(to('198.51.100.1', 5432), 'refused', 2);
+  const second = fold(counters, table, options);
+  assert.deepEqual(rows(first), firstText, 'the first scrape still writes what it was given');
+  assert.deepEqual(rows(second), [
+    'outbound 198.51.100.1:5432 3/0',
+    'outbound 198.51.100.2:443 0/1',
+  ]);
+  const unchanged = (list: readonly CounterSeries<Kind>[]) =>
+    list.find((one) => one.host === '198.51.100.2');
+  assert.equal(unchanged(second), unchanged(first), 'a series nothing was added to is not copied');
+  assert.notEqual(
+    second.find((one) => one.host === '198.51.100.1'),
+    first.find((one) => one.host === '198.51.100.1'),
+  );
 });
 
 test('hosts and ports the table does not have keep labels while there is room, first come first served', () => {
