@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <system_error>
 
 #include "relay-connection.h"
@@ -19,6 +20,12 @@ const char* const kCounterNames[kCounterCount] = {
 namespace {
 
 constexpr int kEventsPerWait = 256;
+// Accepted per readiness of the listening socket: the other loops take
+// the rest, and this loop's connections are not kept waiting.
+constexpr int kAcceptsPerTurn = 16;
+// After EMFILE and the like, accepting waits this long; the kernel keeps
+// the connections queued meanwhile.
+constexpr uint64_t kAcceptPauseMs = 100;
 
 }  // namespace
 
@@ -49,9 +56,11 @@ int RelayLoop::Start(std::string name) {
   uv_poll_init(&loop_, &poll_, epoll_fd_);
   uv_timer_init(&loop_, &dial_timer_);
   uv_async_init(&loop_, &message_, &RelayLoop::OnMessage);
+  uv_timer_init(&loop_, &accept_timer_);
   for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&poll_),
                               reinterpret_cast<uv_handle_t*>(&dial_timer_),
-                              reinterpret_cast<uv_handle_t*>(&message_)}) {
+                              reinterpret_cast<uv_handle_t*>(&message_),
+                              reinterpret_cast<uv_handle_t*>(&accept_timer_)}) {
     handle->data = this;
   }
   uv_poll_start(&poll_, UV_READABLE, &RelayLoop::OnReadable);
@@ -77,6 +86,15 @@ int RelayLoop::Start(std::string name) {
   uv_sem_wait(&named);
   uv_sem_destroy(&named);
   return 0;
+}
+
+void RelayLoop::Listen(int fd) {
+  if (!thread_.joinable()) return;
+  std::unique_lock<std::mutex> lock(mutex_);
+  listen_wanted_ = fd;
+  const uint64_t wanted = ++listens_wanted_;
+  uv_async_send(&message_);
+  done_.wait(lock, [&] { return listens_done_ >= wanted; });
 }
 
 void RelayLoop::Hand(int fd) {
@@ -110,7 +128,8 @@ void RelayLoop::Stop() {
     // Never started: the handles are closed here instead.
     for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&poll_),
                                 reinterpret_cast<uv_handle_t*>(&dial_timer_),
-                                reinterpret_cast<uv_handle_t*>(&message_)}) {
+                                reinterpret_cast<uv_handle_t*>(&message_),
+                                reinterpret_cast<uv_handle_t*>(&accept_timer_)}) {
       uv_close(handle, nullptr);
     }
     uv_run(&loop_, UV_RUN_DEFAULT);
@@ -129,12 +148,29 @@ void RelayLoop::OnMessage(uv_async_t* async) {
   auto* self = static_cast<RelayLoop*>(async->data);
   std::vector<int> arrivals;
   uint64_t resets;
+  uint64_t listens;
+  int listen_fd;
   bool stop;
   {
     std::lock_guard<std::mutex> lock(self->mutex_);
     arrivals.swap(self->arrivals_);
     resets = self->resets_wanted_;
+    listens = self->listens_wanted_;
+    listen_fd = self->listen_wanted_;
     stop = self->stop_wanted_;
+  }
+  if (listens > self->listens_done_) {
+    // Told to stop, or stopping: this loop no longer touches the socket
+    // once the JS thread hears back, so it may close it.
+    if (self->listen_fd_ >= 0) self->WatchListener(false);
+    uv_timer_stop(&self->accept_timer_);
+    self->listen_fd_ = stop ? -1 : listen_fd;
+    if (self->listen_fd_ >= 0) self->WatchListener(true);
+    {
+      std::lock_guard<std::mutex> lock(self->mutex_);
+      self->listens_done_ = listens;
+    }
+    self->done_.notify_all();
   }
   for (int fd : arrivals) self->TakeConnection(fd);
   if (stop || resets > self->resets_done_) self->ResetConnections();
@@ -147,12 +183,79 @@ void RelayLoop::OnMessage(uv_async_t* async) {
     self->done_.notify_all();
   }
   if (stop) {
+    if (self->listen_fd_ >= 0) self->WatchListener(false);
+    self->listen_fd_ = -1;
     uv_poll_stop(&self->poll_);
     uv_timer_stop(&self->dial_timer_);
+    uv_timer_stop(&self->accept_timer_);
     uv_close(reinterpret_cast<uv_handle_t*>(&self->poll_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&self->dial_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&self->message_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&self->accept_timer_), nullptr);
   }
+}
+
+void RelayLoop::Accept() {
+  for (int i = 0; i < kAcceptsPerTurn && listen_fd_ >= 0; i++) {
+    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int errnum = errno;
+      // Nothing queued, or another loop was first.
+      if (errnum == EAGAIN || errnum == EWOULDBLOCK) return;
+      // Failures of one connection that has gone already.
+      if (errnum == EINTR || errnum == ECONNABORTED || errnum == EPROTO || errnum == EPERM) {
+        continue;
+      }
+      PauseAccepting(errnum);
+      return;
+    }
+    RelayLoop* to = Lighter();
+    if (to != this) {
+      to->Hand(fd);
+      continue;
+    }
+    open_.fetch_add(1, std::memory_order_relaxed);
+    TakeConnection(fd);
+  }
+}
+
+RelayLoop* RelayLoop::Lighter() {
+  const int64_t mine = open();
+  RelayLoop* lightest = this;
+  int64_t least = mine;
+  for (const auto& peer : *peers_) {
+    const int64_t theirs = peer->open();
+    if (theirs < least) {
+      least = theirs;
+      lightest = peer.get();
+    }
+  }
+  // Handing over wakes another thread, so only for a difference that
+  // matters: always while few are open (a few long streams must spread
+  // over the cores), beyond an eighth of this loop's connections after.
+  return (mine - least) * 8 > mine ? lightest : this;
+}
+
+void RelayLoop::WatchListener(bool on) {
+  if (on == listener_watched_) return;
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.ptr = &listener_tag_;
+  if (epoll_ctl(epoll_fd_, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, listen_fd_, &event) == 0) {
+    listener_watched_ = on;
+  }
+}
+
+void RelayLoop::PauseAccepting(int errnum) {
+  WatchListener(false);
+  reports_.Add({Notice::kAcceptError, ErrnoName(errnum),
+                std::string("accept: ") + std::strerror(errnum)});
+  uv_timer_start(&accept_timer_, &RelayLoop::OnAcceptTimer, kAcceptPauseMs, 0);
+}
+
+void RelayLoop::OnAcceptTimer(uv_timer_t* timer) {
+  auto* self = static_cast<RelayLoop*>(timer->data);
+  if (self->listen_fd_ >= 0) self->WatchListener(true);
 }
 
 void RelayLoop::TakeConnection(int fd) {
@@ -186,7 +289,11 @@ void RelayLoop::OnReadable(uv_poll_t* poll, int status, int /*events*/) {
   epoll_event events[kEventsPerWait];
   const int count = epoll_wait(self->epoll_fd_, events, kEventsPerWait, 0);
   for (int i = 0; i < count; i++) {
-    self->HandleEvent(static_cast<Side*>(events[i].data.ptr), events[i].events);
+    if (events[i].data.ptr == &self->listener_tag_) {
+      self->Accept();
+    } else {
+      self->HandleEvent(static_cast<Side*>(events[i].data.ptr), events[i].events);
+    }
   }
   // More than one batch waiting: epoll stays readable, so libuv calls again.
   self->AfterBatch();

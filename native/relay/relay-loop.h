@@ -1,9 +1,11 @@
 #pragma once
-// One relay thread: a libuv loop of its own, watching an epoll set of its
-// connections' sockets, dialing targets and moving bytes. The JS thread's
-// TcpRelay (relay.h) accepts and hands each socket to one of these;
-// counts, failures and idleness come back through the members below,
-// which are the only ones both threads touch.
+// One relay thread: a libuv loop of its own, watching an epoll set of the
+// listening socket and its connections' sockets, accepting, dialing
+// targets and moving bytes. Every loop of a TcpRelay (relay.h) watches the
+// one listening socket and accepts from it; a loop with clearly more open
+// connections than another hands what it accepted to that one. Counts,
+// failures and idleness go to the JS thread through the members below,
+// which are the only ones other threads touch.
 
 #include <netdb.h>
 #include <uv.h>
@@ -89,7 +91,13 @@ class RelayLoop {
   // Starts the thread, called `name` (at most 15 characters); 0, or the
   // errno of what failed.
   int Start(std::string name);
-  // The JS thread hands over an accepted socket; the loop owns it now.
+  // The loops it may hand connections to (itself among them), fixed before
+  // any is accepted.
+  void SetPeers(const std::vector<std::unique_ptr<RelayLoop>>* peers) { peers_ = peers; }
+  // From the JS thread: watch and accept from the listening socket `fd`,
+  // or (-1) stop; returns once the loop has done so. The caller closes it.
+  void Listen(int fd);
+  // Another loop hands over a socket it accepted; this loop owns it now.
   void Hand(int fd);
   // Resets every connection (RST both ways); returns once done.
   void ResetAll();
@@ -130,9 +138,20 @@ class RelayLoop {
   static void OnDialTimer(uv_timer_t* timer);
   static void OnResolved(uv_getaddrinfo_t* request, int status, addrinfo* result);
   static void OnClosed(uv_handle_t* handle);
+  static void OnAcceptTimer(uv_timer_t* timer);
 
   void HandleEvent(Side* side, uint32_t events);
   void TakeConnection(int fd);
+  // Accepts what is queued (a bounded number at a time: the other loops
+  // accept too).
+  void Accept();
+  // The loop a new connection goes to: this one, or one with clearly fewer
+  // open connections.
+  RelayLoop* Lighter();
+  void WatchListener(bool on);
+  // After EMFILE and the like: reported, and accepting waits a moment
+  // rather than spin on a connection it cannot take.
+  void PauseAccepting(int errnum);
   void ResetConnections();
   // Frees what finished in this batch: later events of the batch may still
   // point at it.
@@ -144,6 +163,7 @@ class RelayLoop {
   uv_poll_t poll_;
   uv_timer_t dial_timer_;
   uv_async_t message_;
+  uv_timer_t accept_timer_;
   bool loop_ready_ = false;
   int epoll_fd_ = -1;
   std::thread thread_;
@@ -152,6 +172,12 @@ class RelayLoop {
   Connection* dial_head_ = nullptr;
   Connection* dial_tail_ = nullptr;
   std::vector<Connection*> finished_;
+  // The listening socket as this loop watches it; its epoll data is
+  // &listener_tag_, where a connection's is one of its Sides.
+  int listen_fd_ = -1;
+  bool listener_watched_ = false;
+  char listener_tag_ = 0;
+  const std::vector<std::unique_ptr<RelayLoop>>* peers_ = nullptr;
 
   // Shared with the JS thread. Counters have one writer, this loop.
   std::atomic<uint64_t> counters_[kCounterCount] = {};
@@ -161,6 +187,9 @@ class RelayLoop {
   std::vector<int> arrivals_;
   uint64_t resets_wanted_ = 0;
   uint64_t resets_done_ = 0;
+  int listen_wanted_ = -1;
+  uint64_t listens_wanted_ = 0;
+  uint64_t listens_done_ = 0;
   bool stop_wanted_ = false;
 
   friend struct ResolveRequest;

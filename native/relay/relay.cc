@@ -23,8 +23,6 @@ using conntrack::SystemError;
 // relay may be gone.
 struct RelayHandles {
   uv_loop_t* loop = nullptr;
-  uv_poll_t poll{};  // the listening socket, once listening
-  uv_timer_t accept_timer;
   uv_async_t reports;  // the loops' reports
   TcpRelay* owner = nullptr;
   int open_handles = 0;
@@ -32,10 +30,6 @@ struct RelayHandles {
 };
 
 namespace {
-
-// After EMFILE and the like, accepting waits this long rather than spin on
-// a connection it cannot take; the kernel keeps the rest queued.
-constexpr uint64_t kAcceptPauseMs = 100;
 
 void OnHandleClosed(uv_handle_t* handle) {
   auto* handles = static_cast<RelayHandles*>(handle->data);
@@ -97,15 +91,11 @@ TcpRelay::TcpRelay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TcpRelay>(
   handles->owner = this;
   handles->loop = loop;
   handles_ = handles;
-  uv_timer_init(loop, &handles->accept_timer);
   uv_async_init(loop, &handles->reports, &TcpRelay::OnReports);
-  for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&handles->accept_timer),
-                              reinterpret_cast<uv_handle_t*>(&handles->reports)}) {
-    handle->data = handles;
-    handles->open_handles++;
-    // Only an active relay keeps the process alive (UpdateActive).
-    uv_unref(handle);
-  }
+  handles->reports.data = handles;
+  handles->open_handles++;
+  // Only an active relay keeps the process alive (UpdateActive).
+  uv_unref(reinterpret_cast<uv_handle_t*>(&handles->reports));
   if (napi_add_async_cleanup_hook(env, &TcpRelay::OnEnvTeardown, handles, &handles->hook) !=
       napi_ok) {
     handles->hook = nullptr;
@@ -113,6 +103,7 @@ TcpRelay::TcpRelay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TcpRelay>(
   reports_ = std::make_unique<Reports>(&handles->reports);
   for (uint32_t i = 0; i < workers; i++) {
     loops_.push_back(std::make_unique<RelayLoop>(target_, *reports_));
+    loops_.back()->SetPeers(&loops_);
     if (int errnum = loops_.back()->Start("relay-" + std::to_string(i)); errnum != 0) {
       Shutdown();
       throw SystemError{"relay thread", errnum}.ToJs(env);
@@ -183,11 +174,7 @@ Napi::Value TcpRelay::Listen(const Napi::CallbackInfo& info) {
   }
   listen_fd_ = fd;
   listened_ = true;
-  uv_poll_init(handles_->loop, &handles_->poll, fd);
-  handles_->poll.data = handles_;
-  handles_->open_handles++;
-  uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->poll));
-  uv_poll_start(&handles_->poll, UV_READABLE, &TcpRelay::OnAcceptable);
+  for (auto& loop : loops_) loop->Listen(fd);
   UpdateActive();
 
   char text[INET6_ADDRSTRLEN] = "";
@@ -256,14 +243,6 @@ Napi::Value TcpRelay::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-void TcpRelay::OnAcceptable(uv_poll_t* poll, int status, int /*events*/) {
-  TcpRelay* self = static_cast<RelayHandles*>(poll->data)->owner;
-  if (self == nullptr || status < 0) return;
-  self->Accept();
-  Napi::HandleScope scope(self->Env());
-  self->AfterBatch();
-}
-
 void TcpRelay::OnReports(uv_async_t* async) {
   TcpRelay* self = static_cast<RelayHandles*>(async->data)->owner;
   if (self == nullptr) return;
@@ -271,59 +250,11 @@ void TcpRelay::OnReports(uv_async_t* async) {
   self->AfterBatch();
 }
 
-void TcpRelay::Accept() {
-  while (listen_fd_ >= 0) {
-    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      const int errnum = errno;
-      if (errnum == EAGAIN || errnum == EWOULDBLOCK) return;
-      // Failures of one connection that has gone already.
-      if (errnum == EINTR || errnum == ECONNABORTED || errnum == EPROTO || errnum == EPERM) {
-        continue;
-      }
-      PauseAccepting(errnum);
-      return;
-    }
-    PickLoop()->Hand(fd);
-  }
-}
-
-// The loop with the fewest open connections, the next in turn among equals.
-RelayLoop* TcpRelay::PickLoop() {
-  RelayLoop* best = nullptr;
-  int64_t least = std::numeric_limits<int64_t>::max();
-  for (size_t i = 0; i < loops_.size(); i++) {
-    RelayLoop* loop = loops_[(next_loop_ + i) % loops_.size()].get();
-    if (loop->open() < least) {
-      least = loop->open();
-      best = loop;
-    }
-  }
-  next_loop_ = (next_loop_ + 1) % loops_.size();
-  return best;
-}
-
-void TcpRelay::PauseAccepting(int errnum) {
-  notices_.push_back({Notice::kAcceptError, ErrnoName(errnum), std::string("accept: ") +
-                                                                   std::strerror(errnum)});
-  if (listen_fd_ < 0 || handles_ == nullptr) return;
-  uv_poll_stop(&handles_->poll);
-  uv_timer_start(&handles_->accept_timer, &TcpRelay::OnAcceptTimer, kAcceptPauseMs, 0);
-}
-
-void TcpRelay::OnAcceptTimer(uv_timer_t* timer) {
-  TcpRelay* self = static_cast<RelayHandles*>(timer->data)->owner;
-  if (self == nullptr || self->listen_fd_ < 0) return;
-  uv_poll_start(&self->handles_->poll, UV_READABLE, &TcpRelay::OnAcceptable);
-}
-
 void TcpRelay::StopListening() {
   if (listen_fd_ < 0) return;
-  if (handles_ != nullptr) {
-    uv_timer_stop(&handles_->accept_timer);
-    uv_poll_stop(&handles_->poll);
-    uv_close(reinterpret_cast<uv_handle_t*>(&handles_->poll), OnHandleClosed);
-  }
+  // Every loop lets go of the socket before it is closed: a number reused
+  // by the next socket opened must not be accepted from.
+  for (auto& loop : loops_) loop->Listen(-1);
   close(listen_fd_);
   listen_fd_ = -1;
 }
@@ -336,10 +267,7 @@ void TcpRelay::AfterBatch() {
   const bool idle = idle_wanted_ && Open() == 0;
   if (idle) idle_wanted_ = false;
   std::vector<Notice> notices;
-  notices.swap(notices_);
-  if (reports_ != nullptr) {
-    for (Notice& notice : reports_->Take()) notices.push_back(std::move(notice));
-  }
+  if (reports_ != nullptr) notices = reports_->Take();
   UpdateActive();
   Napi::Env env = Env();
   auto call = [&](Napi::FunctionReference& callback, std::initializer_list<napi_value> args) {
@@ -393,11 +321,7 @@ void TcpRelay::Shutdown() {
   loops_.clear();
   if (handles_ != nullptr) {
     handles_->owner = nullptr;
-    uv_timer_stop(&handles_->accept_timer);
-    for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&handles_->accept_timer),
-                                reinterpret_cast<uv_handle_t*>(&handles_->reports)}) {
-      uv_close(handle, OnHandleClosed);
-    }
+    uv_close(reinterpret_cast<uv_handle_t*>(&handles_->reports), OnHandleClosed);
     handles_ = nullptr;
   }
   reports_.reset();

@@ -15,13 +15,15 @@ struct RelayHandles;
 // The proxy's data path: new TcpRelay(targetHost, targetPort, dialTimeoutMs,
 // countBytes, workers, onDialFailure, onAcceptError, onIdle).
 //
-// Accepts on a listening socket on the JS thread's loop and hands each
-// connection to one of `workers` relay loops (relay-loop.h), each a thread
-// with its own libuv loop and epoll set, which dials the target and moves
-// the bytes both ways. The connection goes to the loop with the fewest
-// open ones, so a few long streams spread over the cores too. No JS runs
+// Opens a listening socket that `workers` relay loops (relay-loop.h) all
+// watch, each a thread with its own libuv loop and epoll set, which
+// accepts, dials the target and moves the bytes both ways. A loop with
+// clearly more open connections than another hands what it accepts to
+// that one, so a few long streams spread over the cores too. No JS runs
 // per connection or per chunk (a net.Socket pair per connection is what
-// held the JS proxy at half haproxy's connection rate).
+// held the JS proxy at half haproxy's connection rate), and the JS thread
+// is not on a connection's way at all: accepting there and handing each
+// socket to a loop cost a wake-up of two threads per connection.
 //
 // - readCounters(into): the kCounterCount counts (names in kCounterNames),
 //   summed over the loops at this moment, for the metrics at scrape time.
@@ -50,16 +52,11 @@ class TcpRelay : public Napi::ObjectWrap<TcpRelay> {
   Napi::Value ReadCounters(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
-  static void OnAcceptable(uv_poll_t* poll, int status, int events);
   static void OnReports(uv_async_t* async);
-  static void OnAcceptTimer(uv_timer_t* timer);
   static void OnEnvTeardown(napi_async_cleanup_hook_handle hook, void* arg);
 
-  void Accept();
-  RelayLoop* PickLoop();
-  void PauseAccepting(int errnum);
   int64_t Open() const;
-  // Runs after every accept batch and every report from the loops:
+  // Runs after every report from the loops and every call from JS:
   // callbacks into JS, and whether the JS loop must stay alive for us.
   void AfterBatch();
   void UpdateActive();
@@ -71,13 +68,11 @@ class TcpRelay : public Napi::ObjectWrap<TcpRelay> {
   Target target_;
   std::unique_ptr<Reports> reports_;
   std::vector<std::unique_ptr<RelayLoop>> loops_;
-  size_t next_loop_ = 0;
   // Counts of loops already stopped, so totals survive close().
   double retired_[kCounterCount] = {};
   int listen_fd_ = -1;
   bool listened_ = false;
   RelayHandles* handles_ = nullptr;
-  std::vector<Notice> notices_;
   bool idle_wanted_ = false;
   bool active_ = false;
 
