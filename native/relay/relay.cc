@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstring>
 #include <algorithm>
-#include <limits>
 
 #include "../conntrack/errors.h"
 #include "relay-connection.h"
