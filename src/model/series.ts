@@ -64,7 +64,7 @@ export function toSeries(groups: Iterable<HostGroup>, options: SeriesOptions): S
   const kept: HostGroup[] = [];
   for (const group of groups) if (!ignored(group.host, group.port)) kept.push(group);
   const hostOf = hostKey(groupBy);
-  const totals = hostTotals(kept, hostOf);
+  const totals = hostTallies(kept, hostOf);
   // Ranking sorts every host; when all of them keep their label it changes nothing.
   const own = totals.size <= options.maxHosts ? undefined : ownHosts(totals, options.maxHosts);
   const ownLabel = (host: string): string =>
@@ -86,7 +86,7 @@ export function toSeries(groups: Iterable<HostGroup>, options: SeriesOptions): S
     // series: when no host has more ports than it may keep, each group is a
     // series as it is, without the regrouping below (a third of a scrape's
     // series work at 1,000 hosts).
-    const series = unmerged(kept, options.maxPortsPerHost);
+    const series = unmerged(kept, totals, options.maxPortsPerHost);
     if (series !== undefined) return { series, foldedHosts: 0, mapping: mappingOf(series) };
   }
 
@@ -123,7 +123,7 @@ export function addressesToName(groups: Iterable<HostGroup>, options: SeriesOpti
   const all = [...groups];
   if (options.ignoreName !== undefined) return [...new Set(all.map((group) => group.host))];
   if (options.groupBy !== undefined) return [];
-  return rankHosts(hostTotals(all, (address) => address)).slice(0, options.maxHosts);
+  return rankHosts(hostTallies(all, (address) => address)).slice(0, options.maxHosts);
 }
 
 function hostKey(groupBy: GroupBy | undefined): (address: string) => string {
@@ -140,27 +140,41 @@ function hostKey(groupBy: GroupBy | undefined): (address: string) => string {
   };
 }
 
-/** Connections per host (all ports, directions and phases). */
-function hostTotals(
+/** A host's connections (all ports, directions and phases) and groups. */
+interface HostTally {
+  connections: number;
+  groups: number;
+}
+
+/** Each host's tally, in one pass: this runs over every group at every scrape. */
+function hostTallies(
   groups: readonly HostGroup[],
   hostOf: (address: string) => string,
-): Map<string, number> {
-  const totals = new Map<string, number>();
+): Map<string, HostTally> {
+  const tallies = new Map<string, HostTally>();
   for (const group of groups) {
     const host = hostOf(group.host);
-    totals.set(host, (totals.get(host) ?? 0) + totalOf(group.counts));
+    const tally = tallies.get(host);
+    if (tally === undefined) tallies.set(host, { connections: totalOf(group.counts), groups: 1 });
+    else {
+      tally.connections += totalOf(group.counts);
+      tally.groups++;
+    }
   }
-  return totals;
+  return tallies;
 }
 
 /** Distinct hosts, most connections first; ties in host text order. */
-function rankHosts(totals: ReadonlyMap<string, number>): string[] {
+function rankHosts(totals: ReadonlyMap<string, HostTally>): string[] {
   return [...totals]
-    .sort(([a, totalA], [b, totalB]) => totalB - totalA || compareText(a, b))
+    .sort(
+      ([a, { connections: totalA }], [b, { connections: totalB }]) =>
+        totalB - totalA || compareText(a, b),
+    )
     .map(([host]) => host);
 }
 
-function ownHosts(totals: ReadonlyMap<string, number>, maxHosts: number): Set<string> {
+function ownHosts(totals: ReadonlyMap<string, HostTally>, maxHosts: number): Set<string> {
   return new Set(rankHosts(totals).slice(0, maxHosts));
 }
 
@@ -191,18 +205,17 @@ function capPorts(byLabel: GroupIndex<Series>, maxPorts: number): Series[] {
 
 /**
  * Each group as its own series; undefined when some host has more than
- * `maxPorts` groups. The series are the groups themselves, not copies: a
+ * `maxPorts` groups (`byAddress`: the groups' tallies by address). The series are the groups themselves, not copies: a
  * scrape's groups are its own (a copy of the live table, or a dump's
  * aggregate) and neither they nor the series are changed once made, so a
  * second copy of 1,000 hosts' groups per scrape was garbage only.
  */
-function unmerged(groups: readonly HostGroup[], maxPorts: number): Series[] | undefined {
-  const perHost = new Map<string, number>();
-  for (const group of groups) {
-    const ports = (perHost.get(group.host) ?? 0) + 1;
-    if (ports > maxPorts) return undefined;
-    perHost.set(group.host, ports);
-  }
+function unmerged(
+  groups: readonly HostGroup[],
+  byAddress: ReadonlyMap<string, HostTally>,
+  maxPorts: number,
+): Series[] | undefined {
+  for (const tally of byAddress.values()) if (tally.groups > maxPorts) return undefined;
   return groups.slice();
 }
 
