@@ -20,20 +20,22 @@ import type { BenchTable } from './table';
 type Pass = 'new-connection' | 'kept-alive' | 'kept-alive-gzip' | 'floor';
 
 /**
- * Requests timed for each figure, after `warmup` untimed. A curl per
- * request (new connection, landing page) takes ~10 ms, so those passes stay
- * short. Kept alive, a scrape costs ~2 ms of CPU, which /proc counts in
- * 10 ms ticks: 101 of them gave a tenth of a millisecond of rounding alone,
- * and passes of 101 in a row moved from 1.0 to 2.8 ms; and V8 takes a few
- * hundred scrapes to settle (the first hundred cost about twice the
- * later ones), where an exporter that runs for days pays the settled cost.
- * So those passes time 1,001 scrapes after 300.
+ * Requests timed for each figure: `passes` runs of `timed` requests after
+ * `warmup` untimed, the figure the median of the passes. A curl per
+ * request (new connection, landing page) takes ~10 ms, so those are one
+ * short pass. Kept alive, a scrape costs ~2 ms of CPU, which /proc counts
+ * in 10 ms ticks: 101 of them gave a tenth of a millisecond of rounding
+ * alone; back-to-back passes of 101 moved between 1.0 and 2.8 ms (this
+ * machine's speed itself moves by ±15% within seconds); and V8 takes a few
+ * hundred scrapes to settle (the first hundred cost about twice the later
+ * ones), where an exporter that runs for days pays the settled cost. So
+ * those take five passes of 201 scrapes after 300.
  */
-const PASS_SCRAPES: Record<Pass, { warmup: number; timed: number }> = {
-  'new-connection': { warmup: 10, timed: 101 },
-  floor: { warmup: 10, timed: 101 },
-  'kept-alive': { warmup: 300, timed: 1001 },
-  'kept-alive-gzip': { warmup: 300, timed: 1001 },
+const PASS_SCRAPES: Record<Pass, { warmup: number; timed: number; passes: number }> = {
+  'new-connection': { warmup: 10, timed: 101, passes: 1 },
+  floor: { warmup: 10, timed: 101, passes: 1 },
+  'kept-alive': { warmup: 300, timed: 201, passes: 5 },
+  'kept-alive-gzip': { warmup: 300, timed: 201, passes: 5 },
 };
 /** The exporter left alone this long first: what it uses without scrapes is not the scrapes'. */
 const IDLE_MS = 2000;
@@ -99,9 +101,9 @@ async function requests(
 }
 
 /**
- * CPU per request over the pass's timed requests (the exporter's idle use over the
- * same time taken off), each part's time per request, and the requests'
- * median latency and size.
+ * CPU per request, the median of the passes (the exporter's idle use over
+ * the same time taken off); each part's time per request over all passes;
+ * and the requests' median latency and size.
  */
 async function costOf(
   bench: BenchTable,
@@ -110,24 +112,29 @@ async function costOf(
   pass: Pass,
 ): Promise<{ ms: number; cpuMs: number; bytes: number; parts?: Record<ScrapePart, number> }> {
   const pid = exporter.process.pid!;
-  const { warmup, timed } = PASS_SCRAPES[pass];
+  const { warmup, timed, passes } = PASS_SCRAPES[pass];
   await requests(bench, exporter, pass, warmup);
   const before = await partSeconds(exporter);
-  const cpuBefore = cpuSeconds(pid);
-  const start = performance.now();
-  const done = await requests(bench, exporter, pass, timed);
-  const elapsedMs = performance.now() - start;
-  const cpuMs = ((cpuSeconds(pid) - cpuBefore) * 1000 - idleCpuPerMs * elapsedMs) / timed;
+  const cpuPerPass: number[] = [];
+  const done: Array<{ ms: number; bytes: number }> = [];
+  for (let i = 0; i < passes; i++) {
+    const cpuBefore = cpuSeconds(pid);
+    const start = performance.now();
+    done.push(...(await requests(bench, exporter, pass, timed)));
+    const elapsedMs = performance.now() - start;
+    cpuPerPass.push(((cpuSeconds(pid) - cpuBefore) * 1000 - idleCpuPerMs * elapsedMs) / timed);
+  }
   const after = await partSeconds(exporter);
+  const count = timed * passes;
   const parts =
     before &&
     after &&
     (Object.fromEntries(
-      SCRAPE_PARTS.map((part) => [part, ((after[part] - before[part]) * 1000) / timed]),
+      SCRAPE_PARTS.map((part) => [part, ((after[part] - before[part]) * 1000) / count]),
     ) as Record<ScrapePart, number>);
   return {
     ms: median(done.map((s) => s.ms)),
-    cpuMs,
+    cpuMs: median(cpuPerPass),
     bytes: median(done.map((s) => s.bytes)),
     parts,
   };
