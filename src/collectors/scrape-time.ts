@@ -38,13 +38,25 @@ export function scrapeCounter(
     help: metric.help,
     labelNames: metric.labelNames ?? [],
     registers: [registry],
-    async collect() {
-      const reading = await read();
-      this.reset();
-      if (typeof reading === 'number') this.inc(reading);
-      else for (const [labels, value] of reading) this.inc(labels, value);
+    collect() {
+      return settle(read(), (reading) => {
+        this.reset();
+        if (typeof reading === 'number') this.inc(reading);
+        else for (const [labels, value] of reading) this.inc(labels, value);
+      });
     },
   });
+}
+
+/**
+ * `apply(value)` at once when `value` is no promise, else once it settles.
+ * Most readings are plain numbers: an async collect function would cost
+ * each of a scrape's families a promise and a turn of the microtask queue
+ * for nothing.
+ */
+function settle<T>(value: T | Promise<T>, apply: (value: T) => void): void | Promise<void> {
+  if (value instanceof Promise) return value.then(apply);
+  apply(value);
 }
 
 export interface GaugeOptions {
@@ -64,12 +76,13 @@ export function scrapeGauge(
     help: metric.help,
     labelNames: metric.labelNames ?? [],
     registers: [registry],
-    async collect() {
-      const reading = await read();
-      if (reading === undefined) return;
-      if (options.reset) this.reset();
-      if (typeof reading === 'number') this.set(reading);
-      else for (const [labels, value] of reading) this.set(labels, value);
+    collect() {
+      return settle(read(), (reading) => {
+        if (reading === undefined) return;
+        if (options.reset) this.reset();
+        if (typeof reading === 'number') this.set(reading);
+        else for (const [labels, value] of reading) this.set(labels, value);
+      });
     },
   });
 }

@@ -47,3 +47,19 @@ test('a gauge keeps its value when the reading is undefined, and with reset drop
   assert.deepEqual(samples(text, 'plain'), ['plain 7']);
   assert.deepEqual(samples(text, 'labelled'), ['labelled{port="443"} 3']);
 });
+
+test('readings may come at once or later, counters and gauges alike; a failed one fails the scrape', async () => {
+  const registry = new Registry();
+  let count = 2;
+  scrapeCounter(registry, { name: 'now_total', help: 'h' }, () => count);
+  scrapeGauge(registry, { name: 'later', help: 'h' }, async () => count * 10);
+  let text = await registry.metrics();
+  assert.deepEqual(samples(text, 'now_total'), ['now_total 2']);
+  assert.deepEqual(samples(text, 'later'), ['later 20']);
+  count = 3;
+  text = await registry.metrics();
+  assert.deepEqual(samples(text, 'now_total'), ['now_total 3']);
+  assert.deepEqual(samples(text, 'later'), ['later 30']);
+  scrapeGauge(registry, { name: 'broken', help: 'h' }, () => Promise.reject(new Error('no /proc')));
+  await assert.rejects(registry.metrics(), /no \/proc/);
+});
