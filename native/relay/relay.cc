@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <algorithm>
 
 #include "../conntrack/errors.h"

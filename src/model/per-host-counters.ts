@@ -126,10 +126,11 @@ export class PerHostCounters<K extends string> {
     let exported = this.exported.get(labels.host, labels.port, labels.direction);
     if (exported === undefined) {
       const { host, port, direction } = labels;
+      // Made by this fold and not yet given to any scrape: no copy needed before adding to it.
       exported = {
         series: { host, port, direction, values: this.zeros() },
         changedMs: 0,
-        changedIn: 0,
+        changedIn: this.folds,
       };
       this.exported.set(host, port, direction, exported);
       this.count++;

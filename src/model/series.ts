@@ -205,10 +205,11 @@ function capPorts(byLabel: GroupIndex<Series>, maxPorts: number): Series[] {
 
 /**
  * Each group as its own series; undefined when some host has more than
- * `maxPorts` groups (`byAddress`: the groups' tallies by address). The series are the groups themselves, not copies: a
- * scrape's groups are its own (a copy of the live table, or a dump's
- * aggregate) and neither they nor the series are changed once made, so a
- * second copy of 1,000 hosts' groups per scrape was garbage only.
+ * `maxPorts` groups (`byAddress`: the groups' tallies by address). The
+ * series are the groups themselves, not copies: a scrape's groups are its
+ * own (a copy of the live table, or a dump's aggregate) and neither they
+ * nor the series are changed once made, so a second copy of 1,000 hosts'
+ * groups per scrape was garbage only.
  */
 function unmerged(
   groups: readonly HostGroup[],
