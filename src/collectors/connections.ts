@@ -31,10 +31,8 @@ const ORIGINAL_HELP: Record<ConnectionPhase, string> = {
 
 /** One label set and its count per phase. */
 interface Row {
-  /** Each phase's sample line but its value (see LabelCache.lines), when cached. */
-  lines?: readonly Buffer[];
-  /** Else the label set as written, braces included, in UTF-8. */
-  labels?: Buffer;
+  /** The label set as written, braces included, in UTF-8. */
+  labels: Buffer;
   counts: Record<ConnectionPhase, number>;
 }
 
@@ -69,7 +67,7 @@ export function connectionGauges(
     }),
     'gauge',
   );
-  const labels = new LabelCache(heads.map((head) => head.name));
+  const labels = new LabelCache();
   // A host with no connection in a phase is no label set known in advance:
   // the original left it out, and so does its layout.
   const nonZeroOnly = layout === 'v0.3';
@@ -80,15 +78,13 @@ export function connectionGauges(
       return {
         expectedBytes: expectedBytes(rows.length * PHASES.length),
         write(out) {
-          heads.forEach(({ key: phase, name, header }, index) => {
+          for (const { key: phase, name, header } of heads) {
             out.text(header);
             for (const row of rows) {
               const value = row.counts[phase];
-              if (nonZeroOnly && value === 0) continue;
-              if (row.lines !== undefined) out.line(row.lines[index]!, value);
-              else out.sample(name, row.labels!, value);
+              if (!nonZeroOnly || value !== 0) out.sample(name, row.labels, value);
             }
-          });
+          }
         },
       };
     },
@@ -99,7 +95,7 @@ function rowsOf(series: readonly Series[], layout: MetricLayout, labels: LabelCa
   switch (layout) {
     case 'native':
       labels.startScrape();
-      return series.map((one) => ({ lines: labels.lines(one), counts: one.counts }));
+      return series.map((one) => ({ labels: labels.get(one), counts: one.counts }));
     case 'v0.3':
       return summed(series, ({ host, port }) => hostAndPort(host, port));
     case 'v0.1':

@@ -24,23 +24,23 @@ export function perHostCounterFamilies<K extends string>(
   { rows, kinds, family, present }: PerHostCounterFamilies<K>,
 ): TextCollector {
   const heads = familyHeads(kinds, family, 'counter');
-  const labels = new LabelCache(heads.map((head) => head.name));
+  const labels = new LabelCache();
   return {
     async collect() {
       // Read first: the scrape folds the counts whether or not they are written.
       const series = ((await source.get()).counted?.[rows] ?? []) as readonly CounterSeries<K>[];
       if (present !== undefined && !present()) return undefined;
       labels.startScrape();
-      const lines = series.map((one) => labels.lines(one));
+      const labelSets = series.map((one) => labels.get(one));
       return {
         expectedBytes: expectedBytes(series.length * kinds.length),
         write(out) {
-          heads.forEach(({ key: kind, header }, index) => {
+          for (const { key: kind, name, header } of heads) {
             out.text(header);
             for (let i = 0; i < series.length; i++) {
-              out.line(lines[i]![index]!, series[i]!.values[kind]);
+              out.sample(name, labelSets[i]!, series[i]!.values[kind]);
             }
-          });
+          }
         },
       };
     },

@@ -98,18 +98,10 @@ const MAX_COUNT_DIGITS = 16;
 const NEWLINE = 0x0a;
 const SPACE = 0x20;
 const ZERO = 0x30;
-const LINE_START = Buffer.from([NEWLINE]);
-const VALUE_START = Buffer.from([SPACE]);
 
-/** `\n<name><labels> ` for each name. */
-function lineStarts(names: readonly Uint8Array[], labels: Buffer): Buffer[] {
-  return names.map((name) => Buffer.concat([LINE_START, name, labels, VALUE_START]));
-}
-
-/** A cached label set, its sample lines but their values, and the scrape that last wrote it. */
+/** A cached label set and the scrape that last wrote it. */
 interface CachedLabels {
   bytes: Buffer;
-  lines: Buffer[] | undefined;
   scrape: number;
 }
 
@@ -128,9 +120,6 @@ export class LabelCache {
   private held = 0;
   private used = 0;
 
-  /** `names`: the families whose sample lines lines() gives, in that order. */
-  constructor(private readonly names: readonly Uint8Array[] = []) {}
-
   /** Label sets held. */
   get size(): number {
     return this.held;
@@ -148,24 +137,10 @@ export class LabelCache {
     return this.entry(labels).bytes;
   }
 
-  /**
-   * `\n<name>{host="…",port="…",direction="…"} `, one per family the cache
-   * was made for: each sample line of the label set but its value. Copying
-   * one such piece per sample instead of the name and the label set apart
-   * took nearly half off writing the per-host families (1,000 hosts); it
-   * costs about 100 bytes per line held.
-   */
-  lines(labels: SeriesLabels): readonly Buffer[] {
-    const cached = this.entry(labels);
-    // Made elsewhere: a closure over `cached` here would cost every call a context object.
-    cached.lines ??= lineStarts(this.names, cached.bytes);
-    return cached.lines;
-  }
-
   private entry(labels: SeriesLabels): CachedLabels {
     let cached = this.index.get(labels.host, labels.port, labels.direction);
     if (cached === undefined) {
-      cached = { bytes: Buffer.from(groupLabels(labels)), lines: undefined, scrape: -1 };
+      cached = { bytes: Buffer.from(groupLabels(labels)), scrape: -1 };
       this.index.set(labels.host, labels.port, labels.direction, cached);
       this.held++;
     }
@@ -224,13 +199,6 @@ export class TextWriter {
     at += labels.length;
     buffer[at++] = SPACE;
     this.valueAt(at, value);
-  }
-
-  /** `start` (a sample line but its value, from LabelCache.lines), then `value`. */
-  line(start: Uint8Array, value: number): void {
-    this.reserve(start.length + MAX_COUNT_DIGITS);
-    this.buffer.set(start, this.length);
-    this.valueAt(this.length + start.length, value);
   }
 
   /** What was written; the writer is not to be used after. */

@@ -240,23 +240,6 @@ test('label cache: the same bytes for the same labels, and label sets no longer 
   assert.ok(cache.size <= 2 * 100 + 64 + 100, `${cache.size} label sets held`);
 });
 
-test("label cache: lines are each family's sample line but its value, kept with the label set", () => {
-  const cache = new LabelCache([Buffer.from('a_total'), Buffer.from('b_total')]);
-  cache.startScrape();
-  const labels = { host: 'db "1"', port: 5432, direction: 'outbound' as const };
-  const lines = cache.lines(labels);
-  assert.deepEqual(
-    lines.map((line) => line.toString()),
-    [
-      '\na_total{host="db \\"1\\"",port="5432",direction="outbound"} ',
-      '\nb_total{host="db \\"1\\"",port="5432",direction="outbound"} ',
-    ],
-  );
-  cache.startScrape();
-  assert.equal(cache.lines({ ...labels }), lines, 'not encoded anew at the next scrape');
-  assert.equal(cache.size, 1);
-});
-
 test('lifecycle counters: the same text as prom-client', async () => {
   const tallies = fc.uniqueArray(
     fc.record({
