@@ -397,7 +397,8 @@ export function verdicts(results: readonly SizeResult[]): string {
     ' ms',
     true,
     cost &&
-      ` (a request rendering nothing costs ${cell(cost.floorCpuMs, 2)} ms; kept alive ` +
+      ` (a request rendering nothing costs ${cell(cost.floorCpuMs, 2)} ms, Node's own HTTP ` +
+        `server ${cell(cost.nodeFloorCpuMs, 2)} ms; kept alive ` +
         `${cell(cost.keptAliveCpuMs, 2)} ms, with gzip ${cell(cost.gzipCpuMs, 2)} ms)`,
   );
   judge(

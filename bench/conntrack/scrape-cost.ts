@@ -8,6 +8,8 @@
  * prom-client's formatting of its families, garbage collection, the glue
  * between the parts.
  */
+import { once } from 'node:events';
+
 import { parseExposition, startExporter, type ExporterProcess } from '../../test/helpers/exporter';
 import {
   SCRAPE_PARTS,
@@ -17,23 +19,25 @@ import {
 import { cpuSeconds, fetchKeptAlive, fetchTimed } from './measure';
 import type { BenchTable } from './table';
 
-type Pass = 'new-connection' | 'kept-alive' | 'kept-alive-gzip' | 'floor';
+type Pass = 'new-connection' | 'kept-alive' | 'kept-alive-gzip' | 'floor' | 'node-floor';
 
 /**
  * Requests timed for each figure: `passes` runs of `timed` requests after
- * `warmup` untimed, the figure the median of the passes. A curl per
- * request (new connection, landing page) takes ~10 ms, so those are one
- * short pass. Kept alive, a scrape costs ~2 ms of CPU, which /proc counts
- * in 10 ms ticks: 101 of them gave a tenth of a millisecond of rounding
- * alone; back-to-back passes of 101 moved between 1.0 and 2.8 ms (this
- * machine's speed itself moves by ±15% within seconds); and V8 takes a few
- * hundred scrapes to settle (the first hundred cost about twice the later
- * ones), where an exporter that runs for days pays the settled cost. So
- * those take five passes of 201 scrapes after 300.
+ * `warmup` untimed, the figure the median of the passes. /proc counts CPU
+ * in 10 ms ticks: 101 scrapes of ~2 ms gave a tenth of a millisecond of
+ * rounding alone; back-to-back passes of 101 moved between 1.0 and 2.8 ms
+ * (this machine's speed itself moves by ±15% within seconds); and V8 takes
+ * hundreds of requests to optimize the code a request runs (the first
+ * hundred cost about twice the later ones, and with one curl per request
+ * V8 was still compiling after 700), where an exporter that runs for days
+ * pays the settled cost. So every figure is the median of passes after
+ * 300 requests; a curl per request takes ~10 ms, so those passes are
+ * shorter.
  */
 const PASS_SCRAPES: Record<Pass, { warmup: number; timed: number; passes: number }> = {
-  'new-connection': { warmup: 10, timed: 101, passes: 1 },
-  floor: { warmup: 10, timed: 101, passes: 1 },
+  'new-connection': { warmup: 300, timed: 101, passes: 3 },
+  floor: { warmup: 300, timed: 101, passes: 3 },
+  'node-floor': { warmup: 300, timed: 101, passes: 3 },
   'kept-alive': { warmup: 300, timed: 201, passes: 5 },
   'kept-alive-gzip': { warmup: 300, timed: 201, passes: 5 },
 };
@@ -56,6 +60,12 @@ export interface ScrapeCost {
    * renders (and the conntrack events of its own connection), ms.
    */
   floorCpuMs: number;
+  /**
+   * CPU per request of a Node.js HTTP server with no exporter code (it
+   * answers "ok"), each on a new connection, measured beside this column:
+   * what Node itself costs a curl, ms.
+   */
+  nodeFloorCpuMs: number;
   /** Each timed part per plain scrape, ms (gzip: per gzip scrape); undefined when not timed. */
   parts?: Record<ScrapePart, number>;
   /** Of a plain scrape, and gzipped. */
@@ -84,14 +94,26 @@ async function partSeconds(
   ) as Record<ScrapePart, number>;
 }
 
-/** `count` requests as `pass` makes them. */
+/** A server whose CPU per request is measured: its process and its address. */
+interface Target {
+  pid: number;
+  url: string;
+  /** The exporter's timed parts so far; undefined for another server. */
+  parts?: () => Promise<Record<ScrapePart, number> | undefined>;
+}
+
+function targetOf(exporter: ExporterProcess): Target {
+  return { pid: exporter.process.pid!, url: exporter.url, parts: () => partSeconds(exporter) };
+}
+
+/** `count` requests to `target` as `pass` makes them. */
 async function requests(
   bench: BenchTable,
-  exporter: ExporterProcess,
+  target: Target,
   pass: Pass,
   count: number,
 ): Promise<Array<{ ms: number; bytes: number }>> {
-  const url = `${exporter.url}${pass === 'floor' ? '/' : '/metrics'}`;
+  const url = `${target.url}${pass === 'floor' || pass === 'node-floor' ? '/' : '/metrics'}`;
   if (pass === 'kept-alive' || pass === 'kept-alive-gzip') {
     return fetchKeptAlive(bench.ns, url, count, { gzip: pass === 'kept-alive-gzip' });
   }
@@ -107,24 +129,24 @@ async function requests(
  */
 async function costOf(
   bench: BenchTable,
-  exporter: ExporterProcess,
+  target: Target,
   idleCpuPerMs: number,
   pass: Pass,
 ): Promise<{ ms: number; cpuMs: number; bytes: number; parts?: Record<ScrapePart, number> }> {
-  const pid = exporter.process.pid!;
+  const { pid } = target;
   const { warmup, timed, passes } = PASS_SCRAPES[pass];
-  await requests(bench, exporter, pass, warmup);
-  const before = await partSeconds(exporter);
+  await requests(bench, target, pass, warmup);
+  const before = await target.parts?.();
   const cpuPerPass: number[] = [];
   const done: Array<{ ms: number; bytes: number }> = [];
   for (let i = 0; i < passes; i++) {
     const cpuBefore = cpuSeconds(pid);
     const start = performance.now();
-    done.push(...(await requests(bench, exporter, pass, timed)));
+    done.push(...(await requests(bench, target, pass, timed)));
     const elapsedMs = performance.now() - start;
     cpuPerPass.push(((cpuSeconds(pid) - cpuBefore) * 1000 - idleCpuPerMs * elapsedMs) / timed);
   }
-  const after = await partSeconds(exporter);
+  const after = await target.parts?.();
   const count = timed * passes;
   const parts =
     before &&
@@ -150,13 +172,15 @@ export async function measureScrapeCost(
   args: readonly string[],
   options: { port: number; startTimeoutMs: number; program?: string; parts?: boolean },
 ): Promise<ScrapeCost> {
+  const nodeFloor = await plainNodeCost(bench, options.port);
   const exporter = await start(bench, args, options, false);
   try {
+    const target = targetOf(exporter);
     const idleCpuPerMs = await idleCpu(exporter);
-    const plain = await costOf(bench, exporter, idleCpuPerMs, 'new-connection');
-    const keptAlive = await costOf(bench, exporter, idleCpuPerMs, 'kept-alive');
-    const gzipped = await costOf(bench, exporter, idleCpuPerMs, 'kept-alive-gzip');
-    const floor = await costOf(bench, exporter, idleCpuPerMs, 'floor');
+    const plain = await costOf(bench, target, idleCpuPerMs, 'new-connection');
+    const keptAlive = await costOf(bench, target, idleCpuPerMs, 'kept-alive');
+    const gzipped = await costOf(bench, target, idleCpuPerMs, 'kept-alive-gzip');
+    const floor = await costOf(bench, target, idleCpuPerMs, 'floor');
     const series = [...parseExposition(await exporter.scrape()).keys()].length;
     const cost: ScrapeCost = {
       scrapeMs: plain.ms,
@@ -164,6 +188,7 @@ export async function measureScrapeCost(
       keptAliveCpuMs: keptAlive.cpuMs,
       gzipCpuMs: gzipped.cpuMs,
       floorCpuMs: floor.cpuMs,
+      nodeFloorCpuMs: nodeFloor,
       bytes: plain.bytes,
       gzipBytes: gzipped.bytes,
       series,
@@ -173,8 +198,8 @@ export async function measureScrapeCost(
     const timed = await start(bench, args, options, true);
     try {
       const idle = await idleCpu(timed);
-      const parts = (await costOf(bench, timed, idle, 'kept-alive')).parts;
-      const gzipPart = (await costOf(bench, timed, idle, 'kept-alive-gzip')).parts?.gzip;
+      const parts = (await costOf(bench, targetOf(timed), idle, 'kept-alive')).parts;
+      const gzipPart = (await costOf(bench, targetOf(timed), idle, 'kept-alive-gzip')).parts?.gzip;
       return {
         ...cost,
         parts: parts && gzipPart !== undefined ? { ...parts, gzip: gzipPart } : undefined,
@@ -210,6 +235,33 @@ async function idleCpu(exporter: ExporterProcess): Promise<number> {
   return ((cpuSeconds(pid) - before) * 1000) / IDLE_MS;
 }
 
+// Node's HTTP server with nothing of the exporter: port in argv[1].
+const PLAIN_SERVER = `require('node:http')
+  .createServer((request, response) => response.end('ok'))
+  .listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'));`;
+
+/**
+ * CPU per request of PLAIN_SERVER (the Node.js that runs the benchmark) on
+ * `port`, each request a curl on a new connection, as the landing page's
+ * row: the part of that row no exporter code can take away, ms.
+ */
+async function plainNodeCost(bench: BenchTable, port: number): Promise<number> {
+  const server = bench.ns.spawn([process.execPath, '-e', PLAIN_SERVER, String(port)]);
+  try {
+    const [chunk] = (await once(server.stdout!, 'data')) as [Buffer];
+    if (!chunk.toString().includes('listening')) throw new Error(`plain server: ${chunk}`);
+    const pid = server.pid!;
+    const before = cpuSeconds(pid);
+    await pause(IDLE_MS);
+    const idleCpuPerMs = ((cpuSeconds(pid) - before) * 1000) / IDLE_MS;
+    const target = { pid, url: `http://127.0.0.1:${port}` };
+    return (await costOf(bench, target, idleCpuPerMs, 'node-floor')).cpuMs;
+  } finally {
+    server.kill();
+    await once(server, 'exit');
+  }
+}
+
 /** The rest of a plain kept-alive scrape's CPU: what the timed parts (gzip aside) leave. */
 export function restMs(cost: ScrapeCost): number {
   if (cost.parts === undefined) return NaN;
@@ -240,6 +292,10 @@ export const COST_ROWS: readonly CostRow[] = [
   {
     label: '… of which a request that renders nothing (the landing page) costs (ms)',
     value: (c) => c.floorCpuMs,
+  },
+  {
+    label: '… and of that, Node.js itself (its HTTP server answering "ok", no exporter code) (ms)',
+    value: (c) => c.nodeFloorCpuMs,
   },
   { label: 'CPU per scrape over one kept-alive connection (ms)', value: (c) => c.keptAliveCpuMs },
   ...SCRAPE_PARTS.filter((part) => part !== 'gzip').map((part): CostRow => ({
