@@ -70,6 +70,22 @@ export function registerEventMetrics(
     },
     async () => (await figures())?.stats.silentLookups.entries ?? 0,
   );
+  scrapeCounter(
+    registry,
+    {
+      name: 'conntrack_exporter_expired_entry_lookups_total',
+      help: 'Lookups of entries whose timeout ran out with no event since (the kernel reaps those at the lookup and sends their DESTROY event, instead of up to a minute later), by result: gone, or renewed (packets had renewed the timeout).',
+      labelNames: ['result'],
+    },
+    async () => {
+      const lookups = (await figures())?.stats.expiryLookups;
+      const gone = lookups?.gone ?? 0;
+      return [
+        [{ result: 'gone' }, gone],
+        [{ result: 'renewed' }, (lookups?.entries ?? 0) - gone],
+      ] as const;
+    },
+  );
   scrapeGauge(
     registry,
     {

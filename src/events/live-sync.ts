@@ -39,6 +39,8 @@ export interface EventStats {
   resyncs: Record<ResyncReason, number>;
   /** Silent entries looked up in the background, and how many of them had ended. */
   silentLookups: { entries: number; ended: number };
+  /** Entries looked up once their timeout ran out (see LiveTable.dueKeys), and how many were gone. */
+  expiryLookups: { entries: number; gone: number };
 }
 
 /** The stream as the sync uses it: a ConntrackEventStream, or a fake in tests. */
@@ -61,6 +63,12 @@ export interface LiveSyncOptions {
   silentCheckIntervalMs: number;
   /** The silent entries' watch's clock and timer; real ones by default. */
   silentTimers?: Pick<SilentWatchOptions, 'now' | 'schedule'>;
+  /**
+   * Looks entries up by key (lookupKeys): those found, the others left
+   * out. Without it, entries whose timeout ran out wait for the kernel's
+   * DESTROY event (see LiveTable.dueKeys).
+   */
+  lookup?: (keys: readonly string[]) => Promise<ConntrackEntry[]>;
   log: Logger;
   /**
    * Sees each event as it arrives (not when replayed onto a read), before
@@ -93,6 +101,11 @@ const RETRY_MS = 5_000;
 // is small, seldom enough that a tick's fixed cost stays negligible.
 const SILENT_TICK_MS = 1_000;
 
+// Entries whose timeout ran out are looked up this often, at most this
+// many at a time (one request to the kernel each, many per system call).
+const EXPIRY_TICK_MS = 1_000;
+const MAX_EXPIRY_LOOKUPS = 10_000;
+
 /**
  * Keeps a LiveTable in step with the kernel: events as they come, and a
  * full read of the table at start, after an overflow, every interval and
@@ -121,6 +134,7 @@ export class LiveSync {
     overflows: 0,
     resyncs: { start: 0, overflow: 0, interval: 0, addresses: 0, silent_entries: 0, events_on: 0 },
     silentLookups: { entries: 0, ended: 0 },
+    expiryLookups: { entries: 0, gone: 0 },
   };
   /** Set when the stream failed; the table is then no longer kept current. */
   failed: Error | undefined;
@@ -134,6 +148,8 @@ export class LiveSync {
   private synced = false;
   private warned = false;
   private readonly timer: NodeJS.Timeout | undefined;
+  private readonly expiryTimer: NodeJS.Timeout | undefined;
+  private lookingUpDue = false;
 
   constructor(private readonly options: LiveSyncOptions) {
     this.table = new LiveTable(
@@ -154,6 +170,7 @@ export class LiveSync {
       for (const waiter of this.pending?.waiters ?? []) waiter.reject(error);
       this.pending = undefined;
       if (this.timer) clearInterval(this.timer);
+      if (this.expiryTimer) clearInterval(this.expiryTimer);
       this.silentWatch.stop();
     });
     if (options.resyncIntervalMs > 0) {
@@ -162,6 +179,9 @@ export class LiveSync {
           this.resync('interval').catch(() => undefined);
         }
       }, options.resyncIntervalMs).unref();
+    }
+    if (options.lookup !== undefined) {
+      this.expiryTimer = setInterval(() => this.lookUpDue(), EXPIRY_TICK_MS).unref();
     }
   }
 
@@ -185,6 +205,7 @@ export class LiveSync {
   close(): void {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.expiryTimer) clearInterval(this.expiryTimer);
     this.silentWatch.stop();
     this.options.stream.close();
     const error = new Error('the live table was closed');
@@ -253,6 +274,37 @@ export class LiveSync {
       );
     }
     return wrapped;
+  }
+
+  /**
+   * Looks up the entries whose timeout ran out with no event since, in the
+   * background: the kernel reaps those that did not renew it, and their
+   * DESTROY events end them here (see LiveTable.dueKeys). A read of the
+   * table may run meanwhile: what the lookup found is matched by key and
+   * kernel id against the table as it is then.
+   */
+  private lookUpDue(): void {
+    const { lookup } = this.options;
+    if (lookup === undefined || this.lookingUpDue || this.closed || this.failed) return;
+    const keys = this.table.dueKeys(MAX_EXPIRY_LOOKUPS);
+    if (keys.length === 0) return;
+    this.lookingUpDue = true;
+    lookup(keys)
+      .then(
+        (found) => {
+          if (this.closed) return;
+          this.table.renewDue(found);
+          this.stats.expiryLookups.entries += keys.length;
+          this.stats.expiryLookups.gone += keys.length - found.length;
+        },
+        (error: Error) => {
+          // They are then ended by the kernel's own DESTROY events, later.
+          this.options.log.debug(
+            `looking up ${keys.length} entries whose timeout ran out failed: ${error.message}`,
+          );
+        },
+      )
+      .finally(() => (this.lookingUpDue = false));
   }
 
   private onEvents(events: ConntrackEvent[], batch: EventBatch): void {

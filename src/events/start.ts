@@ -1,6 +1,6 @@
 import { readNetFile } from '../conntrack/netns';
 
-import { ConntrackError, readTable } from '../conntrack';
+import { ConntrackError, lookupKeys, readTable } from '../conntrack';
 import { NativeSilentList } from '../conntrack/silent-list';
 import { ConntrackEventStream, openEvents } from '../conntrack/events';
 import { Logger } from '../log';
@@ -101,6 +101,7 @@ export async function startEventsMode(
   const live: LiveSync = new LiveSync({
     stream,
     dump: readTable,
+    lookup: lookupKeys,
     silentList: new NativeSilentList(),
     localAddresses,
     classify,

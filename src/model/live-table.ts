@@ -2,6 +2,7 @@ import type { ConntrackEvent, EventBatch } from '../conntrack/events';
 import { SilentChange, silentLine, SilentList } from '../conntrack/silent-list';
 import { ConntrackEntry, EntryIdentity, identityKey, TcpState } from '../conntrack/types';
 import { AggregateOptions, countedFlow } from './classify';
+import { DueList } from './due-list';
 import { FlowView } from './flow';
 import {
   GroupIndex,
@@ -53,6 +54,12 @@ interface Connection {
    * event), not when a read first found it.
    */
   startKnown: boolean;
+  /**
+   * When its timeout runs out if no packet renews it, in the units of
+   * sinceCs; 0 when that is not watched (see scheduleExpiry) or a lookup
+   * about it is under way.
+   */
+  dueCs: number;
 }
 
 /** The origin of Connection.sinceCs. */
@@ -190,6 +197,7 @@ export function identityOfKey(key: string): EntryIdentity {
 export class LiveTable {
   private entries = new Map<string, Connection>();
   private groups = new Groups();
+  private due = new DueList();
   private options: AggregateOptions;
   /** conntrack_connections_{opened,closed}_total. */
   readonly lifecycle: PerHostCounters<LifecycleKind>;
@@ -278,11 +286,64 @@ export class LiveTable {
       this.options,
       this.now,
       event,
+      this.due,
       this.lifecycle,
       watcher,
       batch,
       silent !== undefined && silent.size > 0 ? silent : undefined,
     );
+  }
+
+  /**
+   * Keys of counted entries whose timeout ran out with no event since,
+   * at most `max` of them (the rest stay due): the kernel forgets such an
+   * entry only when its garbage collection passes by, up to a minute
+   * later, and sends its DESTROY event then. A lookup of an entry that has
+   * run out has the kernel reap it at once, DESTROY event included, as a
+   * read of the table does; one that packets renewed is answered with its
+   * new timeout (renewDue). Entries in ESTABLISHED are not watched (days of
+   * timeout; the periodic re-read catches those).
+   */
+  dueKeys(max: number): string[] {
+    const nowMs = this.now();
+    const nowCs = centiseconds(nowMs);
+    const second = Math.floor(nowMs / 1000);
+    const keys: string[] = [];
+    for (const key of this.due.takeUntil(second)) {
+      const connection = this.entries.get(key);
+      // Gone, listed twice, or renewed by an event since it was listed.
+      if (connection === undefined || connection.dueCs === 0 || connection.dueCs > nowCs) continue;
+      if (keys.length >= max) {
+        this.due.add(key, second);
+        continue;
+      }
+      connection.dueCs = 0;
+      keys.push(key);
+    }
+    return keys;
+  }
+
+  /**
+   * What a lookup of dueKeys() found still in the kernel's table: packets
+   * renewed their timeouts, which are watched again. Those not found were
+   * reaped by the lookup, and their DESTROY events end them as usual.
+   */
+  renewDue(found: Iterable<ConntrackEntry>): void {
+    const nowMs = this.now();
+    for (const entry of found) {
+      const key = entryKey(entry);
+      const connection = this.entries.get(key);
+      // Not 0: an event came meanwhile and scheduled it itself.
+      if (connection === undefined || connection.id !== entry.id || connection.dueCs !== 0) {
+        continue;
+      }
+      scheduleExpiry(this.due, key, connection, entry.timeout, nowMs);
+    }
+  }
+
+  /** Entries listed as due some time (a key may be listed more than once). */
+  get dueListed(): number {
+    return this.due.size;
   }
 
   /**
@@ -305,10 +366,11 @@ export class LiveTable {
   ): ResyncResult {
     const entries = new Map<string, Connection>();
     const groups = new Groups();
+    const due = new DueList();
     for (const entry of read) {
-      insert(entries, groups, options, this.now, entryKey(entry), entry, false);
+      insert(entries, groups, options, this.now, entryKey(entry), entry, false, due);
     }
-    for (const event of during) applyEvent(entries, groups, options, this.now, event);
+    for (const event of during) applyEvent(entries, groups, options, this.now, event, due);
     groups.compact(entries.values());
 
     const result: ResyncResult = { appeared: 0, vanished: 0 };
@@ -348,6 +410,7 @@ export class LiveTable {
     }
     this.entries = entries;
     this.groups = groups;
+    this.due = due;
     this.options = options;
     return result;
   }
@@ -423,6 +486,7 @@ function applyEvent(
   options: AggregateOptions,
   now: () => number,
   event: ConntrackEvent,
+  due: DueList,
   tallies?: PerHostCounters<LifecycleKind>,
   watcher?: EventWatcher,
   batch?: EventBatch,
@@ -455,13 +519,15 @@ function applyEvent(
   if (same) {
     // Only a change of TCP state carries the state; other updates keep it.
     if (entry.tcpState !== undefined) setState(known, entry.tcpState);
+    // Every event carries the timeout as it is now.
+    scheduleExpiry(due, key, known, entry.timeout, now());
     return;
   }
   if (known !== undefined) {
     // The tuple was reused by a new connection; the old one's DESTROY was lost.
     remove(entries, groups, key, known);
   }
-  const added = insert(entries, groups, options, now, key, entry, type === 'new');
+  const added = insert(entries, groups, options, now, key, entry, type === 'new', due);
   if (tallies) tallyChange(tallies, known, added);
 }
 
@@ -474,6 +540,7 @@ function insert(
   entry: ConntrackEntry,
   /** Whether the entry comes from its NEW event (or from a read, or a later event). */
   fromNew: boolean,
+  due: DueList,
 ): Connection {
   const flow = countedFlow(entry, options);
   const group = flow && groups.of(flow);
@@ -488,10 +555,41 @@ function insert(
         10,
     ),
     startKnown: fromNew || entry.startNs !== undefined,
+    dueCs: 0,
   };
   setState(connection, entry.tcpState);
   entries.set(key, connection);
+  scheduleExpiry(due, key, connection, entry.timeout, now());
   return connection;
+}
+
+/** `ms` since the epoch in the units of Connection.sinceCs. */
+function centiseconds(ms: number): number {
+  return Math.floor((ms - TIME_ORIGIN_MS) / 10);
+}
+
+/**
+ * Lists a counted connection as due when its timeout (`timeoutSeconds`
+ * from now, as the kernel last gave it) runs out, unless it is ESTABLISHED
+ * (see LiveTable.dueKeys).
+ */
+function scheduleExpiry(
+  due: DueList,
+  key: string,
+  connection: Connection,
+  timeoutSeconds: number,
+  nowMs: number,
+): void {
+  const { state } = connection;
+  if (connection.group === undefined || state === undefined || state === TcpState.Established) {
+    connection.dueCs = 0;
+    return;
+  }
+  // The kernel gives whole seconds, rounded down: one more, so that a
+  // lookup comes after the entry has run out, not just before.
+  const dueMs = nowMs + (Math.max(0, timeoutSeconds) + 1) * 1000;
+  connection.dueCs = centiseconds(dueMs);
+  due.add(key, Math.ceil(dueMs / 1000));
 }
 
 function remove(

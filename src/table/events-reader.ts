@@ -68,7 +68,7 @@ export class EventsReader implements TableReader {
 
   private figures(): EventsFigures {
     const { live, eventLog } = this.events;
-    const { events, overflows, resyncs, silentLookups } = live.stats;
+    const { events, overflows, resyncs, silentLookups, expiryLookups } = live.stats;
     return {
       failed: live.failed !== undefined,
       stats: {
@@ -76,6 +76,7 @@ export class EventsReader implements TableReader {
         overflows,
         resyncs: { ...resyncs },
         silentLookups: { ...silentLookups },
+        expiryLookups: { ...expiryLookups },
       },
       liveEntries: live.table.size,
       silentEntries: live.table.silentEntries,

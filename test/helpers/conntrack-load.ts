@@ -19,6 +19,8 @@ export interface SyntheticEntry {
   state: string;
   /** Status flags as conntrack takes them, e.g. ASSURED (an entry the kernel will not evict). */
   status?: string;
+  /** Seconds until the kernel forgets it (TIMEOUT_SECONDS unless given). */
+  timeout?: number;
 }
 
 /** `count` established connections to 10.9.0.1:443 from 10.`subnet`.x.y, one source port each. */
@@ -64,7 +66,8 @@ export async function insertEntries(
         .map(
           (e) =>
             `-I -p tcp -s ${e.src} -d ${e.dst} --sport ${e.sport} --dport ${e.dport} ` +
-            `--state ${e.state}${e.status ? ` --status ${e.status}` : ''} --timeout ${TIMEOUT_SECONDS}\n`,
+            `--state ${e.state}${e.status ? ` --status ${e.status}` : ''} ` +
+            `--timeout ${e.timeout ?? TIMEOUT_SECONDS}\n`,
         )
         .join(''),
     );
