@@ -293,9 +293,9 @@ export class LiveSync {
       .then(
         (found) => {
           if (this.closed) return;
-          this.table.renewDue(found);
+          const renewed = this.table.renewDue(found);
           this.stats.expiryLookups.entries += keys.length;
-          this.stats.expiryLookups.gone += keys.length - found.length;
+          this.stats.expiryLookups.gone += keys.length - renewed;
         },
         (error: Error) => {
           // They are then ended by the kernel's own DESTROY events, later.

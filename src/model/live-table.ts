@@ -327,18 +327,21 @@ export class LiveTable {
    * What a lookup of dueKeys() found still in the kernel's table: packets
    * renewed their timeouts, which are watched again. Those not found were
    * reaped by the lookup, and their DESTROY events end them as usual.
+   * Returns how many were still the connections held (renewed).
    */
-  renewDue(found: Iterable<ConntrackEntry>): void {
+  renewDue(found: Iterable<ConntrackEntry>): number {
     const nowMs = this.now();
+    let renewed = 0;
     for (const entry of found) {
       const key = entryKey(entry);
       const connection = this.entries.get(key);
+      // Another connection on the tuple: the one held is gone.
+      if (connection === undefined || connection.id !== entry.id) continue;
+      renewed++;
       // Not 0: an event came meanwhile and scheduled it itself.
-      if (connection === undefined || connection.id !== entry.id || connection.dueCs !== 0) {
-        continue;
-      }
-      scheduleExpiry(this.due, key, connection, entry.timeout, nowMs);
+      if (connection.dueCs === 0) scheduleExpiry(this.due, key, connection, entry.timeout, nowMs);
     }
+    return renewed;
   }
 
   /** Entries listed as due some time (a key may be listed more than once). */

@@ -86,7 +86,7 @@ test('what a lookup found is due again at its new timeout; a gone one ends by it
   assert.deepEqual(due, [entryKey(renewed), entryKey(reaped)].sort());
   // Packets renewed the first one's timeout; the kernel reaped the second
   // at the lookup and sends its DESTROY event.
-  table.renewDue([{ ...renewed, timeout: 45 }]);
+  assert.equal(table.renewDue([{ ...renewed, timeout: 45 }]), 1);
   table.apply(ev('destroy', reaped));
   assert.deepEqual(table.snapshot()[0]?.counts, { opening: 0, open: 0, closing: 1, closed: 0 });
   advance(45);
@@ -107,7 +107,7 @@ test('a lookup answer about another connection on the same tuple renews nothing'
   table.apply(ev('new', old));
   advance(12);
   assert.deepEqual(table.dueKeys(100), [entryKey(old)]);
-  table.renewDue([{ ...old, id: 99, timeout: 10 }]);
+  assert.equal(table.renewDue([{ ...old, id: 99, timeout: 10 }]), 0, 'the one held is gone');
   advance(20);
   assert.deepEqual(table.dueKeys(100), []);
 });
