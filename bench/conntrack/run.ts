@@ -739,7 +739,8 @@ async function main(): Promise<void> {
       `Exporter options: \`${COMMON_ARGS.join(' ')}\` and \`--mode dump\` or \`--mode events\` ` +
       `(re-read every ${RESYNC_INTERVAL_S} s, the default). Scrapes with curl from inside the namespace; ` +
       'latencies are medians (events mode: of 101 scrapes, after 10 untimed). CPU is user + system time of the exporter from /proc. ' +
-      "CPU per scrape (the exporter's idle use taken off) is over 101 scrapes each on a new connection, as curl makes them, " +
+      "CPU per scrape (the exporter's idle use taken off) is the median of three passes of 101 scrapes after 300 untimed, each on a new connection as curl makes them " +
+      "(beside the same for Node's own HTTP server answering a few bytes), " +
       'and, the median of five passes of 201 after 300 untimed, all over one kept-alive connection, and kept alive asking for gzip as Prometheus does ' +
       '(see bench/conntrack/scrape-cost.ts); its parts come from a second ' +
       'exporter on the same table with `CONNTRACK_SCRAPE_TIMING=1` (src/collectors/scrape-timing.ts). The bursts make ' +
