@@ -228,8 +228,12 @@ function start(
 
 /** CPU ms per ms the exporter uses left alone (after a first scrape). */
 async function idleCpu(exporter: ExporterProcess): Promise<number> {
-  const pid = exporter.process.pid!;
   await exporter.scrape();
+  return idleCpuOf(exporter.process.pid!);
+}
+
+/** CPU ms per ms process `pid` uses over IDLE_MS left alone. */
+async function idleCpuOf(pid: number): Promise<number> {
   const before = cpuSeconds(pid);
   await pause(IDLE_MS);
   return ((cpuSeconds(pid) - before) * 1000) / IDLE_MS;
@@ -251,9 +255,7 @@ async function plainNodeCost(bench: BenchTable, port: number): Promise<number> {
     const [chunk] = (await once(server.stdout!, 'data')) as [Buffer];
     if (!chunk.toString().includes('listening')) throw new Error(`plain server: ${chunk}`);
     const pid = server.pid!;
-    const before = cpuSeconds(pid);
-    await pause(IDLE_MS);
-    const idleCpuPerMs = ((cpuSeconds(pid) - before) * 1000) / IDLE_MS;
+    const idleCpuPerMs = await idleCpuOf(pid);
     const target = { pid, url: `http://127.0.0.1:${port}` };
     return (await costOf(bench, target, idleCpuPerMs, 'node-floor')).cpuMs;
   } finally {

@@ -7,7 +7,7 @@
  * cheap enough for every event of a burst.
  */
 export class DueList {
-  private buckets = new Map<number, string[]>();
+  private readonly buckets = new Map<number, string[]>();
 
   /** Lists `key` as due in `second`. */
   add(key: string, second: number): void {
@@ -32,9 +32,5 @@ export class DueList {
     let size = 0;
     for (const keys of this.buckets.values()) size += keys.length;
     return size;
-  }
-
-  clear(): void {
-    this.buckets = new Map();
   }
 }

@@ -548,21 +548,18 @@ function insert(
   const flow = countedFlow(entry, options);
   const group = flow && groups.of(flow);
   if (group) group.entries++;
+  const nowMs = now();
   const connection: Connection = {
     id: entry.id,
     state: undefined,
     group,
-    sinceCs: Math.floor(
-      ((entry.startNs === undefined ? now() : Number(entry.startNs / 1_000_000n)) -
-        TIME_ORIGIN_MS) /
-        10,
-    ),
+    sinceCs: centiseconds(entry.startNs === undefined ? nowMs : Number(entry.startNs / 1_000_000n)),
     startKnown: fromNew || entry.startNs !== undefined,
     dueCs: 0,
   };
   setState(connection, entry.tcpState);
   entries.set(key, connection);
-  scheduleExpiry(due, key, connection, entry.timeout, now());
+  scheduleExpiry(due, key, connection, entry.timeout, nowMs);
   return connection;
 }
 
