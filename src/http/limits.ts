@@ -40,7 +40,12 @@ export const DEFAULT_LIMITS: Readonly<RequestLimits> = {
   maxConnectionsPerClient: 32,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
-  keepAliveTimeoutMs: 5_000,
+  // Prometheus keeps its connection to a target between scrapes (it closes
+  // it after 5 minutes idle). Closed after Node's default of 5 s, every
+  // scrape at the usual 15 s to 1 m intervals came on a new connection (and
+  // a new TLS handshake), which cost more CPU than the scrape itself
+  // (BENCHMARKS.md). 75 s keeps it across a 1 m interval and its jitter.
+  keepAliveTimeoutMs: 75_000,
   // Above any sane scrape duration: the socket is quiet while the table is read.
   idleTimeoutMs: 60_000,
   handshakeTimeoutMs: 10_000,
