@@ -18,7 +18,7 @@ import { startEventsMode } from './events/start';
 import { HostLabelConfig } from './options/host-label-config';
 import { reloadOnSignal } from './http/reload';
 import { createMetricsServer, listen, MetricsServer } from './http/server';
-import { gzipAsync } from './http/shared-render';
+import { gzipBody } from './http/shared-render';
 import { loadWebConfig } from './http/web-config';
 import { Logger } from './log';
 import { DnsCache, systemReverseLookup } from './model/dns-cache';
@@ -210,7 +210,7 @@ async function startReading(
 }
 
 /** gzip timed as a part of the scrape when that timing is on (see scrape-timing.ts). */
-function timedGzip(): ((body: Buffer) => Promise<Buffer>) | undefined {
+function timedGzip(): ((body: Buffer) => Buffer) | undefined {
   const timing = scrapeTiming;
-  return timing && ((body) => timing.timeAsync('gzip', gzipAsync(body)));
+  return timing && ((body) => timing.time('gzip', () => gzipBody(body)));
 }

@@ -309,7 +309,7 @@ export const COST_ROWS: readonly CostRow[] = [
     label: 'CPU per scrape asking for gzip, kept alive, as Prometheus scrapes (ms)',
     value: (c) => c.gzipCpuMs,
   },
-  { label: '… gzip, in the thread pool (ms, wall)', value: (c) => c.parts?.gzip ?? NaN },
+  { label: '… gzip (ms)', value: (c) => c.parts?.gzip ?? NaN },
   {
     label: 'Scrape body (KiB; gzipped)',
     value: (c) => `${(c.bytes / 1024).toFixed(0)}; ${(c.gzipBytes / 1024).toFixed(0)}`,

@@ -13,8 +13,7 @@ export const SCRAPE_TIMING_VARIABLE = 'CONNTRACK_SCRAPE_TIMING';
 
 /**
  * The parts timed, each the CPU time (user + system, of the whole process:
- * process.cpuUsage) of synchronous code on the main thread unless said
- * otherwise. CPU time, not wall time: on a loaded machine a part's wall
+ * process.cpuUsage) of synchronous code on the main thread. CPU time, not wall time: on a loaded machine a part's wall
  * time is mostly the time other processes ran. Reading the CPU time is a
  * system call (a few microseconds, which the timed part takes a share of),
  * so the timing is on only when asked for, and the CPU a scrape costs is
@@ -26,8 +25,7 @@ export const SCRAPE_TIMING_VARIABLE = 'CONNTRACK_SCRAPE_TIMING';
  * - families, process, nodejs: prom-client's collectors of the exporter's
  *   own small families, of process_*, of nodejs_* (until their first
  *   await; prom-client's formatting of their text is not in these)
- * - gzip: compressing the body, in the thread pool (its wall time, which
- *   on a loaded machine is more than its CPU time)
+ * - gzip: compressing the body (when the client asks for it)
  */
 export const SCRAPE_PARTS = [
   'table',
@@ -48,11 +46,8 @@ export class ScrapeTiming {
     SCRAPE_PARTS.map((part) => [part, 0]),
   ) as Record<ScrapePart, number>;
 
-  /** `cpu`: CPU seconds used so far; `wall`: seconds on a monotonic clock. */
-  constructor(
-    private readonly cpu: () => number = cpuSeconds,
-    private readonly wall: () => number = wallSeconds,
-  ) {}
+  /** `cpu`: CPU seconds used so far. */
+  constructor(private readonly cpu: () => number = cpuSeconds) {}
 
   /** Runs `work`, adding the CPU time it took to `part`. */
   time<T>(part: ScrapePart, work: () => T): T {
@@ -62,19 +57,6 @@ export class ScrapeTiming {
     } finally {
       this.seconds[part] += this.cpu() - start;
     }
-  }
-
-  /**
-   * Adds the wall time until `work` settles to `part`: for work in the
-   * thread pool, whose CPU time cannot be told from the main thread's.
-   */
-  timeAsync<T>(part: ScrapePart, work: Promise<T>): Promise<T> {
-    const start = this.wall();
-    const add = () => {
-      this.seconds[part] += this.wall() - start;
-    };
-    work.then(add, add);
-    return work;
   }
 
   /**
@@ -113,10 +95,6 @@ export class ScrapeTiming {
 function cpuSeconds(): number {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1e6;
-}
-
-function wallSeconds(): number {
-  return performance.now() / 1000;
 }
 
 /** The prom-client part a family belongs to. */

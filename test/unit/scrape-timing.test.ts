@@ -42,14 +42,6 @@ test('a timed part adds the CPU time between its start and end, also when it thr
   assert.equal(timing.seconds.table, 0);
 });
 
-test('work off the main thread adds its wall time once it settles, resolved or rejected', async () => {
-  const wall = steppingClock();
-  const timing = new ScrapeTiming(() => 0, wall.read);
-  assert.equal(await timing.timeAsync('gzip', Promise.resolve('body')), 'body');
-  await assert.rejects(timing.timeAsync('gzip', Promise.reject(new Error('no'))));
-  assert.equal(timing.seconds.gzip, 2);
-});
-
 test("prom-client's families are timed by part, the clock read only where the part changes", async () => {
   const registry = new Registry();
   const clock = steppingClock();
