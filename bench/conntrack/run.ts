@@ -6,7 +6,8 @@
  * events mode, memory, idle CPU with a scrape every 15 s, and a burst of
  * 100k inserts then deletes absorbed in events mode, as the kernel makes
  * them and queued while the exporter is stopped. Prints one table and
- * writes it to the "Conntrack exporter" section of BENCHMARKS.md.
+ * writes it to the "Conntrack exporter" section of BENCHMARKS.md, which it
+ * replaces whole: notes written by hand go in a section of their own.
  *
  *   BENCH_SIZES=10000,100000   table sizes (default 10k, 100k, 250k, 1M); a
  *                              run of other sizes prints but does not write
