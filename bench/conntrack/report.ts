@@ -401,6 +401,14 @@ export function verdicts(results: readonly SizeResult[]): string {
         `server ${cell(cost.nodeFloorCpuMs, 2)} ms; kept alive ` +
         `${cell(cost.keptAliveCpuMs, 2)} ms, with gzip ${cell(cost.gzipCpuMs, 2)} ms)`,
   );
+  // What a Prometheus server's scrape costs: it keeps its connection and asks for gzip.
+  judge(
+    'Events mode at 100k, CPU per scrape as Prometheus makes it (kept alive, gzip) ≤ 2 ms',
+    cost?.gzipCpuMs,
+    2,
+    ' ms',
+    true,
+  );
   judge(
     'Every entry older than the exporter, at 100k, scrape < 5 ms',
     k100?.old.scrapeMs,
