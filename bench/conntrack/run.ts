@@ -62,7 +62,13 @@ import {
   type OldEntries,
   type SizeResult,
 } from './report';
-import { COST_ROWS, costCell, measureScrapeCost, type ScrapeCost } from './scrape-cost';
+import {
+  COST_ROWS,
+  costCell,
+  measureScrapeCosts,
+  type CostSubject,
+  type ScrapeCost,
+} from './scrape-cost';
 import { raiseTableLimits } from './sysctls';
 import { BenchTable, type FillResult } from './table';
 import { measureTraffic } from './traffic';
@@ -484,7 +490,7 @@ async function measureTable(
     // two cores, and an events-mode scrape takes milliseconds.
     const eventsExporter = await start(EVENTS_PORT, ['--mode', 'events']);
     const events = await measureMode(bench, eventsExporter, entries, 'events');
-    const scrapeCost = await measureScrapeCosts(bench);
+    const scrapeCost = await measureEventsScrapeCosts(bench);
     const dumpExporter = SKIP_DUMP ? undefined : await start(DUMP_PORT, ['--mode', 'dump']);
     const dump = dumpExporter && (await measureMode(bench, dumpExporter, entries, 'dump'));
 
@@ -616,17 +622,24 @@ async function measureEventsScrape(entries: number): Promise<void> {
   }
 }
 
-/** An events-mode scrape's cost, without and with --collector.nodejs. */
-async function measureScrapeCosts(
+/**
+ * An events-mode scrape's cost, without and with --collector.nodejs, and
+ * `baseline`'s (a program) beside them when given, measured side by side
+ * (see measureScrapeCosts).
+ */
+async function measureEventsScrapeCosts(
   bench: BenchTable,
-): Promise<{ plain: ScrapeCost; nodejs: ScrapeCost }> {
+  baseline?: string,
+): Promise<{ plain: ScrapeCost; nodejs: ScrapeCost; baseline?: ScrapeCost }> {
   const options = { port: COST_PORT, startTimeoutMs: START_TIMEOUT_MS };
   const args = [...COMMON_ARGS, '--mode', 'events'];
-  const plain = await measureScrapeCost(bench, args, options);
-  logCost('scrape cost', plain);
-  const nodejs = await measureScrapeCost(bench, [...args, '--collector.nodejs'], options);
-  logCost('with --collector.nodejs', nodejs);
-  return { plain, nodejs };
+  const subjects: CostSubject[] = [{ args }, { args: [...args, '--collector.nodejs'] }];
+  if (baseline !== undefined) subjects.push({ args, program: baseline, parts: false });
+  const [plain, nodejs, base] = await measureScrapeCosts(bench, subjects, options);
+  if (base !== undefined) logCost(`baseline ${baseline}`, base);
+  logCost('scrape cost', plain!);
+  logCost('with --collector.nodejs', nodejs!);
+  return { plain: plain!, nodejs: nodejs!, baseline: base };
 }
 
 function logCost(what: string, cost: ScrapeCost): void {
@@ -654,18 +667,8 @@ async function measureScrapeCostOnly(entries: number): Promise<void> {
     const count = await bench.count();
     if (count !== entries) throw new Error(`the table holds ${count} entries, not ${entries}`);
     const columns: Array<[string, ScrapeCost]> = [];
-    const options = { port: COST_PORT, startTimeoutMs: START_TIMEOUT_MS };
-    const args = [...COMMON_ARGS, '--mode', 'events'];
-    if (BASELINE !== undefined) {
-      const baseline = await measureScrapeCost(bench, args, {
-        ...options,
-        program: BASELINE,
-        parts: false,
-      });
-      logCost(`baseline ${BASELINE}`, baseline);
-      columns.push([`baseline (${BASELINE})`, baseline]);
-    }
-    const { plain, nodejs } = await measureScrapeCosts(bench);
+    const { plain, nodejs, baseline } = await measureEventsScrapeCosts(bench, BASELINE);
+    if (baseline !== undefined) columns.push([`baseline (${BASELINE})`, baseline]);
     columns.push(['this build', plain], ['this build, `--collector.nodejs`', nodejs]);
     const header = [`${sizeLabel(entries)} entries`, ...columns.map(([name]) => name)];
     const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
@@ -743,7 +746,8 @@ async function main(): Promise<void> {
       "CPU per scrape (the exporter's idle use taken off) is the median of three passes of 101 scrapes after 300 untimed, each on a new connection as curl makes them " +
       "(beside the same for Node's own HTTP server answering a few bytes), " +
       'and, the median of five passes of 201 after 300 untimed, all over one kept-alive connection, and kept alive asking for gzip as Prometheus does ' +
-      '(see bench/conntrack/scrape-cost.ts); its parts come from a second ' +
+      '(see bench/conntrack/scrape-cost.ts); the exporters without and with `--collector.nodejs` run side by side, ' +
+      'their passes taking turns; its parts come from a second ' +
       'exporter on the same table with `CONNTRACK_SCRAPE_TIMING=1` (src/collectors/scrape-timing.ts). The bursts make ' +
       'or remove 100k entries as fast as the kernel takes them, on top of the table. As they come, events ' +
       'are absorbed no faster than the kernel makes them, and the helper making them shares the two cores ' +

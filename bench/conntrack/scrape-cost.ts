@@ -4,9 +4,11 @@
  * collection, the event loop), with the timing off; then the parts timed
  * inside a second exporter on the same table with CONNTRACK_SCRAPE_TIMING=1
  * (src/collectors/scrape-timing.ts), whose reading of the CPU clock costs
- * a little itself. What the timed parts leave is "the rest": HTTP,
- * prom-client's formatting of its families, garbage collection, the glue
- * between the parts.
+ * a little itself. Exporters compared (a baseline, --collector.nodejs)
+ * run side by side and are measured in turns. What the timed parts leave
+ * is "the rest": HTTP, prom-client's formatting of its families, garbage
+ * collection, the glue between the parts. Node's own HTTP server is
+ * measured once, before them.
  */
 import { once } from 'node:events';
 
@@ -122,93 +124,136 @@ async function requests(
   return results;
 }
 
-/**
- * CPU per request, the median of the passes (the exporter's idle use over
- * the same time taken off); each part's time per request over all passes;
- * and the requests' median latency and size.
- */
-async function costOf(
-  bench: BenchTable,
-  target: Target,
-  idleCpuPerMs: number,
-  pass: Pass,
-): Promise<{ ms: number; cpuMs: number; bytes: number; parts?: Record<ScrapePart, number> }> {
-  const { pid } = target;
-  const { warmup, timed, passes } = PASS_SCRAPES[pass];
-  await requests(bench, target, pass, warmup);
-  const before = await target.parts?.();
-  const cpuPerPass: number[] = [];
-  const done: Array<{ ms: number; bytes: number }> = [];
-  for (let i = 0; i < passes; i++) {
-    const cpuBefore = cpuSeconds(pid);
-    const start = performance.now();
-    done.push(...(await requests(bench, target, pass, timed)));
-    const elapsedMs = performance.now() - start;
-    cpuPerPass.push(((cpuSeconds(pid) - cpuBefore) * 1000 - idleCpuPerMs * elapsedMs) / timed);
-  }
-  const after = await target.parts?.();
-  const count = timed * passes;
-  const parts =
-    before &&
-    after &&
-    (Object.fromEntries(
-      SCRAPE_PARTS.map((part) => [part, ((after[part] - before[part]) * 1000) / count]),
-    ) as Record<ScrapePart, number>);
-  return {
-    ms: median(done.map((s) => s.ms)),
-    cpuMs: median(cpuPerPass),
-    bytes: median(done.map((s) => s.bytes)),
-    parts,
-  };
+/** A server measured, with the CPU it uses left alone (ms per ms), taken off its figures. */
+interface Measured {
+  target: Target;
+  idleCpuPerMs: number;
+}
+
+interface PassCost {
+  ms: number;
+  cpuMs: number;
+  bytes: number;
+  parts?: Record<ScrapePart, number>;
 }
 
 /**
- * Measures an exporter with `args` in the table's namespace: CPU per scrape
- * with the timing off, then (unless `parts` is false, e.g. for a build
- * without the timing) each part's time with it on.
+ * For each server: CPU per request, the median of the passes (its idle use
+ * over the same time taken off); each part's time per request over all
+ * passes; and the requests' median latency and size. With several servers
+ * the passes take turns (one of each, then again): this machine's speed
+ * drifts by more than the differences measured within minutes, and one
+ * server measured after the other took a different machine each.
  */
-export async function measureScrapeCost(
+async function costsOf(
   bench: BenchTable,
-  args: readonly string[],
-  options: { port: number; startTimeoutMs: number; program?: string; parts?: boolean },
-): Promise<ScrapeCost> {
-  const nodeFloor = await plainNodeCost(bench, options.port);
-  const exporter = await start(bench, args, options, false);
-  try {
-    const target = targetOf(exporter);
-    const idleCpuPerMs = await idleCpu(exporter);
-    const plain = await costOf(bench, target, idleCpuPerMs, 'new-connection');
-    const keptAlive = await costOf(bench, target, idleCpuPerMs, 'kept-alive');
-    const gzipped = await costOf(bench, target, idleCpuPerMs, 'kept-alive-gzip');
-    const floor = await costOf(bench, target, idleCpuPerMs, 'floor');
-    const series = [...parseExposition(await exporter.scrape()).keys()].length;
-    const cost: ScrapeCost = {
-      scrapeMs: plain.ms,
-      cpuMs: plain.cpuMs,
-      keptAliveCpuMs: keptAlive.cpuMs,
-      gzipCpuMs: gzipped.cpuMs,
-      floorCpuMs: floor.cpuMs,
-      nodeFloorCpuMs: nodeFloor,
-      bytes: plain.bytes,
-      gzipBytes: gzipped.bytes,
-      series,
+  servers: readonly Measured[],
+  pass: Pass,
+): Promise<PassCost[]> {
+  const { warmup, timed, passes } = PASS_SCRAPES[pass];
+  for (const { target } of servers) await requests(bench, target, pass, warmup);
+  const before = await Promise.all(servers.map(({ target }) => target.parts?.()));
+  const cpuPerPass: number[][] = servers.map(() => []);
+  const done: Array<Array<{ ms: number; bytes: number }>> = servers.map(() => []);
+  for (let i = 0; i < passes; i++) {
+    for (const [s, { target, idleCpuPerMs }] of servers.entries()) {
+      const cpuBefore = cpuSeconds(target.pid);
+      const start = performance.now();
+      done[s]!.push(...(await requests(bench, target, pass, timed)));
+      const elapsedMs = performance.now() - start;
+      const cpuMs = (cpuSeconds(target.pid) - cpuBefore) * 1000 - idleCpuPerMs * elapsedMs;
+      cpuPerPass[s]!.push(cpuMs / timed);
+    }
+  }
+  const after = await Promise.all(servers.map(({ target }) => target.parts?.()));
+  const count = timed * passes;
+  return servers.map((_, s) => {
+    const [from, to] = [before[s], after[s]];
+    return {
+      ms: median(done[s]!.map((one) => one.ms)),
+      cpuMs: median(cpuPerPass[s]!),
+      bytes: median(done[s]!.map((one) => one.bytes)),
+      parts:
+        from &&
+        to &&
+        (Object.fromEntries(
+          SCRAPE_PARTS.map((part) => [part, ((to[part] - from[part]) * 1000) / count]),
+        ) as Record<ScrapePart, number>),
     };
-    if (options.parts === false) return cost;
-    await exporter.stop();
-    const timed = await start(bench, args, options, true);
-    try {
-      const idle = await idleCpu(timed);
-      const parts = (await costOf(bench, targetOf(timed), idle, 'kept-alive')).parts;
-      const gzipPart = (await costOf(bench, targetOf(timed), idle, 'kept-alive-gzip')).parts?.gzip;
-      return {
-        ...cost,
-        parts: parts && gzipPart !== undefined ? { ...parts, gzip: gzipPart } : undefined,
-      };
-    } finally {
-      await timed.stop();
+  });
+}
+
+/** One exporter whose scrape is measured: its arguments, and its program if not this build's. */
+export interface CostSubject {
+  args: readonly string[];
+  program?: string;
+  /** False for a build that cannot time its parts (without CONNTRACK_SCRAPE_TIMING). */
+  parts?: boolean;
+}
+
+/**
+ * Measures exporters in the table's namespace, all running at once on
+ * ports from `options.port` up, their passes taking turns: CPU per scrape
+ * with the timing off; then, one at a time, each part's time with it on
+ * (unless the subject's `parts` is false).
+ */
+export async function measureScrapeCosts(
+  bench: BenchTable,
+  subjects: readonly CostSubject[],
+  options: { port: number; startTimeoutMs: number },
+): Promise<ScrapeCost[]> {
+  const nodeFloor = await plainNodeCost(bench, options.port);
+  const exporters: ExporterProcess[] = [];
+  const costs: ScrapeCost[] = [];
+  try {
+    for (const [i, { args, program }] of subjects.entries()) {
+      exporters.push(await start(bench, args, { ...options, port: options.port + i, program }));
+    }
+    const servers: Measured[] = [];
+    for (const exporter of exporters) {
+      servers.push({ target: targetOf(exporter), idleCpuPerMs: await idleCpu(exporter) });
+    }
+    const plain = await costsOf(bench, servers, 'new-connection');
+    const keptAlive = await costsOf(bench, servers, 'kept-alive');
+    const gzipped = await costsOf(bench, servers, 'kept-alive-gzip');
+    const floor = await costsOf(bench, servers, 'floor');
+    for (const [i, exporter] of exporters.entries()) {
+      costs.push({
+        scrapeMs: plain[i]!.ms,
+        cpuMs: plain[i]!.cpuMs,
+        keptAliveCpuMs: keptAlive[i]!.cpuMs,
+        gzipCpuMs: gzipped[i]!.cpuMs,
+        floorCpuMs: floor[i]!.cpuMs,
+        nodeFloorCpuMs: nodeFloor,
+        bytes: plain[i]!.bytes,
+        gzipBytes: gzipped[i]!.bytes,
+        series: [...parseExposition(await exporter.scrape()).keys()].length,
+      });
     }
   } finally {
-    await exporter.stop();
+    await Promise.all(exporters.map((exporter) => exporter.stop()));
+  }
+  for (const [i, { args, program, parts }] of subjects.entries()) {
+    if (parts !== false) costs[i]!.parts = await partsOf(bench, args, { ...options, program });
+  }
+  return costs;
+}
+
+/** Each part's time per kept-alive scrape, from an exporter started with the timing on. */
+async function partsOf(
+  bench: BenchTable,
+  args: readonly string[],
+  options: { port: number; startTimeoutMs: number; program?: string },
+): Promise<ScrapeCost['parts']> {
+  const timed = await start(bench, args, options, true);
+  try {
+    const servers = [{ target: targetOf(timed), idleCpuPerMs: await idleCpu(timed) }];
+    const [keptAlive] = await costsOf(bench, servers, 'kept-alive');
+    const [gzipped] = await costsOf(bench, servers, 'kept-alive-gzip');
+    const gzip = gzipped?.parts?.gzip;
+    return keptAlive?.parts && gzip !== undefined ? { ...keptAlive.parts, gzip } : undefined;
+  } finally {
+    await timed.stop();
   }
 }
 
@@ -216,7 +261,7 @@ function start(
   bench: BenchTable,
   args: readonly string[],
   options: { port: number; startTimeoutMs: number; program?: string },
-  timing: boolean,
+  timing = false,
 ): Promise<ExporterProcess> {
   return startExporter(bench.ns, args, {
     port: options.port,
@@ -257,7 +302,8 @@ async function plainNodeCost(bench: BenchTable, port: number): Promise<number> {
     const pid = server.pid!;
     const idleCpuPerMs = await idleCpuOf(pid);
     const target = { pid, url: `http://127.0.0.1:${port}` };
-    return (await costOf(bench, target, idleCpuPerMs, 'node-floor')).cpuMs;
+    const [cost] = await costsOf(bench, [{ target, idleCpuPerMs }], 'node-floor');
+    return cost!.cpuMs;
   } finally {
     server.kill();
     await once(server, 'exit');
