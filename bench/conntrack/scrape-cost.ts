@@ -4,8 +4,8 @@
  * collection, the event loop), with the timing off; then the parts timed
  * inside a second exporter on the same table with CONNTRACK_SCRAPE_TIMING=1
  * (src/collectors/scrape-timing.ts), whose reading of the CPU clock costs
- * a little itself. Exporters compared (a baseline, --collector.nodejs)
- * run side by side and are measured in turns. What the timed parts leave
+ * a little itself. Exporters compared (the build and a baseline) run
+ * side by side and are measured in turns. What the timed parts leave
  * is "the rest": HTTP, prom-client's formatting of its families, garbage
  * collection, the glue between the parts. Node's own HTTP server is
  * measured once, before them.
