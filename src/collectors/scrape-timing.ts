@@ -13,8 +13,9 @@ export const SCRAPE_TIMING_VARIABLE = 'CONNTRACK_SCRAPE_TIMING';
 
 /**
  * The parts timed, each the CPU time (user + system, of the whole process:
- * process.cpuUsage) of synchronous code on the main thread. CPU time, not wall time: on a loaded machine a part's wall
- * time is mostly the time other processes ran. Reading the CPU time is a
+ * process.cpuUsage) of synchronous code on the main thread. CPU time, not
+ * wall time: on a loaded machine a part's wall time is mostly the time
+ * other processes ran. Reading the CPU time is a
  * system call (a few microseconds, which the timed part takes a share of),
  * so the timing is on only when asked for, and the CPU a scrape costs is
  * measured with it off.

@@ -37,9 +37,9 @@ export interface Rendered {
  * A request that arrives after a render finished gets a new one.
  *
  * Once every request that got a rendering has released it (its response
- * finished or was cut off, and the compression, if any, is done), nothing
- * reads the body any more and it goes to `recycle`, which may write the
- * next scrape into the same memory.
+ * finished or was cut off), nothing reads the body any more (gzip reads it
+ * synchronously, in gzipped()) and it goes to `recycle`, which may write
+ * the next scrape into the same memory.
  */
 export class SharedRender {
   // The render in flight, and how many requests were given it.
