@@ -102,9 +102,12 @@ export class TcpProxy {
     return this.relay.openConnections;
   }
 
-  /** Resolves once no connection is open (at once if none is). */
+  /**
+   * Resolves once no connection is open, after every failure reported
+   * before: even when none is open already, the relay is asked, since a
+   * connection can end on a relay thread before its failure reaches JS.
+   */
   whenIdle(): Promise<void> {
-    if (this.relay.openConnections === 0) return Promise.resolve();
     const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     this.relay.notifyWhenIdle();
     return idle;

@@ -161,6 +161,23 @@ test('a target that refuses: the client is reset promptly and the failure counte
   assert.match(warnings.join('\n'), /cannot connect to target 127\.0\.0\.1:\d+ \(refused: /);
 });
 
+test('idle, asked the moment the last connection ended, comes after its failure is counted', async (t) => {
+  const { proxy, traffic, port } = await startInProcessProxy(t, await unusedPort());
+  const client = net.connect({ host: '127.0.0.1', port });
+  client.on('error', () => {});
+  t.after(() => client.destroy());
+  // Node connects in a later tick; this one comes after it.
+  await new Promise((resolve) => process.nextTick(resolve));
+  // Without yielding to the event loop, which is what delivers the relay's
+  // reports: the connection is over on its thread, its failure not yet in JS.
+  const deadline = Date.now() + 10_000;
+  while (traffic.accepted < 1 || proxy.openConnections > 0) {
+    if (Date.now() > deadline) throw new Error('the relay did not end the connection in 10 s');
+  }
+  await proxy.whenIdle();
+  assert.equal(traffic.dialFailures.refused, 1);
+});
+
 test('a target that does not answer: the dial times out, the client is reset, counted', async (t) => {
   const port = await unansweringPort(t);
   const proxy = await startInProcessProxy(t, port, { dialTimeoutMs: 300 });
