@@ -8,7 +8,7 @@ import test from 'node:test';
 
 import { setSysctls, stdoutLines, watchEvents } from '../helpers/events';
 import { startExporter } from '../helpers/exporter';
-import { conntrackList, createTopology, waitFor } from '../helpers/netns';
+import { conntrackList, createTopology, waitFor, type ConntrackEntry } from '../helpers/netns';
 import { startActor } from '../helpers/tcp-actor';
 
 const ARGS = ['--mode', 'events', '--no-resolve-hosts', '--log-events'];
@@ -50,15 +50,24 @@ for (const family of ['ipv4', 'ipv6'] as const) {
     const of = (source: string) => parsed().filter((l) => l.original_source_host === source);
     const outSource = hostPort(local, out.localPort);
     const inSource = hostPort(peer, into.localPort);
+    let table: ConntrackEntry[] = [];
     await waitFor(
       async () => {
         // Reading the table makes the kernel drop the expired entry now.
-        await conntrackList(host);
+        table = await conntrackList(host);
         return of(outSource).some((l) => l.event_type === 'destroy');
       },
       90_000,
       'the outbound connection to be destroyed',
-    );
+    ).catch((error: Error) => {
+      // What was logged and what the kernel still holds tell a lost event
+      // from an entry that never ran out.
+      const entry = table.filter((e) => e.original.sport === out.localPort);
+      throw new Error(
+        `${error.message}; logged: ${JSON.stringify(of(outSource))}; ` +
+          `conntrack -L: ${JSON.stringify(entry)}; stderr: ${exporter.stderr()}`,
+      );
+    });
     await waitFor(() => of(inSource).some((l) => l.state === 'Open'), 10_000, 'inbound open');
 
     for (const line of parsed())
