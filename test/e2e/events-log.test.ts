@@ -32,7 +32,14 @@ for (const family of ['ipv4', 'ipv6'] as const) {
   test(`JSON event lines parse and carry the remote host and state (${family})`, async (t) => {
     const { host, remote } = await createTopology(t);
     const [local, peer] = family === 'ipv4' ? [host.ipv4, remote.ipv4] : [host.ipv6, remote.ipv6];
-    await setSysctls(host, { 'net.netfilter.nf_conntrack_tcp_timeout_time_wait': 1 });
+    // Whichever closing state the kernel last saw, the entry runs out well
+    // within the wait below (FIN_WAIT's own default is 120 s).
+    await setSysctls(host, {
+      'net.netfilter.nf_conntrack_tcp_timeout_fin_wait': 10,
+      'net.netfilter.nf_conntrack_tcp_timeout_close_wait': 10,
+      'net.netfilter.nf_conntrack_tcp_timeout_last_ack': 10,
+      'net.netfilter.nf_conntrack_tcp_timeout_time_wait': 1,
+    });
     const exporter = await startExporter(host, [...ARGS, '--log-events-format', 'json']);
     t.after(() => exporter.stop());
     const lines = stdoutLines(exporter);
