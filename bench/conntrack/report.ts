@@ -398,7 +398,8 @@ export function verdicts(results: readonly SizeResult[]): string {
     true,
     cost &&
       ` (a request rendering nothing costs ${cell(cost.floorCpuMs, 2)} ms, Node's own HTTP ` +
-        `server ${cell(cost.nodeFloorCpuMs, 2)} ms; kept alive ` +
+        `server ${cell(cost.nodeFloorCpuMs, 2)} ms, and sending a copy of the same body from ` +
+        `memory ${cell(cost.bodyFloorCpuMs, 2)} ms; kept alive ` +
         `${cell(cost.keptAliveCpuMs, 2)} ms, with gzip ${cell(cost.gzipCpuMs, 2)} ms)`,
   );
   // What a Prometheus server's scrape costs: it keeps its connection and asks for gzip.
@@ -408,6 +409,9 @@ export function verdicts(results: readonly SizeResult[]): string {
     2,
     ' ms',
     true,
+    cost &&
+      ` (Node's own HTTP server gzipping and sending a copy of the same body from memory: ` +
+        `${cell(cost.bodyGzipFloorCpuMs, 2)} ms)`,
   );
   judge(
     'Every entry older than the exporter, at 100k, scrape < 5 ms',

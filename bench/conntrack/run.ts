@@ -657,7 +657,9 @@ function logCost(what: string, cost: ScrapeCost): void {
   log(
     `  ${what}: ${cost.cpuMs.toFixed(2)} ms CPU per scrape (${cost.keptAliveCpuMs.toFixed(2)} kept alive, ` +
       `${cost.gzipCpuMs.toFixed(2)} with gzip, ${cost.floorCpuMs.toFixed(2)} for the landing page, ` +
-      `${cost.nodeFloorCpuMs.toFixed(2)} for Node's own HTTP server), ` +
+      `${cost.nodeFloorCpuMs.toFixed(2)} for Node's own HTTP server, ` +
+      `${cost.bodyFloorCpuMs.toFixed(2)} and ${cost.bodyGzipFloorCpuMs.toFixed(2)} with gzip ` +
+      `for it sending a copy of the body), ` +
       `median ${cost.scrapeMs.toFixed(2)} ms, ${(cost.bytes / 1024).toFixed(0)} KiB, ${cost.series} series` +
       `${parts === '' ? '' : `; parts (ms): ${parts}`}`,
   );

@@ -7,10 +7,14 @@
  * a little itself. Exporters compared (the build and a baseline) run
  * side by side and are measured in turns. What the timed parts leave
  * is "the rest": HTTP, prom-client's formatting of its families, garbage
- * collection, the glue between the parts. Node's own HTTP server is
- * measured once, before them.
+ * collection, the glue between the parts. Node's own HTTP server, with no
+ * exporter code, is measured beside them (answering "ok", and sending a
+ * copy of the first exporter's body from memory) while they sit idle.
  */
 import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 import { parseExposition, startExporter, type ExporterProcess } from '../../test/helpers/exporter';
 import {
@@ -68,6 +72,15 @@ export interface ScrapeCost {
    * what Node itself costs a curl, ms.
    */
   nodeFloorCpuMs: number;
+  /**
+   * CPU per request of a Node.js HTTP server sending a copy of this
+   * exporter's body from memory (no exporter code), measured beside this
+   * column: each on a new connection, and kept alive gzipping it per
+   * request as the exporter does. What serving this many bytes costs in
+   * Node before anything is rendered, ms.
+   */
+  bodyFloorCpuMs: number;
+  bodyGzipFloorCpuMs: number;
   /** Each timed part per plain scrape, ms (gzip: per gzip scrape); undefined when not timed. */
   parts?: Record<ScrapePart, number>;
   /** Of a plain scrape, and gzipped. */
@@ -202,13 +215,18 @@ export async function measureScrapeCosts(
   subjects: readonly CostSubject[],
   options: { port: number; startTimeoutMs: number },
 ): Promise<ScrapeCost[]> {
-  const nodeFloor = await plainNodeCost(bench, options.port);
   const exporters: ExporterProcess[] = [];
   const costs: ScrapeCost[] = [];
   try {
     for (const [i, { args, program }] of subjects.entries()) {
       exporters.push(await start(bench, args, { ...options, port: options.port + i, program }));
     }
+    // Measured while the exporters sit idle, on a port after theirs.
+    const nodeFloor = await plainNodeCosts(
+      bench,
+      options.port + subjects.length,
+      await exporters[0]!.scrape(),
+    );
     const servers: Measured[] = [];
     for (const exporter of exporters) {
       servers.push({ target: targetOf(exporter), idleCpuPerMs: await idleCpu(exporter) });
@@ -224,7 +242,9 @@ export async function measureScrapeCosts(
         keptAliveCpuMs: keptAlive[i]!.cpuMs,
         gzipCpuMs: gzipped[i]!.cpuMs,
         floorCpuMs: floor[i]!.cpuMs,
-        nodeFloorCpuMs: nodeFloor,
+        nodeFloorCpuMs: nodeFloor.ok,
+        bodyFloorCpuMs: nodeFloor.body,
+        bodyGzipFloorCpuMs: nodeFloor.bodyGzip,
         bytes: plain[i]!.bytes,
         gzipBytes: gzipped[i]!.bytes,
         series: [...parseExposition(await exporter.scrape()).keys()].length,
@@ -284,29 +304,70 @@ async function idleCpuOf(pid: number): Promise<number> {
   return ((cpuSeconds(pid) - before) * 1000) / IDLE_MS;
 }
 
-// Node's HTTP server with nothing of the exporter: port in argv[1].
-const PLAIN_SERVER = `require('node:http')
-  .createServer((request, response) => response.end('ok'))
+// Node's HTTP server with nothing of the exporter: port in argv[1]. With a
+// file in argv[2], it sends that file's bytes as the exporter sends a body
+// (gzipped at level 1 on the JS thread when asked); otherwise "ok".
+const PLAIN_SERVER = `const body = process.argv[2] && require('node:fs').readFileSync(process.argv[2]);
+require('node:http')
+  .createServer((request, response) => {
+    if (!body) return response.end('ok');
+    response.setHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
+    if (!/\\bgzip\\b/.test(request.headers['accept-encoding'] ?? '')) return response.end(body);
+    response.setHeader('Content-Encoding', 'gzip');
+    response.end(require('node:zlib').gzipSync(body, { level: 1 }));
+  })
   .listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'));`;
 
-/**
- * CPU per request of PLAIN_SERVER (the Node.js that runs the benchmark) on
- * `port`, each request a curl on a new connection, as the landing page's
- * row: the part of that row no exporter code can take away, ms.
- */
-async function plainNodeCost(bench: BenchTable, port: number): Promise<number> {
-  const server = bench.ns.spawn([process.execPath, '-e', PLAIN_SERVER, String(port)]);
+/** CPU per request of PLAIN_SERVER (the Node.js that runs the benchmark), as `pass` makes them. */
+async function plainNodeCost(
+  bench: BenchTable,
+  port: number,
+  pass: Pass,
+  bodyFile?: string,
+): Promise<number> {
+  const server = bench.ns.spawn([
+    process.execPath,
+    '-e',
+    PLAIN_SERVER,
+    String(port),
+    ...(bodyFile ? [bodyFile] : []),
+  ]);
   try {
     const [chunk] = (await once(server.stdout!, 'data')) as [Buffer];
     if (!chunk.toString().includes('listening')) throw new Error(`plain server: ${chunk}`);
     const pid = server.pid!;
     const idleCpuPerMs = await idleCpuOf(pid);
     const target = { pid, url: `http://127.0.0.1:${port}` };
-    const [cost] = await costsOf(bench, [{ target, idleCpuPerMs }], 'node-floor');
+    const [cost] = await costsOf(bench, [{ target, idleCpuPerMs }], pass);
     return cost!.cpuMs;
   } finally {
     server.kill();
     await once(server, 'exit');
+  }
+}
+
+/**
+ * The part of a scrape's CPU no exporter code can take away, on `port`:
+ * Node answering "ok" on a new connection (the landing page's row), and
+ * Node sending a copy of `body` from memory, on a new connection and kept
+ * alive with gzip (the scrape's rows), ms.
+ */
+async function plainNodeCosts(
+  bench: BenchTable,
+  port: number,
+  body: string,
+): Promise<{ ok: number; body: number; bodyGzip: number }> {
+  const directory = await mkdtemp(path.join(tmpdir(), 'scrape-body-'));
+  const bodyFile = path.join(directory, 'metrics');
+  try {
+    await writeFile(bodyFile, body);
+    return {
+      ok: await plainNodeCost(bench, port, 'node-floor'),
+      body: await plainNodeCost(bench, port, 'new-connection', bodyFile),
+      bodyGzip: await plainNodeCost(bench, port, 'kept-alive-gzip', bodyFile),
+    };
+  } finally {
+    await rm(directory, { recursive: true, force: true });
   }
 }
 
@@ -345,6 +406,10 @@ export const COST_ROWS: readonly CostRow[] = [
     label: '… and of that, Node.js itself (its HTTP server answering "ok", no exporter code) (ms)',
     value: (c) => c.nodeFloorCpuMs,
   },
+  {
+    label: '… beside it, Node.js sending a copy of this body from memory, no exporter code (ms)',
+    value: (c) => c.bodyFloorCpuMs,
+  },
   { label: 'CPU per scrape over one kept-alive connection (ms)', value: (c) => c.keptAliveCpuMs },
   ...SCRAPE_PARTS.filter((part) => part !== 'gzip').map((part): CostRow => ({
     label: `… ${part} (ms)`,
@@ -356,6 +421,11 @@ export const COST_ROWS: readonly CostRow[] = [
     value: (c) => c.gzipCpuMs,
   },
   { label: '… gzip (ms)', value: (c) => c.parts?.gzip ?? NaN },
+  {
+    label:
+      '… beside it, Node.js sending the copy of this body, gzipped per request, kept alive (ms)',
+    value: (c) => c.bodyGzipFloorCpuMs,
+  },
   {
     label: 'Scrape body (KiB; gzipped)',
     value: (c) => `${(c.bytes / 1024).toFixed(0)}; ${(c.gzipBytes / 1024).toFixed(0)}`,
