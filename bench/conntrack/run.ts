@@ -656,7 +656,8 @@ function logCost(what: string, cost: ScrapeCost): void {
     .join(', ');
   log(
     `  ${what}: ${cost.cpuMs.toFixed(2)} ms CPU per scrape (${cost.keptAliveCpuMs.toFixed(2)} kept alive, ` +
-      `${cost.gzipCpuMs.toFixed(2)} with gzip, ${cost.floorCpuMs.toFixed(2)} for the landing page, ` +
+      `${cost.gzipCpuMs.toFixed(2)} with gzip, ${cost.spacedGzipCpuMs.toFixed(2)} with gzip spaced out, ` +
+      `${cost.floorCpuMs.toFixed(2)} for the landing page, ` +
       `${cost.nodeFloorCpuMs.toFixed(2)} for Node's own HTTP server, ` +
       `${cost.bodyFloorCpuMs.toFixed(2)} and ${cost.bodyGzipFloorCpuMs.toFixed(2)} with gzip ` +
       `for it sending a copy of the body), ` +

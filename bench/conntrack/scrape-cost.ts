@@ -61,6 +61,11 @@ export interface ScrapeCost {
   /** CPU per scrape asking for gzip over one kept-alive connection, as Prometheus scrapes, ms. */
   gzipCpuMs: number;
   /**
+   * The same, but one scrape every SPACED_GAP_MS as Prometheus spaces them,
+   * not one after the other: the median over SPACED_SCRAPES, ms.
+   */
+  spacedGzipCpuMs: number;
+  /**
    * CPU per request of the landing page, each on a new connection: what
    * accepting, reading and answering a request costs however little it
    * renders (and the conntrack events of its own connection), ms.
@@ -196,6 +201,88 @@ async function costsOf(
   });
 }
 
+/** Scrapes per exporter, and the time between two of the same exporter's, for the spaced row. */
+const SPACED_SCRAPES = 21;
+const SPACED_GAP_MS = 5_000;
+/** After each answer: what the scrape leaves (V8's concurrent work) is counted to it. */
+const SPACED_SETTLE_MS = 200;
+
+// Scrapes each target (`url,pid` in argv[3...]) argv[1] times over one
+// kept-alive connection asking for gzip, argv[2] ms apart, and prints the
+// CPU time of every thread of its process around each, from schedstat in
+// nanoseconds (/proc's 10 ms ticks are too coarse for one scrape).
+const SPACED_CLIENT = `const http = require('node:http');
+const fs = require('node:fs');
+const [count, gapMs, ...specs] = process.argv.slice(1);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const targets = specs.map((spec) => ({ url: spec.split(',')[0], pid: spec.split(',')[1], ms: [] }));
+const cpuNs = (pid) =>
+  fs.readdirSync('/proc/' + pid + '/task').reduce((sum, task) => {
+    try {
+      return sum + Number(fs.readFileSync('/proc/' + pid + '/task/' + task + '/schedstat', 'utf8').split(' ')[0]);
+    } catch {
+      return sum;
+    }
+  }, 0);
+const get = (url) =>
+  new Promise((resolve, reject) =>
+    http
+      .get(url, { agent, headers: { 'accept-encoding': 'gzip' } }, (response) => {
+        if (response.statusCode !== 200) reject(new Error(url + ': ' + response.statusCode));
+        response.resume().on('end', resolve);
+      })
+      .on('error', reject),
+  );
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+(async () => {
+  for (const target of targets) await get(target.url);
+  for (let i = 0; i < Number(count); i++) {
+    for (const target of targets) {
+      await pause(Number(gapMs) / targets.length);
+      const before = cpuNs(target.pid);
+      await get(target.url);
+      await pause(${SPACED_SETTLE_MS});
+      target.ms.push((cpuNs(target.pid) - before) / 1e6);
+    }
+  }
+  console.log(JSON.stringify(targets.map((target) => target.ms)));
+})().catch((error) => {
+  console.error(error.message);
+  process.exit(1);
+});`;
+
+/**
+ * CPU per scrape of each server scraped as Prometheus does: kept alive,
+ * gzip, one scrape every SPACED_GAP_MS (the servers' scrapes staggered
+ * between); the median, ms. The other rows take scrapes one after the other, which
+ * keeps V8's young generation large and its code hot; spaced out, a scrape
+ * costs more (BENCHMARKS.md says how much and why).
+ */
+async function spacedCostsOf(bench: BenchTable, servers: readonly Measured[]): Promise<number[]> {
+  const targets = servers.map(({ target }) => `${target.url}/metrics,${target.pid}`);
+  // Spawned, not exec'd: it runs longer than exec's time limit.
+  const client = bench.ns.spawn([
+    process.execPath,
+    '-e',
+    SPACED_CLIENT,
+    String(SPACED_SCRAPES),
+    String(SPACED_GAP_MS),
+    ...targets,
+  ]);
+  let stdout = '';
+  let stderr = '';
+  client.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  client.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  // 'close', not 'exit': it comes after the last of its output.
+  const [code] = (await once(client, 'close')) as [number | null];
+  if (code !== 0) throw new Error(`spaced scrapes failed (${code}): ${stderr.trim()}`);
+  const perServer = JSON.parse(stdout) as number[][];
+  // The servers' idle use is not taken off: measured in /proc's ticks, it
+  // would be a whole tick or none over SPACED_SETTLE_MS, where it is about
+  // 0.1 ms (BENCHMARKS.md, "Idle CPU at 100k").
+  return servers.map((_, i) => median(perServer[i] ?? []));
+}
+
 /** One exporter whose scrape is measured: its arguments, and its program if not this build's. */
 export interface CostSubject {
   args: readonly string[];
@@ -234,6 +321,7 @@ export async function measureScrapeCosts(
     const plain = await costsOf(bench, servers, 'new-connection');
     const keptAlive = await costsOf(bench, servers, 'kept-alive');
     const gzipped = await costsOf(bench, servers, 'kept-alive-gzip');
+    const spaced = await spacedCostsOf(bench, servers);
     const floor = await costsOf(bench, servers, 'floor');
     for (const [i, exporter] of exporters.entries()) {
       costs.push({
@@ -241,6 +329,7 @@ export async function measureScrapeCosts(
         cpuMs: plain[i]!.cpuMs,
         keptAliveCpuMs: keptAlive[i]!.cpuMs,
         gzipCpuMs: gzipped[i]!.cpuMs,
+        spacedGzipCpuMs: spaced[i]!,
         floorCpuMs: floor[i]!.cpuMs,
         nodeFloorCpuMs: nodeFloor.ok,
         bodyFloorCpuMs: nodeFloor.body,
@@ -421,6 +510,10 @@ export const COST_ROWS: readonly CostRow[] = [
     value: (c) => c.gzipCpuMs,
   },
   { label: '… gzip (ms)', value: (c) => c.parts?.gzip ?? NaN },
+  {
+    label: `… the same, one scrape every ${SPACED_GAP_MS / 1000} s instead of one after the other (ms)`,
+    value: (c) => c.spacedGzipCpuMs,
+  },
   {
     label:
       '… beside it, Node.js sending the copy of this body, gzipped per request, kept alive (ms)',
