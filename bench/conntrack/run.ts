@@ -755,8 +755,9 @@ async function main(): Promise<void> {
       `(re-read every ${RESYNC_INTERVAL_S} s, the default). Scrapes with curl from inside the namespace; ` +
       'latencies are medians (events mode: of 101 scrapes, after 10 untimed). CPU is user + system time of the exporter from /proc. ' +
       "CPU per scrape (the exporter's idle use taken off) is the median of three passes of 101 scrapes after 300 untimed, each on a new connection as curl makes them " +
-      "(beside the same for Node's own HTTP server answering a few bytes), " +
+      "(beside the same for Node's own HTTP server answering a few bytes, and sending a copy of the exporter's body from memory), " +
       'and, the median of five passes of 201 after 300 untimed, all over one kept-alive connection, and kept alive asking for gzip as Prometheus does ' +
+      "(beside Node's own server gzipping and sending the copy), and the same spaced out: 21 scrapes 5 s apart, CPU of every thread from schedstat up to 200 ms after each answer " +
       '(see bench/conntrack/scrape-cost.ts; with BENCH_BASELINE, the baseline runs beside the build, their passes taking turns); ' +
       'its parts come from a second ' +
       'exporter on the same table with `CONNTRACK_SCRAPE_TIMING=1` (src/collectors/scrape-timing.ts). The bursts make ' +
