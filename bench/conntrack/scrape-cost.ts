@@ -254,9 +254,9 @@ const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * CPU per scrape of each server scraped as Prometheus does: kept alive,
  * gzip, one scrape every SPACED_GAP_MS (the servers' scrapes staggered
- * between); the median, ms. The other rows take scrapes one after the other, which
- * keeps V8's young generation large and its code hot; spaced out, a scrape
- * costs more (BENCHMARKS.md says how much and why).
+ * between); the median, ms. The other rows take scrapes one after the
+ * other, which keeps the process and its code hot; spaced out, a scrape
+ * costs more (BENCHMARKS.md says how much, and what it is not).
  */
 async function spacedCostsOf(bench: BenchTable, servers: readonly Measured[]): Promise<number[]> {
   const targets = servers.map(({ target }) => `${target.url}/metrics,${target.pid}`);
